@@ -1,0 +1,157 @@
+"""Loading and validating an experiment spec, with errors that name the field and the fix."""
+
+from __future__ import annotations
+
+import difflib
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from raylaws.spec._model import ExperimentSpec
+
+
+@dataclass(frozen=True)
+class SpecProblem:
+    """One thing wrong with a spec: the dotted field path and what would be valid."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class SpecError(ValueError):
+    """A spec that cannot run. ``problems`` lists every finding, one per field."""
+
+    def __init__(self, problems: list[SpecProblem], source: str = "spec") -> None:
+        self.problems = list(problems)
+        self.source = source
+        super().__init__("\n".join(f"{source}: {p}" for p in self.problems))
+
+
+def load_spec(path: Union[str, Path]) -> ExperimentSpec:
+    """Load and validate an experiment spec from a YAML file.
+
+    Args:
+        path: a ``search_spaces/*.yaml`` file.
+
+    Returns:
+        The frozen, validated :class:`ExperimentSpec`.
+
+    Raises:
+        SpecError: with one :class:`SpecProblem` per problem found; nothing else is raised
+            for bad input.
+
+    Example:
+        >>> spec = load_spec("search_spaces/demo.yaml")  # doctest: +SKIP
+        >>> spec.search.trials_per_size  # doctest: +SKIP
+        8
+    """
+    path = Path(path)
+    source = str(path)
+    if not path.exists():
+        raise SpecError([SpecProblem("<file>", f"no such file {source!r}; give the path of a spec YAML file")], source)
+    if path.is_dir():
+        raise SpecError([SpecProblem("<file>", f"{source!r} is a directory; give a spec YAML file")], source)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise SpecError([SpecProblem("<file>", f"cannot read it ({error.__class__.__name__}: {error})")], source) from None
+    return spec_from_text(text, source=source)
+
+
+def spec_from_text(text: str, *, source: str = "spec") -> ExperimentSpec:
+    """Validate a spec given as YAML text (see :func:`load_spec`)."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise SpecError([SpecProblem("<yaml>", f"malformed YAML{where}: {problem}")], source) from None
+    return spec_from_dict(raw, source=source)
+
+
+def spec_from_dict(raw: Any, *, source: str = "spec") -> ExperimentSpec:
+    """Validate a spec given as a mapping (see :func:`load_spec`)."""
+    if not isinstance(raw, dict):
+        kind = "empty" if raw is None else f"a {type(raw).__name__}"
+        raise SpecError([SpecProblem("<root>", f"the spec is {kind}; it must be a mapping with keys such as "
+                                                "name, data, ladder, training, search")], source)
+    bad_keys = [k for k in raw if not isinstance(k, str)]
+    if bad_keys:
+        raise SpecError([SpecProblem("<root>", f"keys must be strings, got {bad_keys[0]!r}")], source)
+    try:
+        return ExperimentSpec.model_validate(raw)
+    except ValidationError as error:
+        raise SpecError(_problems(error), source) from None
+
+
+def _problems(error: ValidationError) -> list[SpecProblem]:
+    problems = []
+    for item in error.errors(include_url=False):
+        loc = [part for part in item["loc"] if not (isinstance(part, str) and part.startswith("function-"))]
+        field = _dotted(loc) or "<root>"
+        problems.append(SpecProblem(field, _message(item, loc)))
+    # One line per field: pydantic may report the same field for several union members.
+    unique: dict[str, SpecProblem] = {}
+    for problem in problems:
+        unique.setdefault(problem.field, problem)
+    return list(unique.values())
+
+
+def _dotted(loc: list[Any]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _message(item: dict[str, Any], loc: list[Any]) -> str:
+    kind = item["type"]
+    if kind == "extra_forbidden":
+        valid = _fields_at(loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"unknown key{hint} (valid keys here: {', '.join(valid)})"
+    if kind == "missing":
+        return "required but missing"
+    if kind == "literal_error":
+        return f"{item['msg'].lower()} (got {item.get('input')!r})"
+    message = item["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, "):]
+    got = item.get("input")
+    if kind not in {"value_error", "assertion_error"} and not isinstance(got, (dict, list)):
+        message = f"{message} (got {got!r})"
+    return message
+
+
+def _fields_at(loc: list[Any]) -> list[str]:
+    """Names of the fields of the model found at ``loc`` (for the did-you-mean)."""
+    model: Any = ExperimentSpec
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)) or part not in model.model_fields:
+            return []
+        model = _inner_model(model.model_fields[part].annotation)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    return []
+
+
+def _inner_model(annotation: Any) -> Any:
+    """The BaseModel inside ``Optional[...]`` or ``list[...]``, or the annotation itself."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _inner_model(arg)
+        if isinstance(found, type) and issubclass(found, BaseModel):
+            return found
+    return annotation

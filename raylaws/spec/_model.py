@@ -1,0 +1,197 @@
+"""The experiment spec: frozen, typed configuration loaded from ``search_spaces/*.yaml``.
+
+Every model forbids unknown keys, so a typo is an error (with a did-you-mean, see
+``_load.py``) rather than a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
+
+
+class TokenizerSpec(_Frozen):
+    """How text becomes token ids.
+
+    ``kind: bpe`` trains a byte-level BPE of ``vocab_size`` tokens on the training text with
+    the ``tokenizers`` library and caches it; ``kind: file`` loads a ``tokenizer.json`` from
+    ``path`` (a local file; nothing is downloaded).
+    """
+
+    kind: Literal["bpe", "file"] = "bpe"
+    vocab_size: int = Field(512, ge=260, le=1_000_000)  # byte-level BPE: 256 bytes + 3 special tokens at least
+    path: Optional[str] = None
+
+    @model_validator(mode="after")
+    def _path_matches_kind(self) -> "TokenizerSpec":
+        if self.kind == "file" and not self.path:
+            raise ValueError("kind 'file' needs 'path' (a local tokenizer.json)")
+        return self
+
+
+class DataSpec(_Frozen):
+    """Where the training text comes from.
+
+    ``source`` is one of: ``stdlib`` (the Python standard library's own top-level ``.py``
+    files: real text on every machine, no download), a local ``.txt``/``.jsonl`` file or a
+    directory of them, a ``datasets.save_to_disk`` directory, or ``hub:<name>`` (needs the
+    network; no test or demo uses it).
+    """
+
+    source: str = "stdlib"
+    text_field: str = "text"  # column/key holding the text, for .jsonl and datasets
+    tokenizer: TokenizerSpec = TokenizerSpec()
+    seq_len: int = Field(64, ge=8, le=65_536)  # tokens per training sequence
+    max_tokens: Optional[int] = Field(None, ge=1_000)  # cap on the corpus size, in tokens
+    eval_tokens: int = Field(8_192, ge=256)  # held-out tokens for eval loss (from held-out documents)
+
+
+class LadderSpec(_Frozen):
+    """The model sizes: the paper's depth ladder, or an explicit list of rungs.
+
+    Paper form: depth ``L`` over ``layers`` at a fixed ``aspect_ratio`` (width H = AR * L),
+    ``n_heads`` attention heads, FFN width ``ffn_ratio * H``. Its size measure is the paper's
+    non-embedding count N = 12 * L * H^2.
+    """
+
+    aspect_ratio: Optional[int] = Field(32, ge=1, le=4096)
+    layers: Optional[list[int]] = None  # depths L; default 1..8 like the paper
+    n_heads: int = Field(4, ge=1, le=256)
+    ffn_ratio: int = Field(4, ge=1, le=64)
+    rungs: Optional[list["RungSpec"]] = None  # explicit sizes instead of the paper ladder
+
+    @model_validator(mode="after")
+    def _one_form(self) -> "LadderSpec":
+        if self.rungs is not None:
+            if self.layers is not None:
+                raise ValueError("give either 'rungs' (explicit sizes) or 'layers' (paper ladder), not both")
+            if not self.rungs:
+                raise ValueError("'rungs' is empty; list at least one size")
+            names = [r.name for r in self.rungs if r.name]
+            if len(names) != len(set(names)):
+                raise ValueError("rung names must be unique")
+        elif self.layers is not None:
+            if not self.layers:
+                raise ValueError("'layers' is empty; list depths such as [1, 2, 3, 4]")
+            if any(depth < 1 for depth in self.layers):
+                raise ValueError("every depth in 'layers' must be >= 1")
+            if len(set(self.layers)) != len(self.layers):
+                raise ValueError("'layers' has a repeated depth")
+        return self
+
+
+class RungSpec(_Frozen):
+    """One explicit model size. ``d_ff`` defaults to 4 * ``d_model``."""
+
+    name: Optional[str] = None
+    n_layers: int = Field(ge=1, le=512)
+    d_model: int = Field(ge=4, le=65_536)
+    n_heads: int = Field(4, ge=1, le=256)
+    d_ff: Optional[int] = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> "RungSpec":
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
+        return self
+
+
+class TrainingSpec(_Frozen):
+    """The training budget and loop of every trial.
+
+    Give the budget as ``max_steps`` (optimizer updates) or ``max_tokens`` (tokens seen; steps
+    then depend on the batch size). Early stopping follows the paper: stop when eval loss has
+    not improved by ``min_delta`` for ``patience`` steps, keep the best eval loss.
+    """
+
+    max_steps: Optional[int] = Field(None, ge=1)
+    max_tokens: Optional[int] = Field(None, ge=1)
+    warmup_steps: int = Field(0, ge=0)
+    schedule: Literal["constant", "linear", "cosine"] = "cosine"
+    eval_interval: int = Field(50, ge=1)  # steps between evaluations
+    patience: Optional[int] = Field(None, ge=1)  # steps without improvement before stopping; None = never
+    min_delta: float = Field(0.0, ge=0.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    grad_clip: Optional[float] = Field(1.0, gt=0.0)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)  # 0 for tiny CPU models; the paper used 0.1
+    divergence_factor: float = Field(1.5, gt=1.0)  # diverged if eval loss > factor * initial eval loss
+
+    @model_validator(mode="after")
+    def _one_budget(self) -> "TrainingSpec":
+        if (self.max_steps is None) == (self.max_tokens is None):
+            raise ValueError("give exactly one budget: 'max_steps' or 'max_tokens'")
+        return self
+
+
+class LearningRateRange(_Frozen):
+    """Log-uniform range of the peak learning rate."""
+
+    low: float = Field(gt=0.0)
+    high: float = Field(gt=0.0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "LearningRateRange":
+        if not self.low < self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        return self
+
+
+class PruningSpec(_Frozen):
+    """Successive-halving pruning, within each size's own study only.
+
+    ``grace_steps`` is the minimum number of steps before a trial can be pruned;
+    ``reduction_factor`` the halving rate.
+    """
+
+    enabled: bool = True
+    grace_steps: int = Field(100, ge=1)
+    reduction_factor: int = Field(3, ge=2)
+
+
+class SearchSpec(_Frozen):
+    """The per-size search: one Optuna study per rung."""
+
+    learning_rate: LearningRateRange
+    batch_size: list[int] = Field(min_length=1)  # choices, in sequences per step
+    trials_per_size: int = Field(8, ge=1, le=100_000)
+    sampler: Literal["tpe", "random"] = "tpe"
+    sampler_seed: int = 0
+    pruning: PruningSpec = PruningSpec()
+
+    @model_validator(mode="after")
+    def _batch_sizes(self) -> "SearchSpec":
+        if any(b < 1 for b in self.batch_size):
+            raise ValueError("every batch_size choice must be >= 1")
+        if len(set(self.batch_size)) != len(self.batch_size):
+            raise ValueError("batch_size choices repeat a value")
+        return self
+
+
+class ResourcesSpec(_Frozen):
+    """What one trial asks of the cluster. Threads per training = ``cpus_per_trial``."""
+
+    cpus_per_trial: int = Field(1, ge=1)
+    gpus_per_trial: float = Field(0.0, ge=0.0)
+    max_concurrent_trials: Optional[int] = Field(None, ge=1)  # None: as many as the cluster fits
+    max_retries: int = Field(1, ge=0)  # re-runs of a trial that raised, before it is recorded 'failed'
+
+
+class ExperimentSpec(_Frozen):
+    """A whole scaling sweep: data, objective, ladder, training, search, seeds, resources."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    data: DataSpec = DataSpec()
+    objective: Literal["mlm", "clm"] = "clm"
+    ladder: LadderSpec = LadderSpec()
+    training: TrainingSpec
+    search: SearchSpec
+    seeds: int = Field(3, ge=0, le=1000)  # K re-runs of each size's best config, phase "seed"
+    resources: ResourcesSpec = ResourcesSpec()
+
+
+LadderSpec.model_rebuild()
