@@ -1,0 +1,282 @@
+"""One trial: train a rung's model with given hyperparameters and report eval loss.
+
+Knows nothing of Ray or Optuna: a function of (rung, hyperparameters, data, seed, a report
+callback). :mod:`raylaws.tune` wraps it for Ray Tune; the benchmark calls it from a process
+pool; a DeepSpeed backend can slot in beside it.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Literal, Optional
+
+import numpy as np
+
+from raylaws.data import TokenData
+from raylaws.ladder import Objective, Rung
+from raylaws.spec import TrainingSpec
+
+TrialStatus = Literal["completed", "pruned", "diverged", "failed"]
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    """What the search tunes. ``batch_size`` counts sequences per optimizer step."""
+
+    learning_rate: float
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One evaluation during training, passed to the report callback.
+
+    ``tokens`` counts training tokens seen so far; ``wall_seconds`` since the trial started.
+    """
+
+    step: int
+    tokens: int
+    eval_loss: float
+    best_eval_loss: float
+    train_loss: float
+    wall_seconds: float
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a trial ended.
+
+    ``eval_loss`` is the best eval loss measured (None if none was); ``stop_reason`` is one of
+    ``budget``, ``patience``, ``pruned``, ``diverged``.
+    """
+
+    status: TrialStatus
+    stop_reason: str
+    eval_loss: Optional[float]
+    steps: int
+    tokens: int
+    wall_seconds: float
+    started_at: datetime
+    finished_at: datetime
+    history: list[tuple[int, float]] = field(default_factory=list)  # (step, eval_loss)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+Report = Callable[[Progress], Optional[bool]]
+"""Called after every evaluation; returning True stops the trial as ``pruned``."""
+
+
+def total_steps(training: TrainingSpec, batch_size: int, seq_len: int) -> int:
+    """Optimizer steps of the budget: ``max_steps``, or ``max_tokens`` / tokens per step."""
+    if training.max_steps is not None:
+        return training.max_steps
+    assert training.max_tokens is not None
+    return max(1, training.max_tokens // (batch_size * seq_len))
+
+
+def train_trial(
+    rung: Rung,
+    hparams: Hyperparameters,
+    data: TokenData,
+    training: TrainingSpec,
+    *,
+    objective: Objective,
+    seq_len: int,
+    seed: int,
+    report: Optional[Report] = None,
+    threads: Optional[int] = None,
+    checkpoint: Optional[Callable[[dict[str, Any]], None]] = None,
+    resume: Optional[dict[str, Any]] = None,
+) -> Outcome:
+    """Train ``rung`` with ``hparams`` on ``data`` and return how it ended.
+
+    Args:
+        rung: the model size.
+        hparams: peak learning rate and batch size (sequences).
+        data: token streams from :func:`raylaws.data.prepare`.
+        training: budget, schedule, eval interval, patience.
+        objective: ``clm`` (GPT-2 style) or ``mlm`` (BERT style, 15% masking).
+        seq_len: tokens per sequence.
+        seed: fixes initialisation, data order and masking.
+        report: called after each evaluation; returning True prunes the trial.
+        threads: torch intra-op threads (one per CPU of the trial).
+        checkpoint: called with a resumable state after each evaluation, if given.
+        resume: a state from ``checkpoint`` to continue from.
+
+    Returns:
+        The :class:`Outcome`. Non-finite or exploding loss ends it as ``diverged``.
+    """
+    import torch
+
+    from raylaws.train._model import build_model
+
+    if threads:
+        torch.set_num_threads(threads)
+    started_at = datetime.now(timezone.utc)
+    clock = time.perf_counter()
+    torch.manual_seed(seed)
+    model = build_model(objective, rung, vocab_size=data.vocab_size, seq_len=seq_len, dropout=training.dropout,
+                        special_id=data.eos_id if objective == "clm" else data.pad_id)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=hparams.learning_rate, betas=(0.9, 0.98), eps=1e-8,
+                                  weight_decay=training.weight_decay)
+    steps = total_steps(training, hparams.batch_size, seq_len)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(training, steps))
+    generator = torch.Generator().manual_seed(seed)
+    batches = _Batches(data, objective, seq_len, hparams.batch_size, generator)
+    evaluator = _Evaluator(data, objective, seq_len)
+    uniform_loss = math.log(data.vocab_size)  # an untrained model sits near this
+
+    step, best, best_step, history = 0, math.inf, 0, []
+    elapsed_before = 0.0
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        scheduler.load_state_dict(resume["scheduler"])
+        generator.set_state(resume["generator"])
+        step, best, best_step = resume["step"], resume["best"], resume["best_step"]
+        history = [tuple(h) for h in resume["history"]]
+        elapsed_before = resume["wall_seconds"]
+        started_at = resume["started_at"]
+
+    def finish(status: TrialStatus, reason: str) -> Outcome:
+        return Outcome(
+            status=status,
+            stop_reason=reason,
+            eval_loss=None if math.isinf(best) else best,
+            steps=step,
+            tokens=step * hparams.batch_size * seq_len,
+            wall_seconds=elapsed_before + time.perf_counter() - clock,
+            started_at=started_at,
+            finished_at=datetime.now(timezone.utc),
+            history=history,
+        )
+
+    model.train()
+    running, running_count = 0.0, 0
+    while step < steps:
+        inputs, labels = batches.next()
+        loss = model(input_ids=inputs, labels=labels).loss
+        if not torch.isfinite(loss):
+            return finish("diverged", "diverged")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if training.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), training.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        step += 1
+        running += float(loss.detach())
+        running_count += 1
+        if step % training.eval_interval and step != steps:
+            continue
+        eval_loss = evaluator.loss(model)
+        history.append((step, eval_loss))
+        if not math.isfinite(eval_loss) or eval_loss > training.divergence_factor * uniform_loss:
+            return finish("diverged", "diverged")
+        if best - eval_loss > training.min_delta or math.isinf(best):
+            best, best_step = eval_loss, step
+        progress = Progress(step, step * hparams.batch_size * seq_len, eval_loss, best, running / running_count,
+                            elapsed_before + time.perf_counter() - clock)
+        running, running_count = 0.0, 0
+        if checkpoint is not None:  # a snapshot: the live tensors keep training after this call
+            checkpoint(copy.deepcopy({
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
+                "step": step, "best": best, "best_step": best_step, "history": history,
+                "wall_seconds": progress.wall_seconds, "started_at": started_at,
+            }))
+        if report is not None and report(progress):
+            return finish("pruned", "pruned")
+        if training.patience is not None and step - best_step >= training.patience:
+            return finish("completed", "patience")
+    return finish("completed", "budget")
+
+
+def _schedule(training: TrainingSpec, steps: int) -> Callable[[int], float]:
+    warmup = min(training.warmup_steps, max(steps - 1, 0))
+    kind = training.schedule
+
+    def factor(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        if kind == "constant":
+            return 1.0
+        progress = (step - warmup) / max(1, steps - warmup)
+        if kind == "linear":
+            return max(0.0, 1.0 - progress)
+        return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))  # cosine to zero
+
+    return factor
+
+
+class _Batches:
+    """Random windows of the training stream, in an order fixed by the seed's generator."""
+
+    def __init__(self, data: TokenData, objective: Objective, seq_len: int, batch_size: int, generator: "Any") -> None:
+        import torch
+
+        self._torch = torch
+        self._tokens = torch.from_numpy(data.train.astype(np.int64))
+        self._objective = objective
+        self._seq_len = seq_len
+        self._batch_size = batch_size
+        self._generator = generator
+        self._offsets = torch.arange(seq_len)
+        self._data = data
+
+    def next(self) -> tuple["Any", "Any"]:
+        torch = self._torch
+        starts = torch.randint(0, len(self._tokens) - self._seq_len, (self._batch_size,), generator=self._generator)
+        inputs = self._tokens[starts[:, None] + self._offsets]  # (B, T)
+        if self._objective == "clm":
+            return inputs, inputs  # the model shifts labels by one
+        return mask_tokens(inputs, self._data, self._generator)
+
+
+def mask_tokens(inputs: "Any", data: TokenData, generator: "Any") -> tuple["Any", "Any"]:
+    """BERT masking: 15% of positions predicted; of those 80% <mask>, 10% random, 10% kept."""
+    import torch
+
+    labels = inputs.clone()
+    chosen = torch.rand(inputs.shape, generator=generator) < 0.15
+    labels[~chosen] = -100
+    masked = inputs.clone()
+    draw = torch.rand(inputs.shape, generator=generator)
+    masked[chosen & (draw < 0.8)] = data.mask_id
+    randomised = chosen & (draw >= 0.8) & (draw < 0.9)
+    masked[randomised] = torch.randint(0, data.vocab_size, inputs.shape, generator=generator)[randomised]
+    return masked, labels
+
+
+class _Evaluator:
+    """Mean token loss over fixed, non-overlapping windows of the held-out stream."""
+
+    def __init__(self, data: TokenData, objective: Objective, seq_len: int, batch_size: int = 64) -> None:
+        import torch
+
+        count = len(data.eval) // seq_len
+        windows = torch.from_numpy(data.eval[: count * seq_len].astype(np.int64)).view(count, seq_len)
+        if objective == "clm":
+            self._batches = [(w, w) for w in windows.split(batch_size)]
+        else:  # fixed masks, so every trial is scored on the same positions
+            generator = torch.Generator().manual_seed(12_345)
+            self._batches = [mask_tokens(w, data, generator) for w in windows.split(batch_size)]
+
+    def loss(self, model: "Any") -> float:
+        import torch
+
+        model.eval()
+        total, weight = 0.0, 0
+        with torch.no_grad():
+            for inputs, labels in self._batches:
+                n = int((labels[:, 1:] != -100).sum()) if labels is inputs else int((labels != -100).sum())
+                total += float(model(input_ids=inputs, labels=labels).loss) * n
+                weight += n
+        model.train()
+        return total / max(weight, 1)
