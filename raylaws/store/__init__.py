@@ -1,0 +1,29 @@
+"""The Arrow store: one atomic, write-once Parquet record per finished trial."""
+
+from raylaws.store._files import (
+    TRIALS_DIR,
+    clean_stray,
+    has_record,
+    publish,
+    read_trials,
+    record_path,
+    stage_record,
+    write_record,
+)
+from raylaws.store._schema import PHASES, SCHEMA_VERSION, STATUSES, TRIALS_SCHEMA, describe
+
+__all__ = [
+    "PHASES",
+    "SCHEMA_VERSION",
+    "STATUSES",
+    "TRIALS_DIR",
+    "TRIALS_SCHEMA",
+    "clean_stray",
+    "describe",
+    "has_record",
+    "publish",
+    "read_trials",
+    "record_path",
+    "stage_record",
+    "write_record",
+]

@@ -1,0 +1,53 @@
+"""The trials table: its Arrow schema, defined once here and versioned.
+
+Bump :data:`SCHEMA_VERSION` when a column changes meaning or type; readers fill columns that
+older files lack with nulls.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+
+_COLUMNS: list[tuple[str, pa.DataType, bool, str]] = [
+    ("sweep", pa.string(), False, "sweep name (the directory under the storage root)"),
+    ("trial_id", pa.string(), False, "stable trial id: '<size>.s<NNN>' (search, Optuna number) or '<size>.seed<K>'"),
+    ("size", pa.string(), False, "rung name, e.g. 'L3-H48'"),
+    ("n_layers", pa.int32(), False, "depth L"),
+    ("d_model", pa.int32(), False, "width H"),
+    ("n_params", pa.int64(), False, "the paper's non-embedding parameter count N = 12*L*H^2"),
+    ("n_params_exact", pa.int64(), False, "non-embedding parameters of the built model (biases, LayerNorms included; "
+                                          "token/position embeddings and tied output projection excluded)"),
+    ("phase", pa.string(), False, "'search' (a tuning trial) or 'seed' (a re-run of the size's best config)"),
+    ("seed", pa.int64(), False, "training seed: initialisation, data order, masking"),
+    ("learning_rate", pa.float64(), False, "peak learning rate"),
+    ("batch_size", pa.int32(), False, "sequences per optimizer step (tokens per step = batch_size * seq_len)"),
+    ("status", pa.string(), False, "'completed', 'pruned', 'diverged' or 'failed'"),
+    ("stop_reason", pa.string(), True, "'budget', 'patience', 'pruned', 'diverged' or 'error'"),
+    ("error", pa.string(), True, "one-line summary of the error of a failed trial"),
+    ("eval_loss", pa.float64(), True, "best eval loss (nats per token); null unless measured"),
+    ("steps", pa.int64(), False, "optimizer steps taken"),
+    ("tokens", pa.int64(), False, "training tokens seen (steps * batch_size * seq_len)"),
+    ("flops", pa.float64(), False, "training compute 6 * n_params * tokens (paper's N)"),
+    ("wall_seconds", pa.float64(), False, "training wall time of the trial, seconds"),
+    ("started_at", pa.timestamp("us", tz="UTC"), True, "when training started"),
+    ("finished_at", pa.timestamp("us", tz="UTC"), False, "when the trial ended"),
+    ("eval_steps", pa.list_(pa.int64()), True, "steps of the evaluations"),
+    ("eval_losses", pa.list_(pa.float64()), True, "eval loss at each of eval_steps"),
+    ("config_json", pa.string(), False, "the resolved trial config (rung, hyperparameters, training, data) as JSON"),
+    ("schema_version", pa.int32(), False, "version of this schema"),
+]
+
+TRIALS_SCHEMA = pa.schema(
+    [pa.field(name, kind, nullable=nullable, metadata={"description": text}) for name, kind, nullable, text in _COLUMNS],
+    metadata={"raylaws.schema_version": str(SCHEMA_VERSION), "raylaws.table": "trials"},
+)
+
+STATUSES = ("completed", "pruned", "diverged", "failed")
+PHASES = ("search", "seed")
+
+
+def describe() -> dict[str, str]:
+    """Column name -> description, for the docs and ``--help``."""
+    return {name: text for name, _, _, text in _COLUMNS}
