@@ -1,0 +1,412 @@
+"""Per-size search: one Optuna study per rung, then K seeds of each rung's best config.
+
+The :class:`SweepPlanner` is the sweep's brain and knows nothing of Ray: it hands out the next
+trial to run (:meth:`SweepPlanner.next_trial`), takes intermediate eval losses and says whether
+to prune (:meth:`SweepPlanner.report`), and records how each trial ended
+(:meth:`SweepPlanner.complete`): the Arrow record first, then the Optuna ``tell``. Pruning
+uses the rung's own study, so a size is only ever compared with trials of its own size.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Optional, Union
+
+import optuna
+from optuna.distributions import CategoricalDistribution, FloatDistribution
+from optuna.trial import TrialState
+
+from raylaws import store
+from raylaws.ladder import Rung
+from raylaws.spec import ExperimentSpec
+
+logger = logging.getLogger(__name__)
+
+JOURNAL_FILE = "optuna.journal"
+SEARCH_SEED = 0  # every search trial trains with this seed, so trials of a size are paired on data order
+
+
+@dataclass(frozen=True)
+class TrialPlan:
+    """One trial to run: which size, which phase, which hyperparameters, which seed.
+
+    ``trial_id`` is stable across restarts: ``<size>.s<NNN>`` for search trial NNN of the
+    size's Optuna study, ``<size>.seed<K>`` for the K-th seed re-run of its best config.
+    ``batch_size`` counts sequences per step.
+    """
+
+    trial_id: str
+    size: str
+    phase: str
+    seed: int
+    learning_rate: float
+    batch_size: int
+    optuna_number: Optional[int] = None
+
+    def to_config(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "TrialPlan":
+        return cls(**{k: config[k] for k in cls.__dataclass_fields__})
+
+
+@dataclass
+class SizeProgress:
+    """Live counts for one size (for progress displays)."""
+
+    size: str
+    n_params: int
+    budget: int  # search trials + seeds
+    done: int = 0
+    running: int = 0
+    pruned: int = 0
+    diverged: int = 0
+    failed: int = 0
+    best_loss: Optional[float] = None
+    seeds_done: int = 0
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something the CLI may render: a trial started, reported, or finished."""
+
+    kind: str  # "started" | "finished"
+    trial_id: str
+    size: str
+    status: Optional[str] = None
+    eval_loss: Optional[float] = None
+
+
+class _SizeState:
+    """A rung's study and its bookkeeping. Not thread-safe; the planner holds the lock."""
+
+    def __init__(self, rung: Rung, study: optuna.Study) -> None:
+        self.rung = rung
+        self.study = study
+        self.live: dict[int, optuna.Trial] = {}  # Optuna number -> trial being trained
+        self.best_config: Optional[tuple[float, int]] = None
+        self.seeds_issued: set[int] = set()
+
+
+class SweepPlanner:
+    """Decides what to train next and records what finished. Ray-free; one per driver.
+
+    Args:
+        spec: the experiment.
+        rungs: the ladder (from :func:`raylaws.ladder.build_ladder`).
+        sweep_dir: the sweep directory (holds the Optuna journal and the Arrow store).
+        data_fingerprint: recorded in every ``config_json``.
+        on_event: optional callback for progress displays; called in the driver.
+    """
+
+    def __init__(
+        self,
+        spec: ExperimentSpec,
+        rungs: tuple[Rung, ...],
+        sweep_dir: Union[str, Path],
+        *,
+        data_fingerprint: str = "",
+        on_event: Optional[Callable[[Event], None]] = None,
+    ) -> None:
+        self.spec = spec
+        self.rungs = rungs
+        self.sweep_dir = Path(sweep_dir)
+        self._data_fingerprint = data_fingerprint
+        self._on_event = on_event
+        self._lock = threading.RLock()
+        self.sweep_dir.mkdir(parents=True, exist_ok=True)
+        storage = optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(str(self.sweep_dir / JOURNAL_FILE))
+        )
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self._sizes: dict[str, _SizeState] = {}
+        for index, rung in enumerate(rungs):
+            study = optuna.create_study(
+                storage=storage,
+                study_name=f"{spec.name}/{rung.name}",
+                direction="minimize",
+                sampler=self._sampler(index),
+                pruner=self._pruner(),
+                load_if_exists=True,
+            )
+            self._sizes[rung.name] = _SizeState(rung, study)
+        self._plans: dict[str, TrialPlan] = {}  # trial_id -> plan, for trials handed out
+        self._last_progress: dict[str, dict[str, Any]] = {}
+        self._pruned: set[str] = set()
+        self._errors: dict[str, str] = {}
+        self.progress = {r.name: SizeProgress(r.name, r.n_params, spec.search.trials_per_size + spec.seeds)
+                         for r in rungs}
+        for record in store.read_trials(self.sweep_dir).to_pylist():  # a resumed sweep starts from its records
+            if record["size"] in self.progress:
+                self._count(self.progress[record["size"]], record)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Ray pickles searcher and scheduler into tuner.pkl: keep only what rebuilds the
+        # planner (its studies live in the journal, its results in the store), no locks,
+        # no callbacks.
+        return {"spec": self.spec, "rungs": self.rungs, "sweep_dir": str(self.sweep_dir),
+                "data_fingerprint": self._data_fingerprint}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["spec"], state["rungs"], state["sweep_dir"],  # type: ignore[misc]
+                      data_fingerprint=state["data_fingerprint"])
+
+    def _sampler(self, index: int) -> optuna.samplers.BaseSampler:
+        search = self.spec.search
+        seed = search.sampler_seed + index  # one reproducible stream per size
+        if search.sampler == "random":
+            return optuna.samplers.RandomSampler(seed=seed)
+        startup = min(10, max(3, search.trials_per_size // 3))  # Optuna's default of 10 exceeds small budgets
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, constant_liar=True, multivariate=True)
+
+    def _pruner(self) -> optuna.pruners.BasePruner:
+        pruning = self.spec.search.pruning
+        if not pruning.enabled:
+            return optuna.pruners.NopPruner()
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=pruning.grace_steps,
+                                                      reduction_factor=pruning.reduction_factor)
+
+    # ---- what to run ----------------------------------------------------------------------
+
+    @property
+    def total_trials(self) -> int:
+        """Trials the whole sweep runs: (search trials + seeds) per size."""
+        return len(self.rungs) * (self.spec.search.trials_per_size + self.spec.seeds)
+
+    def is_finished(self) -> bool:
+        """True when every size's search budget and seeds are recorded."""
+        with self._lock:
+            return all(self._size_finished(state) for state in self._sizes.values())
+
+    def _size_finished(self, state: _SizeState) -> bool:
+        progress = self.progress[state.rung.name]
+        if progress.done >= progress.budget:
+            return True
+        # A size whose search ended with no completed trial has no config to re-run.
+        return (self._search_done(state) and progress.running == 0
+                and not state.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+
+    def next_trial(self) -> Optional[TrialPlan]:
+        """The next trial to start, or None if nothing can start until a running trial ends.
+
+        Largest sizes first (they take longest, so starting them early shortens the sweep);
+        a size's seed re-runs are handed out once its whole search budget has finished.
+        """
+        with self._lock:
+            for state in sorted(self._sizes.values(), key=lambda s: -s.rung.n_params):
+                plan = self._next_seed(state) or self._next_search(state)
+                if plan is not None:
+                    self._plans[plan.trial_id] = plan
+                    self.progress[plan.size].running += 1
+                    self._emit(Event("started", plan.trial_id, plan.size))
+                    return plan
+            return None
+
+    def _next_search(self, state: _SizeState) -> Optional[TrialPlan]:
+        search = self.spec.search
+        if len(state.study.get_trials(deepcopy=False)) >= search.trials_per_size:
+            return None
+        trial = state.study.ask({
+            "learning_rate": FloatDistribution(search.learning_rate.low, search.learning_rate.high, log=True),
+            "batch_size": CategoricalDistribution(list(search.batch_size)),
+        })
+        state.live[trial.number] = trial
+        return TrialPlan(
+            trial_id=f"{state.rung.name}.s{trial.number:03d}",
+            size=state.rung.name,
+            phase="search",
+            seed=SEARCH_SEED,
+            learning_rate=float(trial.params["learning_rate"]),
+            batch_size=int(trial.params["batch_size"]),
+            optuna_number=trial.number,
+        )
+
+    def _next_seed(self, state: _SizeState) -> Optional[TrialPlan]:
+        if len(state.seeds_issued) >= self.spec.seeds or not self._search_done(state):
+            return None
+        if state.best_config is None:
+            state.best_config = self._best_config(state)
+            if state.best_config is None:
+                return None
+        seed = min(set(range(1, self.spec.seeds + 1)) - state.seeds_issued)
+        state.seeds_issued.add(seed)
+        learning_rate, batch_size = state.best_config
+        return TrialPlan(f"{state.rung.name}.seed{seed}", state.rung.name, "seed", seed, learning_rate, batch_size)
+
+    def _search_done(self, state: _SizeState) -> bool:
+        trials = state.study.get_trials(deepcopy=False)
+        finished = [t for t in trials if t.state.is_finished()]
+        return len(finished) >= self.spec.search.trials_per_size
+
+    def _best_config(self, state: _SizeState) -> Optional[tuple[float, int]]:
+        completed = state.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if not completed:
+            logger.warning("size %s: no search trial completed (all pruned, diverged or failed); no seed phase",
+                           state.rung.name)
+            return None
+        best = min(completed, key=lambda t: (t.value, t.number))
+        return float(best.params["learning_rate"]), int(best.params["batch_size"])
+
+    # ---- what happened --------------------------------------------------------------------
+
+    def report(self, trial_id: str, progress: dict[str, Any]) -> bool:
+        """Take an intermediate result; return True if the trial should be pruned.
+
+        Search trials report their eval loss to their own size's study, whose pruner compares
+        them with that size's trials only. Seed re-runs are never pruned.
+        """
+        with self._lock:
+            plan = self._plans.get(trial_id)
+            if plan is None:
+                return False
+            self._last_progress[trial_id] = progress
+            if plan.phase != "search" or not self.spec.search.pruning.enabled:
+                return False
+            trial = self._sizes[plan.size].live.get(plan.optuna_number)  # type: ignore[arg-type]
+            eval_loss = progress.get("eval_loss")
+            if trial is None or eval_loss is None or not math.isfinite(eval_loss):
+                return False
+            trial.report(float(eval_loss), int(progress["step"]))
+            if trial.should_prune():
+                self._pruned.add(trial_id)
+                return True
+            return False
+
+    def note_error(self, trial_id: str, summary: str) -> None:
+        """Remember the one-line error of a trial that raised (read back by :meth:`take_error`)."""
+        with self._lock:
+            self._errors[trial_id] = summary
+
+    def take_error(self, trial_id: str) -> Optional[str]:
+        with self._lock:
+            return self._errors.pop(trial_id, None)
+
+    def complete(self, trial_id: str, final: Optional[dict[str, Any]], error: Optional[str] = None) -> Optional[dict[str, Any]]:
+        """Record how ``trial_id`` ended: the Arrow record (once), then tell its study.
+
+        Args:
+            trial_id: the plan's id.
+            final: the trial's final report (an :class:`raylaws.train.Outcome` as a dict), or
+                None if it was stopped (pruned) or failed before reporting one.
+            error: one-line error summary of a failed trial.
+
+        Returns:
+            The record written, or None if the trial was unknown or already recorded.
+        """
+        with self._lock:
+            plan = self._plans.get(trial_id)
+            if plan is None:
+                return None
+            state = self._sizes[plan.size]
+            record = self._record(plan, state.rung, final, error)
+            written = store.write_record(self.sweep_dir, record)
+            if plan.optuna_number is not None and plan.optuna_number in state.live:
+                self._tell(state, state.live.pop(plan.optuna_number), record)
+            progress = self.progress[plan.size]
+            progress.running = max(0, progress.running - 1)
+            if written:
+                self._count(progress, record)
+            self._emit(Event("finished", trial_id, plan.size, record["status"], record["eval_loss"]))
+            return record if written else None
+
+    def _tell(self, state: _SizeState, trial: optuna.Trial, record: dict[str, Any]) -> None:
+        status = record["status"]
+        if status == "completed" and record["eval_loss"] is not None:
+            state.study.tell(trial, record["eval_loss"])
+        elif status == "pruned":
+            state.study.tell(trial, state=TrialState.PRUNED)
+        else:  # diverged or failed: never a candidate for best
+            state.study.tell(trial, state=TrialState.FAIL)
+
+    def _count(self, progress: SizeProgress, record: dict[str, Any]) -> None:
+        progress.done += 1
+        status = record["status"]
+        if status in ("pruned", "diverged", "failed"):
+            setattr(progress, status, getattr(progress, status) + 1)
+        if record["phase"] == "seed" and status == "completed":
+            progress.seeds_done += 1
+        loss = record["eval_loss"]
+        if status == "completed" and loss is not None and (progress.best_loss is None or loss < progress.best_loss):
+            progress.best_loss = loss
+
+    def _record(self, plan: TrialPlan, rung: Rung, final: Optional[dict[str, Any]], error: Optional[str]) -> dict[str, Any]:
+        last = self._last_progress.get(plan.trial_id, {})
+        now = datetime.now(timezone.utc)
+        if final is not None:
+            status, stop_reason = final["status"], final["stop_reason"]
+            eval_loss, steps, tokens = final["eval_loss"], final["steps"], final["tokens"]
+            wall, started, finished = final["wall_seconds"], final["started_at"], final["finished_at"]
+            history = final.get("history") or []
+        else:
+            status = "failed" if error is not None else "pruned"
+            stop_reason = "error" if error is not None else "pruned"
+            eval_loss = last.get("best_eval_loss")
+            steps, tokens = int(last.get("step", 0)), int(last.get("tokens", 0))
+            wall, started, finished = float(last.get("wall_seconds", 0.0)), last.get("started_at"), now
+            history = last.get("history") or []
+        if plan.trial_id in self._pruned and status == "completed":
+            status, stop_reason = "pruned", "pruned"  # stopped by the pruner after its last report
+        return {
+            "sweep": self.spec.name,
+            "trial_id": plan.trial_id,
+            "size": rung.name,
+            "n_layers": rung.n_layers,
+            "d_model": rung.d_model,
+            "n_params": rung.n_params,
+            "n_params_exact": rung.n_params_exact,
+            "phase": plan.phase,
+            "seed": plan.seed,
+            "learning_rate": plan.learning_rate,
+            "batch_size": plan.batch_size,
+            "status": status,
+            "stop_reason": stop_reason,
+            "error": error,
+            "eval_loss": eval_loss if eval_loss is None or math.isfinite(eval_loss) else None,
+            "steps": steps,
+            "tokens": tokens,
+            "flops": rung.flops(tokens),
+            "wall_seconds": wall,
+            "started_at": _as_datetime(started),
+            "finished_at": _as_datetime(finished) or now,
+            "eval_steps": [int(s) for s, _ in history],
+            "eval_losses": [float(v) for _, v in history],
+            "config_json": json.dumps(self.trial_config(plan), sort_keys=True),
+        }
+
+    def trial_config(self, plan: TrialPlan) -> dict[str, Any]:
+        """The resolved config of a trial: everything needed to train it again."""
+        rung = self._sizes[plan.size].rung
+        return {
+            "trial": plan.to_config(),
+            "rung": asdict(rung),
+            "objective": self.spec.objective,
+            "training": self.spec.training.model_dump(mode="json"),
+            "data": self.spec.data.model_dump(mode="json"),
+            "data_fingerprint": self._data_fingerprint,
+        }
+
+    def rung(self, size: str) -> Rung:
+        return self._sizes[size].rung
+
+    def _emit(self, event: Event) -> None:
+        if self._on_event is not None:
+            try:
+                self._on_event(event)
+            except Exception:  # a display must never break the sweep
+                logger.exception("progress callback failed")
+
+
+def _as_datetime(value: Any) -> Optional[datetime]:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
+
+
+__all__ = ["Event", "JOURNAL_FILE", "SEARCH_SEED", "SizeProgress", "SweepPlanner", "TrialPlan"]
