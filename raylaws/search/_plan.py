@@ -141,6 +141,7 @@ class SweepPlanner:
         self._last_progress: dict[str, dict[str, Any]] = {}
         self._pruned: set[str] = set()
         self._errors: dict[str, str] = {}
+        self._histories: dict[str, list[tuple[int, float]]] = {}  # (step, eval loss) of running trials
         self.progress = {r.name: SizeProgress(r.name, r.n_params, spec.search.trials_per_size + spec.seeds)
                          for r in rungs}
         for record in store.read_trials(self.sweep_dir).to_pylist():  # a resumed sweep starts from its records
@@ -267,6 +268,8 @@ class SweepPlanner:
             if plan is None:
                 return False
             self._last_progress[trial_id] = progress
+            if progress.get("eval_loss") is not None:
+                self._histories.setdefault(trial_id, []).append((int(progress["step"]), float(progress["eval_loss"])))
             if plan.phase != "search" or not self.spec.search.pruning.enabled:
                 return False
             trial = self._sizes[plan.size].live.get(plan.optuna_number)  # type: ignore[arg-type]
@@ -306,6 +309,9 @@ class SweepPlanner:
                 return None
             state = self._sizes[plan.size]
             record = self._record(plan, state.rung, final, error)
+            for per_trial in (self._plans, self._last_progress, self._histories, self._errors):
+                per_trial.pop(trial_id, None)
+            self._pruned.discard(trial_id)
             written = store.write_record(self.sweep_dir, record)
             if plan.optuna_number is not None and plan.optuna_number in state.live:
                 self._tell(state, state.live.pop(plan.optuna_number), record)
@@ -350,7 +356,7 @@ class SweepPlanner:
             eval_loss = last.get("best_eval_loss")
             steps, tokens = int(last.get("step", 0)), int(last.get("tokens", 0))
             wall, started, finished = float(last.get("wall_seconds", 0.0)), last.get("started_at"), now
-            history = last.get("history") or []
+            history = self._histories.get(plan.trial_id, [])
         if plan.trial_id in self._pruned and status == "completed":
             status, stop_reason = "pruned", "pruned"  # stopped by the pruner after its last report
         return {
