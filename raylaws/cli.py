@@ -1,0 +1,323 @@
+"""The ``raylaws`` command: a thin layer over the public API; the only place that prints.
+
+Each command parses its arguments and calls one public function. Bad input is reported as
+one line per problem on stderr with exit code 2, and no traceback, before Ray starts.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import typer
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Tuned, multi-seed scaling-law sweeps on Ray (Ivgi, Carmon & Berant 2022).")
+# Piped output (files, CI logs, tests) gets wide tables rather than truncated columns.
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+EXIT_INPUT = 2
+
+
+def main() -> None:
+    """Entry point of the ``raylaws`` script."""
+    app()
+
+
+def _guarded(action: Callable[[], Any]) -> Any:
+    """Run ``action``; turn input errors into one line each and exit code 2."""
+    from raylaws.spec import SpecError
+    from raylaws.sweep import SweepError
+
+    try:
+        return action()
+    except SpecError as error:
+        for problem in error.problems:
+            _error(f"{error.source}: {problem}")
+        raise typer.Exit(EXIT_INPUT) from None
+    except SweepError as error:
+        _error(str(error))
+        raise typer.Exit(EXIT_INPUT) from None
+
+
+def _error(line: str) -> None:
+    """One unwrapped line on stderr (scripts grep these)."""
+    print(f"error: {line}", file=sys.stderr, flush=True)
+
+
+@app.command()
+def validate(specs: list[Path] = typer.Argument(..., help="spec YAML files")) -> None:
+    """Check spec files without running anything."""
+    from raylaws.ladder import build_ladder
+    from raylaws.spec import load_spec
+
+    failed = False
+    for path in specs:
+        try:
+            _guarded(lambda: build_ladder(load_spec(path)))
+            out.print(f"ok: {path}", highlight=False)
+        except typer.Exit:
+            failed = True
+    if failed:
+        raise typer.Exit(EXIT_INPUT)
+
+
+@app.command()
+def ladder(spec: Path = typer.Argument(..., help="spec YAML file")) -> None:
+    """Print the model sizes of a spec: shapes, N, tokens and training FLOPs (6*N*D) per trial."""
+    from raylaws.ladder import build_ladder
+    from raylaws.spec import load_spec
+    from raylaws.train import total_steps
+
+    loaded = _guarded(lambda: load_spec(spec))
+    rungs = _guarded(lambda: build_ladder(loaded))
+    table = Table(title=f"{loaded.name}: {loaded.objective} ladder "
+                        "(N = 12*L*H^2 non-embedding; exact = built model without embeddings)")
+    for column in ("size", "L", "H", "heads", "d_ff", "N", "N exact", "tokens/trial", "FLOPs/trial"):
+        table.add_column(column, justify="left" if column == "size" else "right")
+    seq_len = loaded.data.seq_len
+    for rung in rungs:
+        tokens = sorted({total_steps(loaded.training, b, seq_len) * b * seq_len for b in loaded.search.batch_size})
+        flops = [rung.flops(t) for t in tokens]
+        table.add_row(rung.name, str(rung.n_layers), str(rung.d_model), str(rung.n_heads), str(rung.d_ff),
+                      f"{rung.n_params:,}", f"{rung.n_params_exact:,}", _span(tokens, "{:,.0f}"),
+                      _span(flops, "{:.2e}"))
+    out.print(table)
+
+
+@app.command()
+def run(
+    spec: Path = typer.Argument(..., help="spec YAML file"),
+    storage: Path = typer.Option(Path("results"), help="root directory of sweeps"),
+    name: Optional[str] = typer.Option(None, help="sweep name (default: the spec's name)"),
+    address: Optional[str] = typer.Option(None, help="Ray cluster address (auto, host:port, ray://host:port); "
+                                                     "default: a local Ray started in-process"),
+    quiet: bool = typer.Option(False, help="no live progress"),
+) -> None:
+    """Run a tuned sweep over the spec's ladder, then print the best config per size."""
+    import raylaws
+
+    _quiet_libraries()
+    display = _Progress(enabled=not quiet)
+    with display:
+        sweep = _guarded(lambda: raylaws.run(spec, storage=storage, name=name, address=address,
+                                             on_event=display.event, on_start=display.start))
+    _print_best(sweep.best_per_size(), title=f"{sweep.name}: best per size")
+    out.print(f"results: {sweep.path}", highlight=False)
+
+
+@app.command()
+def status(sweep_dir: Path = typer.Argument(..., help="a sweep directory, <storage>/<name>")) -> None:
+    """Show how far a sweep is: per size, trials recorded of budget, pruned, best loss."""
+    import raylaws
+
+    summary = _guarded(lambda: raylaws.open(sweep_dir).summary())
+    table = Table(title=f"{summary['sweep']}: {summary['done']}/{summary['total']} trials recorded")
+    for column in ("size", "N", "done", "search", "seeds", "pruned", "diverged", "failed", "best loss"):
+        table.add_column(column, justify="left" if column == "size" else "right")
+    for size in summary["sizes"]:
+        table.add_row(size["size"], f"{size['n_params']:,}", f"{size['done']}/{size['budget']}",
+                      str(size["search_done"]), str(size["seeds_done"]), str(size["pruned"]),
+                      str(size["diverged"]), str(size["failed"]), _loss(size["best_loss"]))
+    out.print(table)
+
+
+@app.command()
+def best(
+    sweep_dir: Path = typer.Argument(..., help="a sweep directory, <storage>/<name>"),
+    format: str = typer.Option("table", "--format", help="table, csv, json or parquet"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="file for parquet (default: stdout)"),
+) -> None:
+    """Print the best learning rate / batch size / loss per size."""
+    import raylaws
+
+    if format not in ("table", "csv", "json", "parquet"):
+        _error(f"--format: {format!r} is not one of table, csv, json, parquet")
+        raise typer.Exit(EXIT_INPUT)
+    table = _guarded(lambda: raylaws.open(sweep_dir).best_per_size())
+    if format == "table":
+        _print_best(table, title=f"{Path(sweep_dir).name}: best per size")
+    elif format == "csv":
+        import pyarrow.csv as pacsv
+
+        buffer = io.BytesIO()
+        pacsv.write_csv(table, buffer)
+        sys.stdout.write(buffer.getvalue().decode())
+    elif format == "json":
+        sys.stdout.write(json.dumps(table.to_pylist(), indent=2) + "\n")
+    else:
+        import pyarrow.parquet as pq
+
+        if output is not None:
+            pq.write_table(table, output)
+        else:
+            buffer = io.BytesIO()
+            pq.write_table(table, buffer)
+            sys.stdout.buffer.write(buffer.getvalue())
+
+
+@app.command()
+def fit(
+    sweep_dir: Path = typer.Argument(..., help="a sweep directory, <storage>/<name>"),
+    form: str = typer.Option("power", help="power (the paper's) or saturating (E + A*N^-alpha)"),
+    metric: str = typer.Option("eval_loss", help="numeric trials column, lower is better"),
+    bootstrap: int = typer.Option(1000, help="hierarchical bootstrap replicates"),
+    holdout: int = typer.Option(2, help="largest sizes held out for the backtest"),
+    level: float = typer.Option(0.95, help="interval coverage"),
+    seed: int = typer.Option(0, help="bootstrap seed"),
+) -> None:
+    """Fit a scaling law to a sweep: parameters with CIs, R^2, backtest MRE, off-law sizes."""
+    import warnings
+
+    import raylaws
+    from raylaws.fit import backtest
+
+    if form not in ("power", "saturating"):
+        _error(f"--form: {form!r} is not one of power, saturating")
+        raise typer.Exit(EXIT_INPUT)
+    sweep = _guarded(lambda: raylaws.open(sweep_dir))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            n_params, values, _ = sweep.fit_data(metric)
+            law = sweep.fit(form, metric=metric, n_bootstrap=bootstrap, random_state=seed)
+        except ValueError as error:
+            _error(str(error))
+            raise typer.Exit(EXIT_INPUT) from None
+    for warning in caught:
+        err.print(f"warning: {warning.message}", markup=False, highlight=False)
+    intervals = law.confidence_intervals(level) if bootstrap else {}
+    table = Table(title=f"{sweep.name}: {form} law of {metric} against N (non-embedding, 12*L*H^2), "
+                        f"{law.n_sizes_} sizes, {len(values)} runs")
+    table.add_column("parameter")
+    table.add_column("estimate", justify="right")
+    table.add_column(f"{level:.0%} CI (hierarchical bootstrap, B={bootstrap})", justify="right")
+    for key, value in law.params_.items():
+        low_high = intervals.get(key)
+        table.add_row(key, f"{value:.6g}", f"{low_high[0]:.6g} .. {low_high[1]:.6g}" if low_high else "-")
+    out.print(table)
+    out.print(f"R^2 (log-log) {law.r2_:.4f}" + ("" if law.r2_ >= 0.95 else "  (below 0.95: predictions unreliable)"),
+              highlight=False)
+    try:
+        result = backtest(raylaws.PowerLaw(form, n_bootstrap=0), n_params, values, holdout=holdout)  # type: ignore[arg-type]
+        held = ", ".join(f"N={row['n_params']:,.0f} RE {row['re']:+.4f}" for row in result.table.to_pylist())
+        out.print(f"backtest: fit without the {holdout} largest sizes, MRE {result.mre:.4f} ({held})", highlight=False)
+    except ValueError as error:
+        out.print(f"backtest: skipped ({error})", highlight=False)
+    if bootstrap:
+        flagged = [row for row in law.off_law(level).to_pylist() if row["flagged"]]
+        if not flagged:
+            out.print(f"off-law sizes: none (every size inside the {level:.0%} interval of the others' fit)",
+                      highlight=False)
+        for row in flagged:
+            hint = "likely under-trained or stopped too early" if row["direction"] == "above" else "better than the law"
+            out.print(f"off-law: N={row['n_params']:,.0f} is {row['direction']} the line by "
+                      f"{row['rel_deviation']:+.1%} ({hint})", highlight=False)
+
+
+def _print_best(table: Any, *, title: str) -> None:
+    from raylaws.sweep import loglog_line
+
+    rows = table.to_pylist()
+    view = Table(title=title)
+    for column in ("size", "N", "lr", "batch", "seeds", "loss mean", "loss std", "trials", "pruned"):
+        view.add_column(column, justify="left" if column == "size" else "right")
+    for row in rows:
+        view.add_row(row["size"], f"{row['n_params']:,}",
+                     f"{row['learning_rate']:.3g}" if row["learning_rate"] else "-",
+                     str(row["batch_size"] or "-"), str(row["n_seeds"]), _loss(row["loss_mean"]),
+                     _loss(row["loss_std"]), str(row["n_trials"]), str(row["n_pruned"]))
+    out.print(view)
+    measured = [r for r in rows if r["loss_mean"] is not None]
+    line = loglog_line([r["n_params"] for r in measured], [r["loss_mean"] for r in measured])
+    if line is not None:
+        slope, r2 = line
+        out.print(f"log-log fit of loss_mean against n_params (N = 12*L*H^2): slope {slope:.4f}, R^2 {r2:.4f} "
+                  f"over {len(measured)} sizes", highlight=False)
+
+
+def _loss(value: Optional[float]) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
+
+
+def _span(values: list[float], pattern: str) -> str:
+    low, high = values[0], values[-1]
+    return pattern.format(low) if low == high else f"{pattern.format(low)}-{pattern.format(high)}"
+
+
+def _quiet_libraries() -> None:
+    import os
+
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    for name in ("ray", "ray.tune", "ray.train", "optuna"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+class _Progress:
+    """Live per-size progress: trials done of budget, running, pruned, best loss; overall ETA."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled and err.is_terminal
+        self.planner: Any = None
+        self.started = time.monotonic()
+        self._live: Optional[Live] = None
+        self._last_plain = 0.0
+        self._walls: dict[str, list[float]] = {}
+
+    def __enter__(self) -> "_Progress":
+        if self.enabled:
+            self._live = Live(Text("starting Ray..."), console=err, refresh_per_second=2, transient=False,
+                              get_renderable=self.render)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._live is not None:
+            self._live.__exit__(*exc)
+
+    def start(self, planner: Any) -> None:
+        self.planner = planner
+        self.started = time.monotonic()
+
+    def event(self, event: Any) -> None:
+        if event.kind == "finished" and self.planner is not None:
+            record_wall = time.monotonic() - self.started
+            self._walls.setdefault(event.size, []).append(record_wall)
+        if not self.enabled and self.planner is not None and event.kind == "finished":
+            done = sum(p.done for p in self.planner.progress.values())
+            err.print(f"[{time.monotonic() - self.started:6.0f}s] {event.trial_id}: {event.status} "
+                      f"{_loss(event.eval_loss)}  ({done}/{self.planner.total_trials})", highlight=False,
+                      markup=False)
+
+    def render(self) -> Any:
+        if self.planner is None:
+            return Text("preparing data and starting Ray...")
+        table = Table(box=None, pad_edge=False)
+        for column in ("size", "N", "done", "running", "pruned", "diverged", "seeds", "best loss"):
+            table.add_column(column, justify="left" if column == "size" else "right")
+        progress = list(self.planner.progress.values())
+        for p in progress:
+            table.add_row(p.size, f"{p.n_params:,}", f"{p.done}/{p.budget}", str(p.running), str(p.pruned),
+                          str(p.diverged), str(p.seeds_done), _loss(p.best_loss))
+        done = sum(p.done for p in progress)
+        total = self.planner.total_trials
+        elapsed = time.monotonic() - self.started
+        eta = "-" if done == 0 else f"{elapsed / done * (total - done):.0f}s"
+        footer = Text(f"{done}/{total} trials  elapsed {elapsed:.0f}s  ETA {eta}")
+        return Group(table, footer)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
