@@ -5,8 +5,8 @@ Two counts, never mixed up:
 * ``n_params``: the paper's non-embedding count, N = 12 * L * H^2 (Ivgi et al. 2022, after
   Kaplan et al. 2020). This is the x axis of every scaling law in raylaws.
 * ``n_params_exact``: the trainable parameters of the model actually built, without the token
-  and position embeddings (and without the output projection, which is tied to the token
-  embedding). It adds biases, LayerNorms and the MLM head's transform to N.
+  and position embeddings and without the output projection (tied to the token embedding or
+  not). It adds biases, LayerNorms and the MLM head's transform to N.
 """
 
 from __future__ import annotations

@@ -37,14 +37,15 @@ def test_explicit_rungs_named_and_sorted() -> None:
     assert rungs[1].d_ff == 128
 
 
+@pytest.mark.parametrize("tied", [True, False])
 @pytest.mark.parametrize("objective", ["clm", "mlm"])
 @pytest.mark.parametrize("depth,width,heads", [(1, 16, 4), (2, 32, 4), (3, 24, 2)])
-def test_n_params_exact_matches_the_built_model(objective: str, depth: int, width: int, heads: int) -> None:
+def test_n_params_exact_matches_the_built_model(objective: str, depth: int, width: int, heads: int, tied: bool) -> None:
     spec = spec_from_dict(tiny_spec_dict(objective=objective,
                                          ladder={"rungs": [{"n_layers": depth, "d_model": width, "n_heads": heads}],
                                                  "layers": None}))
     (rung,) = build_ladder(spec)
-    model = build_model(objective, rung, vocab_size=300, seq_len=32)
+    model = build_model(objective, rung, vocab_size=300, seq_len=32, tie_embeddings=tied)
     assert non_embedding_params(model) == rung.n_params_exact
     # exact = the paper's 12*L*H^2 plus biases and LayerNorms (and the MLM head's transform)
     assert rung.n_params_exact > rung.n_params

@@ -63,6 +63,9 @@ class LadderSpec(_Frozen):
     layers: Optional[list[int]] = None  # depths L; default 1..8 like the paper
     n_heads: int = Field(4, ge=1, le=256)
     ffn_ratio: int = Field(4, ge=1, le=64)
+    # Tie the output projection to the token embedding (GPT-2/BERT default). Tiny models escape
+    # the unigram plateau much sooner untied; either way the projection is not counted in N.
+    tie_embeddings: bool = True
     rungs: Optional[list["RungSpec"]] = None  # explicit sizes instead of the paper ladder
 
     @model_validator(mode="after")

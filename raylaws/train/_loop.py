@@ -93,6 +93,7 @@ def train_trial(
     threads: Optional[int] = None,
     checkpoint: Optional[Callable[[dict[str, Any]], None]] = None,
     resume: Optional[dict[str, Any]] = None,
+    tie_embeddings: bool = True,
 ) -> Outcome:
     """Train ``rung`` with ``hparams`` on ``data`` and return how it ended.
 
@@ -108,6 +109,7 @@ def train_trial(
         threads: torch intra-op threads (one per CPU of the trial).
         checkpoint: called with a resumable state after each evaluation, if given.
         resume: a state from ``checkpoint`` to continue from.
+        tie_embeddings: tie the output projection to the token embedding.
 
     Returns:
         The :class:`Outcome`. Non-finite or exploding loss ends it as ``diverged``.
@@ -122,7 +124,7 @@ def train_trial(
     clock = time.perf_counter()
     torch.manual_seed(seed)
     model = build_model(objective, rung, vocab_size=data.vocab_size, seq_len=seq_len, dropout=training.dropout,
-                        special_id=data.eos_id if objective == "clm" else data.pad_id)
+                        special_id=data.eos_id if objective == "clm" else data.pad_id, tie_embeddings=tie_embeddings)
     optimizer = torch.optim.AdamW(model.parameters(), lr=hparams.learning_rate, betas=(0.9, 0.98), eps=1e-8,
                                   weight_decay=training.weight_decay)
     steps = total_steps(training, hparams.batch_size, seq_len)

@@ -11,12 +11,19 @@ if TYPE_CHECKING:
 
 
 def build_model(
-    objective: Objective, rung: Rung, *, vocab_size: int, seq_len: int, dropout: float = 0.0, special_id: int = 0
+    objective: Objective,
+    rung: Rung,
+    *,
+    vocab_size: int,
+    seq_len: int,
+    dropout: float = 0.0,
+    special_id: int = 0,
+    tie_embeddings: bool = True,
 ) -> "torch.nn.Module":
     """The ``transformers`` model of ``rung``: ``GPT2LMHeadModel`` for ``clm``, ``BertForMaskedLM``
-    for ``mlm``. ``special_id`` is the end-of-text (clm) or padding (mlm) token. Output
-    projections are tied to the token embedding, so the non-embedding count is
-    :func:`raylaws.ladder.exact_non_embedding_params`.
+    for ``mlm``. ``special_id`` is the end-of-text (clm) or padding (mlm) token. The output
+    projection is tied to the token embedding unless ``tie_embeddings`` is False; tied or not,
+    it is not counted in :func:`raylaws.ladder.exact_non_embedding_params`.
     """
     import transformers
 
@@ -31,7 +38,7 @@ def build_model(
             resid_pdrop=dropout,
             embd_pdrop=dropout,
             attn_pdrop=dropout,
-            tie_word_embeddings=True,
+            tie_word_embeddings=tie_embeddings,
             bos_token_id=special_id,
             eos_token_id=special_id,
         )
@@ -47,7 +54,7 @@ def build_model(
         max_position_embeddings=seq_len,
         hidden_dropout_prob=dropout,
         attention_probs_dropout_prob=dropout,
-        tie_word_embeddings=True,
+        tie_word_embeddings=tie_embeddings,
         pad_token_id=special_id,
     )
     model = transformers.BertForMaskedLM(config)
@@ -57,7 +64,8 @@ def build_model(
 
 def non_embedding_params(model: "torch.nn.Module") -> int:
     """Trainable parameters of a built model without token/position/token-type embeddings,
-    the tied output projection and the MLM head's vocabulary bias (see :mod:`raylaws.ladder`)."""
+    the (tied or untied) output projection and the MLM head's vocabulary bias (see
+    :mod:`raylaws.ladder`)."""
     excluded = ("wte.", "wpe.", "word_embeddings.", "position_embeddings.", "token_type_embeddings.",
                 "lm_head.", "cls.predictions.decoder.", "cls.predictions.bias")
     total = 0
