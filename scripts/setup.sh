@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Development/CI set-up: a .venv with the CPU build of torch pinned (this path only; the package
+# itself accepts any torch >= 2.2), then raylaws in editable mode with its test extras.
+# Idempotent: re-running it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+# torch first: an unpinned torch (asked for by transformers or raylaws) would pull a multi-GB CUDA build.
+.venv/bin/python -m pip install -q "torch==2.13.0"
+.venv/bin/python -m pip install -q -e ".[dev]"
+echo "raylaws is set up in .venv ($(.venv/bin/python -c 'import raylaws; print(raylaws.__version__)'))"
