@@ -72,16 +72,23 @@ def check_source(data: DataSpec) -> None:
     source = data.source
     if source == "stdlib" or source.startswith("hub:"):
         return
-    path = Path(source).expanduser()
+    path = _expand(source, "data.source")
     if not path.exists():
         raise SpecError([SpecProblem("data.source", f"no such file or directory {source!r}; use 'stdlib', a local "
                                                     ".txt/.jsonl file or directory, a datasets.save_to_disk "
                                                     "directory, or 'hub:<name>'")])
     if path.is_file() and path.suffix not in {".txt", ".jsonl", ".json"}:
         raise SpecError([SpecProblem("data.source", f"{source!r} is not a .txt or .jsonl file")])
-    if data.tokenizer.kind == "file" and not Path(data.tokenizer.path or "").expanduser().is_file():
+    if data.tokenizer.kind == "file" and not _expand(data.tokenizer.path or "", "data.tokenizer.path").is_file():
         raise SpecError([SpecProblem("data.tokenizer.path", f"no such file {data.tokenizer.path!r}; give a local "
                                                             "tokenizer.json")])
+
+
+def _expand(path: str, field: str) -> Path:
+    try:
+        return Path(path).expanduser()
+    except RuntimeError as error:  # "~someone/..." for a user that does not exist
+        raise SpecError([SpecProblem(field, f"cannot expand {path!r} ({error})")]) from None
 
 
 def prepare(data: DataSpec) -> TokenData:

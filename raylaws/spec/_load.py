@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,13 +69,41 @@ def load_spec(path: Union[str, Path]) -> ExperimentSpec:
 def spec_from_text(text: str, *, source: str = "spec") -> ExperimentSpec:
     """Validate a spec given as YAML text (see :func:`load_spec`)."""
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_SpecLoader)  # noqa: S506 - a SafeLoader subclass
+    except _DuplicateKey as error:
+        raise SpecError([SpecProblem("<yaml>", str(error))], source) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise SpecError([SpecProblem("<yaml>", f"malformed YAML{where}: {problem}")], source) from None
     return spec_from_dict(raw, source=source)
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+class _SpecLoader(yaml.SafeLoader):
+    """Safe YAML, plus: a repeated key is an error (PyYAML keeps the last silently), and
+    exponent floats without a dot (``1e-3``, YAML 1.1 reads them as strings) are floats."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise _DuplicateKey(f"duplicate key {key!r} at line {key_node.start_mark.line + 1}; "
+                                    "each key may appear once")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_SpecLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 
 def spec_from_dict(raw: Any, *, source: str = "spec") -> ExperimentSpec:

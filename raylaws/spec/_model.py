@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
+    # strict: `seeds: true` or `max_steps: "10"` are errors, not 1 and 10; floats must be finite.
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class TokenizerSpec(_Frozen):
@@ -43,7 +44,7 @@ class DataSpec(_Frozen):
     network; no test or demo uses it).
     """
 
-    source: str = "stdlib"
+    source: str = Field("stdlib", min_length=1)
     text_field: str = "text"  # column/key holding the text, for .jsonl and datasets
     tokenizer: TokenizerSpec = TokenizerSpec()
     seq_len: int = Field(64, ge=8, le=65_536)  # tokens per training sequence
@@ -61,12 +62,24 @@ class LadderSpec(_Frozen):
 
     aspect_ratio: Optional[int] = Field(32, ge=1, le=4096)
     layers: Optional[list[int]] = None  # depths L; default 1..8 like the paper
-    n_heads: int = Field(4, ge=1, le=256)
+    rungs: Optional[list["RungSpec"]] = None  # explicit sizes instead of the paper ladder
+    n_heads: int = Field(4, ge=1, le=256)  # (checked after layers and rungs: see _heads_divide_widths)
     ffn_ratio: int = Field(4, ge=1, le=64)
     # Tie the output projection to the token embedding (GPT-2/BERT default). Tiny models escape
     # the unigram plateau much sooner untied; either way the projection is not counted in N.
     tie_embeddings: bool = True
-    rungs: Optional[list["RungSpec"]] = None  # explicit sizes instead of the paper ladder
+
+    @field_validator("n_heads")
+    @classmethod
+    def _heads_divide_widths(cls, n_heads: int, info: ValidationInfo) -> int:
+        if info.data.get("rungs") is not None:
+            return n_heads  # explicit rungs carry their own heads
+        aspect_ratio = info.data.get("aspect_ratio") or 32
+        for depth in info.data.get("layers") or range(1, 9):
+            if depth >= 1 and (aspect_ratio * depth) % n_heads:
+                raise ValueError(f"width {aspect_ratio * depth} of depth {depth} (aspect_ratio x L) is not divisible "
+                                 f"by {n_heads} heads; change aspect_ratio or n_heads")
+        return n_heads
 
     @model_validator(mode="after")
     def _one_form(self) -> "LadderSpec":
@@ -78,12 +91,15 @@ class LadderSpec(_Frozen):
             names = [r.name for r in self.rungs if r.name]
             if len(names) != len(set(names)):
                 raise ValueError("rung names must be unique")
-        elif self.layers is not None:
-            if not self.layers:
+            shapes = [r.name or f"L{r.n_layers}-H{r.d_model}" for r in self.rungs]
+            if len(set(shapes)) != len(shapes):
+                raise ValueError("two rungs have the same name (or, unnamed, the same shape); give each a distinct name")
+        else:
+            if self.layers is not None and not self.layers:
                 raise ValueError("'layers' is empty; list depths such as [1, 2, 3, 4]")
-            if any(depth < 1 for depth in self.layers):
+            if any(depth < 1 for depth in self.layers or []):
                 raise ValueError("every depth in 'layers' must be >= 1")
-            if len(set(self.layers)) != len(self.layers):
+            if self.layers is not None and len(set(self.layers)) != len(self.layers):
                 raise ValueError("'layers' has a repeated depth")
         return self
 
@@ -122,7 +138,10 @@ class TrainingSpec(_Frozen):
     weight_decay: float = Field(0.0, ge=0.0)
     grad_clip: Optional[float] = Field(1.0, gt=0.0)
     dropout: float = Field(0.0, ge=0.0, lt=1.0)  # 0 for tiny CPU models; the paper used 0.1
-    divergence_factor: float = Field(1.5, gt=1.0)  # diverged if eval loss > factor * initial eval loss
+    divergence_factor: float = Field(1.5, gt=1.0)  # diverged if eval loss > factor * ln(vocab_size)
+    # Steps between checkpoints of a running trial, so a trial whose worker is lost continues
+    # from there on another node; null: no checkpoints (a lost trial restarts from step 0).
+    checkpoint_every: Optional[int] = Field(300, ge=1)
 
     @model_validator(mode="after")
     def _one_budget(self) -> "TrainingSpec":
@@ -163,7 +182,7 @@ class SearchSpec(_Frozen):
     batch_size: list[int] = Field(min_length=1)  # choices, in sequences per step
     trials_per_size: int = Field(8, ge=1, le=100_000)
     sampler: Literal["tpe", "random"] = "tpe"
-    sampler_seed: int = 0
+    sampler_seed: int = Field(0, ge=0, le=2**31 - 1)  # size i's sampler is seeded sampler_seed + i
     pruning: PruningSpec = PruningSpec()
 
     @model_validator(mode="after")

@@ -107,4 +107,4 @@ def test_polars_and_duckdb_read_the_store(tmp_path: Path) -> None:
         store.write_record(tmp_path, record(f"L1-H16.s00{i}"))
     pattern = str(tmp_path / store.TRIALS_DIR / "*.parquet")
     assert polars.read_parquet(pattern).height == 2
-    assert duckdb.sql(f"select count(*) from read_parquet('{pattern}')").fetchone()[0] == 2
+    assert duckdb.sql(f"select count(*) from read_parquet('{pattern}')").fetchall() == [(2,)]
