@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from raylaws.spec import ExperimentSpec, SpecError, load_spec
-from raylaws.sweep import Sweep, SweepError, open, run
+from raylaws.sweep import Sweep, SweepError, SweepInterrupted, open, resume, run
 
 __version__ = "0.1.0"
 
@@ -27,8 +27,10 @@ __all__ = [
     "SpecError",
     "Sweep",
     "SweepError",
+    "SweepInterrupted",
     "load_spec",
     "open",
+    "resume",
     "run",
 ]
 

@@ -28,6 +28,7 @@ out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 EXIT_INPUT = 2
+EXIT_INTERRUPTED = 130
 
 
 def main() -> None:
@@ -38,10 +39,16 @@ def main() -> None:
 def _guarded(action: Callable[[], Any]) -> Any:
     """Run ``action``; turn input errors into one line each and exit code 2."""
     from raylaws.spec import SpecError
-    from raylaws.sweep import SweepError
+    from raylaws.sweep import SweepError, SweepInterrupted
 
     try:
         return action()
+    except SweepInterrupted as error:
+        _error(str(error))
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except KeyboardInterrupt:
+        _error("interrupted; continue with `raylaws resume <storage>/<name>`")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     except SpecError as error:
         for problem in error.problems:
             _error(f"{error.source}: {problem}")
@@ -105,7 +112,10 @@ def run(
                                                      "default: a local Ray started in-process"),
     quiet: bool = typer.Option(False, help="no live progress"),
 ) -> None:
-    """Run a tuned sweep over the spec's ladder, then print the best config per size."""
+    """Run a tuned sweep over the spec's ladder, then print the best config per size.
+
+    On an existing sweep of the same spec (same --storage and --name) this resumes it.
+    """
     import raylaws
 
     _quiet_libraries()
@@ -113,6 +123,24 @@ def run(
     with display:
         sweep = _guarded(lambda: raylaws.run(spec, storage=storage, name=name, address=address,
                                              on_event=display.event, on_start=display.start))
+    _print_best(sweep.best_per_size(), title=f"{sweep.name}: best per size")
+    out.print(f"results: {sweep.path}", highlight=False)
+
+
+@app.command()
+def resume(
+    sweep_dir: Path = typer.Argument(..., help="a sweep directory, <storage>/<name>"),
+    address: Optional[str] = typer.Option(None, help="Ray cluster address; default: a local Ray"),
+    quiet: bool = typer.Option(False, help="no live progress"),
+) -> None:
+    """Resume an interrupted sweep from its directory: nothing lost, nothing trained twice."""
+    import raylaws
+
+    _quiet_libraries()
+    display = _Progress(enabled=not quiet)
+    with display:
+        sweep = _guarded(lambda: raylaws.resume(sweep_dir, address=address, on_event=display.event,
+                                                on_start=display.start))
     _print_best(sweep.best_per_size(), title=f"{sweep.name}: best per size")
     out.print(f"results: {sweep.path}", highlight=False)
 
@@ -273,8 +301,7 @@ class _Progress:
         self.planner: Any = None
         self.started = time.monotonic()
         self._live: Optional[Live] = None
-        self._last_plain = 0.0
-        self._walls: dict[str, list[float]] = {}
+        self._done_at_start = 0
 
     def __enter__(self) -> "_Progress":
         if self.enabled:
@@ -290,11 +317,13 @@ class _Progress:
     def start(self, planner: Any) -> None:
         self.planner = planner
         self.started = time.monotonic()
+        self._done_at_start = sum(p.done for p in planner.progress.values())
+        if self._done_at_start or any(planner.resumed.values()):
+            err.print(f"resuming: {self._done_at_start} of {planner.total_trials} trials already recorded; "
+                      f"{len(planner.resumed['reattached'])} interrupted trial(s) to run again", highlight=False,
+                      markup=False)
 
     def event(self, event: Any) -> None:
-        if event.kind == "finished" and self.planner is not None:
-            record_wall = time.monotonic() - self.started
-            self._walls.setdefault(event.size, []).append(record_wall)
         if not self.enabled and self.planner is not None and event.kind == "finished":
             done = sum(p.done for p in self.planner.progress.values())
             err.print(f"[{time.monotonic() - self.started:6.0f}s] {event.trial_id}: {event.status} "
@@ -314,7 +343,8 @@ class _Progress:
         done = sum(p.done for p in progress)
         total = self.planner.total_trials
         elapsed = time.monotonic() - self.started
-        eta = "-" if done == 0 else f"{elapsed / done * (total - done):.0f}s"
+        new = done - self._done_at_start
+        eta = "-" if new <= 0 else f"{elapsed / new * (total - done):.0f}s"  # trials of every size alike: rough
         footer = Text(f"{done}/{total} trials  elapsed {elapsed:.0f}s  ETA {eta}")
         return Group(table, footer)
 

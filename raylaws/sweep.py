@@ -39,6 +39,13 @@ class SweepError(RuntimeError):
     """A sweep that cannot start or be read: bad path, unwritable storage, unreachable cluster."""
 
 
+class SweepInterrupted(SweepError):
+    """The sweep stopped before its budget was met (Ctrl-C); ``raylaws resume`` continues it."""
+
+
+LOCK_FILE = ".lock"
+
+
 BEST_SCHEMA = pa.schema([
     pa.field("size", pa.string(), metadata={"description": "rung name"}),
     pa.field("n_layers", pa.int32()),
@@ -247,9 +254,11 @@ def run(
     on_event: Optional[Callable[[Any], None]] = None,
     on_start: Optional[Callable[[Any], None]] = None,
 ) -> Sweep:
-    """Run a tuned, multi-seed scaling sweep and return it.
+    """Run a tuned, multi-seed scaling sweep and return it, or resume it.
 
-    Every input is checked before Ray starts. The sweep lives in ``storage/name``.
+    Every input is checked before Ray starts. The sweep lives in ``storage/name``; if that
+    directory holds a sweep of the same spec, it is resumed (a different spec is refused,
+    naming the fields that differ). Only one driver runs a sweep at a time (a lock).
 
     Args:
         spec: an :class:`ExperimentSpec` or the path of a spec YAML file.
@@ -264,8 +273,9 @@ def run(
         The finished :class:`Sweep`.
 
     Raises:
-        SpecError: the spec is invalid.
-        SweepError: storage or address unusable.
+        SpecError: the spec is invalid, or differs from the one stored in the sweep.
+        SweepError: storage or address unusable, or the sweep is being run by another driver.
+        SweepInterrupted: stopped (Ctrl-C) before the budget was met; resumable.
     """
     if not isinstance(spec, ExperimentSpec):
         spec = load_spec(spec)
@@ -287,12 +297,79 @@ def run(
     from raylaws.search import SweepPlanner
     from raylaws.tune import run_trials
 
-    store.clean_stray(sweep_dir)
-    planner = SweepPlanner(spec, rungs, sweep_dir, data_fingerprint=data.fingerprint, on_event=on_event)
-    if on_start is not None:
-        on_start(planner)
-    run_trials(planner, spec, data, sweep_dir, address=address)
+    from raylaws.tune import faults_from_env, kill_stale_ray_processes
+
+    with _SweepLock(sweep_dir):
+        kill_stale_ray_processes(sweep_dir)  # a hard-killed earlier driver's local Ray
+        store.clean_stray(sweep_dir)
+        planner = SweepPlanner(spec, rungs, sweep_dir, data_fingerprint=data.fingerprint, on_event=on_event,
+                               faults=faults_from_env())
+        if on_start is not None:
+            on_start(planner)
+        if not planner.is_finished():
+            try:
+                run_trials(planner, spec, data, sweep_dir, address=address)
+            except KeyboardInterrupt:
+                raise _interrupted(planner, sweep_dir) from None
+            if not planner.is_finished():
+                raise _interrupted(planner, sweep_dir)
     return Sweep(sweep_dir)
+
+
+def resume(
+    path: Union[str, Path],
+    *,
+    address: Optional[str] = None,
+    on_event: Optional[Callable[[Any], None]] = None,
+    on_start: Optional[Callable[[Any], None]] = None,
+) -> Sweep:
+    """Resume an interrupted sweep from its directory alone (see :func:`run`).
+
+    Finished trials keep their one record and are not trained again; trials that were running
+    are run again under the same ``trial_id``; the per-size budgets end exactly met.
+    """
+    sweep = open(path)
+    return run(sweep.spec, storage=sweep.path.parent, name=sweep.path.name, address=address,
+               on_event=on_event, on_start=on_start)
+
+
+def _interrupted(planner: Any, sweep_dir: Path) -> SweepInterrupted:
+    done = sum(p.done for p in planner.progress.values())
+    return SweepInterrupted(f"interrupted with {done} of {planner.total_trials} trials recorded; continue with "
+                            f"`raylaws resume {sweep_dir}`")
+
+
+class _SweepLock:
+    """An exclusive, non-blocking lock on a sweep directory; the OS frees it if we die."""
+
+    def __init__(self, sweep_dir: Path) -> None:
+        self.path = sweep_dir / LOCK_FILE
+        self._handle: Any = None
+
+    def __enter__(self) -> "_SweepLock":
+        import fcntl
+
+        handle = self.path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise SweepError(f"sweep {str(self.path.parent)!r} is already being run ({holder}); wait for it to "
+                             "finish or stop it first") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC")
+        handle.flush()
+        self._handle = handle
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        import fcntl
+
+        fcntl.flock(self._handle, fcntl.LOCK_UN)
+        self._handle.close()
 
 
 def _prepare_directory(sweep_dir: Path, spec: ExperimentSpec) -> None:

@@ -14,15 +14,19 @@ next change touches one file. The sweep's logic lives in the Ray-free
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
 import ray
+import torch
 from ray import tune
+from ray.tune import Callback
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
@@ -88,14 +92,25 @@ class RungPruner(FIFOScheduler):
 
 
 def trial_function(config: dict[str, Any], data: TokenData, context: dict[str, Any]) -> None:
-    """Ray Tune function trainable: one raylaws trial. ``context`` holds spec and rungs."""
+    """Ray Tune function trainable: one raylaws trial. ``context`` holds spec and rungs.
+
+    Reports each evaluation; every ``training.checkpoint_every`` steps the report carries a
+    checkpoint, from which Tune restarts the trial (``tune.get_checkpoint``) when its worker
+    is lost.
+    """
     plan = TrialPlan.from_config(config)
     spec: ExperimentSpec = context["spec"]
     rung: Rung = context["rungs"][plan.size]
-    started_at = datetime.now(timezone.utc).isoformat()
+    _inject_fault(plan.trial_id, context.get("faults") or {})
+    resume = _load_checkpoint(tune.get_checkpoint())
+    started_at = (resume["started_at"] if resume else datetime.now(timezone.utc)).isoformat()
+    pending: dict[str, Any] = {}
+
+    def keep(state: dict[str, Any]) -> None:
+        pending["state"] = state
 
     def report(progress: Progress) -> None:
-        tune.report({
+        metrics = {
             "kind": "progress",
             "step": progress.step,
             "tokens": progress.tokens,
@@ -104,7 +119,15 @@ def trial_function(config: dict[str, Any], data: TokenData, context: dict[str, A
             "train_loss": progress.train_loss,
             "wall_seconds": progress.wall_seconds,
             "started_at": started_at,
-        })
+            "resumed_from_step": resume["step"] if resume else None,
+        }
+        state = pending.pop("state", None)
+        if state is None:
+            tune.report(metrics)
+            return
+        with tempfile.TemporaryDirectory() as folder:
+            torch.save(state, os.path.join(folder, "trial.pt"))
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
 
     outcome = train_trial(
         rung,
@@ -116,6 +139,9 @@ def trial_function(config: dict[str, Any], data: TokenData, context: dict[str, A
         seed=plan.seed,
         report=report,
         threads=spec.resources.cpus_per_trial,
+        checkpoint=keep if spec.training.checkpoint_every else None,
+        checkpoint_every=spec.training.checkpoint_every,
+        resume=resume,
         tie_embeddings=spec.ladder.tie_embeddings,
     )
     final = outcome.as_dict()
@@ -125,10 +151,34 @@ def trial_function(config: dict[str, Any], data: TokenData, context: dict[str, A
     tune.report({"kind": "final", **final})
 
 
+def _load_checkpoint(checkpoint: Any) -> Optional[dict[str, Any]]:
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as folder:
+        return torch.load(os.path.join(folder, "trial.pt"), weights_only=False)
+
+
+def _inject_fault(trial_id: str, faults: dict[str, Any]) -> None:
+    """Testing hook (``RAYLAWS_FAULTS``): make a trial raise on its first N attempts.
+
+    Attempts are counted with marker files in ``faults["marker_dir"]`` (one machine only).
+    """
+    times = (faults.get("raise") or {}).get(trial_id)
+    if not times:
+        return
+    marker_dir = Path(faults["marker_dir"])
+    marker_dir.mkdir(parents=True, exist_ok=True)
+    attempt = len(list(marker_dir.glob(f"{trial_id}.*"))) + 1
+    (marker_dir / f"{trial_id}.{attempt}").touch()
+    if attempt <= int(times):
+        raise RuntimeError(f"injected fault in {trial_id} (attempt {attempt})")
+
+
 def _final_outcome(result: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
     if result is None:
         return None
-    keys = ("status", "stop_reason", "eval_loss", "steps", "tokens", "wall_seconds", "started_at", "finished_at", "history")
+    keys = ("status", "stop_reason", "eval_loss", "steps", "tokens", "wall_seconds", "started_at", "finished_at",
+            "history", "resumed_from_step")
     return {key: result.get(key) for key in keys}
 
 
@@ -164,13 +214,17 @@ def run_trials(
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
                  log_to_driver=False, configure_logging=False)
-        started_here = True
+        started_here = address is None
+    callbacks = [RayProcessLog(str(sweep_dir))] if started_here else []
+    if started_here:
+        record_ray_processes(sweep_dir)
     try:
         resources = spec.resources
         tuner = tune.Tuner(
             tune.with_resources(
                 tune.with_parameters(trial_function, data=data,
-                                     context={"spec": spec, "rungs": {r.name: r for r in planner.rungs}}),
+                                     context={"spec": spec, "rungs": {r.name: r for r in planner.rungs},
+                                              "faults": faults_from_env()}),
                 {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial},
             ),
             tune_config=tune.TuneConfig(
@@ -185,6 +239,8 @@ def run_trials(
                 storage_path=str(sweep_dir.resolve()),
                 verbose=0,
                 failure_config=tune.FailureConfig(max_failures=resources.max_retries),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                callbacks=callbacks,
                 log_to_file=False,
             ),
         )
@@ -192,6 +248,73 @@ def run_trials(
     finally:
         if started_here:
             ray.shutdown()
+            (sweep_dir / RAY_PROCESSES_FILE).unlink(missing_ok=True)
+
+
+RAY_PROCESSES_FILE = "ray-processes.json"  # the local Ray's processes, to clean up after a hard kill
+
+
+class RayProcessLog(Callback):
+    """Keeps ``ray-processes.json`` up to date as trial workers start (local Ray only)."""
+
+    def __init__(self, sweep_dir: str) -> None:
+        self.sweep_dir = sweep_dir
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        record_ray_processes(Path(self.sweep_dir))
+
+
+def record_ray_processes(sweep_dir: Path) -> None:
+    """Write the pids (with start times) of every process this driver's local Ray started."""
+    import psutil
+
+    processes = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            processes.append({"pid": child.pid, "create_time": child.create_time(), "name": child.name()})
+        except psutil.Error:
+            continue
+    temp = sweep_dir / f".{RAY_PROCESSES_FILE}.tmp"
+    temp.write_text(json.dumps({"driver": os.getpid(), "processes": processes}))
+    os.replace(temp, sweep_dir / RAY_PROCESSES_FILE)
+
+
+def kill_stale_ray_processes(sweep_dir: Path) -> list[int]:
+    """Kill the Ray processes a hard-killed driver of this sweep left behind; return their pids.
+
+    Only processes whose pid *and* start time match the record are touched, so a reused pid
+    is never killed. Call it while holding the sweep's lock (the old driver is then gone).
+    """
+    import psutil
+
+    path = sweep_dir / RAY_PROCESSES_FILE
+    if not path.exists():
+        return []
+    try:
+        recorded = json.loads(path.read_text())["processes"]
+    except (OSError, ValueError, KeyError):
+        recorded = []
+    killed = []
+    for entry in recorded:
+        try:
+            process = psutil.Process(entry["pid"])
+            if abs(process.create_time() - entry["create_time"]) > 0.01:
+                continue
+            process.kill()
+            killed.append(entry["pid"])
+        except psutil.Error:
+            continue
+    psutil.wait_procs([psutil.Process(pid) for pid in killed if psutil.pid_exists(pid)], timeout=10)
+    path.unlink(missing_ok=True)
+    if killed:
+        logger.warning("killed %d Ray process(es) left by a previous driver of %s", len(killed), sweep_dir)
+    return killed
+
+
+def faults_from_env() -> dict[str, Any]:
+    """Fault injection for raylaws's own tests: JSON in ``RAYLAWS_FAULTS`` (empty otherwise)."""
+    text = os.environ.get("RAYLAWS_FAULTS")
+    return json.loads(text) if text else {}
 
 
 def concurrency(spec: ExperimentSpec) -> int:

@@ -13,6 +13,8 @@ import json
 import logging
 import math
 import threading
+import time
+import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,6 +31,7 @@ from raylaws.spec import ExperimentSpec
 logger = logging.getLogger(__name__)
 
 JOURNAL_FILE = "optuna.journal"
+EVENTS_FILE = "events.jsonl"  # one line per trial started/finished/re-attached, per driver run
 SEARCH_SEED = 0  # every search trial trains with this seed, so trials of a size are paired on data order
 
 
@@ -93,6 +96,7 @@ class _SizeState:
         self.live: dict[int, optuna.Trial] = {}  # Optuna number -> trial being trained
         self.best_config: Optional[tuple[float, int]] = None
         self.seeds_issued: set[int] = set()
+        self.reattach: list[int] = []  # numbers of RUNNING trials of a dead driver, to run again
 
 
 class SweepPlanner:
@@ -114,13 +118,16 @@ class SweepPlanner:
         *,
         data_fingerprint: str = "",
         on_event: Optional[Callable[[Event], None]] = None,
+        faults: Optional[dict[str, Any]] = None,
     ) -> None:
         self.spec = spec
         self.rungs = rungs
         self.sweep_dir = Path(sweep_dir)
         self._data_fingerprint = data_fingerprint
         self._on_event = on_event
+        self._faults = faults or {}
         self._lock = threading.RLock()
+        self._run_id = uuid.uuid4().hex[:8]
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         storage = optuna.storages.JournalStorage(
             optuna.storages.journal.JournalFileBackend(str(self.sweep_dir / JOURNAL_FILE))
@@ -144,9 +151,40 @@ class SweepPlanner:
         self._histories: dict[str, list[tuple[int, float]]] = {}  # (step, eval loss) of running trials
         self.progress = {r.name: SizeProgress(r.name, r.n_params, spec.search.trials_per_size + spec.seeds)
                          for r in rungs}
-        for record in store.read_trials(self.sweep_dir).to_pylist():  # a resumed sweep starts from its records
+        self.resumed = self._reconcile()
+        for kind, trial_ids in self.resumed.items():
+            for trial_id in trial_ids:
+                self._log(kind, trial_id)
+
+    def _reconcile(self) -> dict[str, list[str]]:
+        """Start from what the sweep directory holds (a no-op for a new sweep).
+
+        * recorded trials count towards their size's budget and are never handed out again;
+        * seeds already recorded are not re-issued; unrecorded ones are;
+        * an Optuna trial left RUNNING by a driver that died is told its outcome if its record
+          was written (the driver died between record and tell), and is otherwise re-attached:
+          handed out again, with the same number, parameters and ``trial_id``.
+
+        Returns:
+            ``{"told": [...], "reattached": [...]}`` trial ids, for the caller's log.
+        """
+        records = {r["trial_id"]: r for r in store.read_trials(self.sweep_dir).to_pylist()}
+        for record in records.values():
             if record["size"] in self.progress:
                 self._count(self.progress[record["size"]], record)
+                if record["phase"] == "seed":
+                    self._sizes[record["size"]].seeds_issued.add(int(record["seed"]))
+        told, reattached = [], []
+        for state in self._sizes.values():
+            for frozen in state.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                trial_id = f"{state.rung.name}.s{frozen.number:03d}"
+                if trial_id in records:
+                    self._tell(state, frozen.number, records[trial_id])
+                    told.append(trial_id)
+                else:
+                    state.reattach.append(frozen.number)
+                    reattached.append(trial_id)
+        return {"told": told, "reattached": reattached}
 
     def __getstate__(self) -> dict[str, Any]:
         # Ray pickles searcher and scheduler into tuner.pkl: keep only what rebuilds the
@@ -212,12 +250,18 @@ class SweepPlanner:
 
     def _next_search(self, state: _SizeState) -> Optional[TrialPlan]:
         search = self.spec.search
-        if len(state.study.get_trials(deepcopy=False)) >= search.trials_per_size:
+        if state.reattach:
+            number = state.reattach.pop(0)
+            storage = state.study._storage  # Optuna has no public way to re-open a RUNNING trial
+            trial = optuna.Trial(state.study, storage.get_trial_id_from_study_id_trial_number(
+                state.study._study_id, number))
+        elif len(state.study.get_trials(deepcopy=False)) >= search.trials_per_size:
             return None
-        trial = state.study.ask({
-            "learning_rate": FloatDistribution(search.learning_rate.low, search.learning_rate.high, log=True),
-            "batch_size": CategoricalDistribution(list(search.batch_size)),
-        })
+        else:
+            trial = state.study.ask({
+                "learning_rate": FloatDistribution(search.learning_rate.low, search.learning_rate.high, log=True),
+                "batch_size": CategoricalDistribution(list(search.batch_size)),
+            })
         state.live[trial.number] = trial
         return TrialPlan(
             trial_id=f"{state.rung.name}.s{trial.number:03d}",
@@ -276,7 +320,9 @@ class SweepPlanner:
             eval_loss = progress.get("eval_loss")
             if trial is None or eval_loss is None or not math.isfinite(eval_loss):
                 return False
-            trial.report(float(eval_loss), int(progress["step"]))
+            step = int(progress["step"])
+            if step not in trial.storage.get_trial(trial._trial_id).intermediate_values:  # a re-run re-reports
+                trial.report(float(eval_loss), step)
             if trial.should_prune():
                 self._pruned.add(trial_id)
                 return True
@@ -308,13 +354,24 @@ class SweepPlanner:
             if plan is None:
                 return None
             state = self._sizes[plan.size]
+            if final is None and error is None and trial_id not in self._pruned:
+                # Stopped from outside (Ctrl-C, shutdown): not finished, so not recorded. Its
+                # Optuna trial stays RUNNING and is re-attached when the sweep resumes.
+                self.progress[plan.size].running = max(0, self.progress[plan.size].running - 1)
+                self._plans.pop(trial_id, None)
+                self._log("interrupted", trial_id)
+                return None
             record = self._record(plan, state.rung, final, error)
             for per_trial in (self._plans, self._last_progress, self._histories, self._errors):
                 per_trial.pop(trial_id, None)
             self._pruned.discard(trial_id)
             written = store.write_record(self.sweep_dir, record)
+            if self._faults.get("pause_after_record") == trial_id:  # tests: a window to kill the driver
+                self._log("paused", trial_id)
+                time.sleep(float(self._faults.get("pause_seconds", 3600)))
             if plan.optuna_number is not None and plan.optuna_number in state.live:
-                self._tell(state, state.live.pop(plan.optuna_number), record)
+                state.live.pop(plan.optuna_number)
+                self._tell(state, plan.optuna_number, record)
             progress = self.progress[plan.size]
             progress.running = max(0, progress.running - 1)
             if written:
@@ -322,7 +379,7 @@ class SweepPlanner:
             self._emit(Event("finished", trial_id, plan.size, record["status"], record["eval_loss"]))
             return record if written else None
 
-    def _tell(self, state: _SizeState, trial: optuna.Trial, record: dict[str, Any]) -> None:
+    def _tell(self, state: _SizeState, trial: int, record: dict[str, Any]) -> None:
         status = record["status"]
         if status == "completed" and record["eval_loss"] is not None:
             state.study.tell(trial, record["eval_loss"])
@@ -350,6 +407,7 @@ class SweepPlanner:
             eval_loss, steps, tokens = final["eval_loss"], final["steps"], final["tokens"]
             wall, started, finished = final["wall_seconds"], final["started_at"], final["finished_at"]
             history = final.get("history") or []
+            resumed_from = final.get("resumed_from_step")
         else:
             status = "failed" if error is not None else "pruned"
             stop_reason = "error" if error is not None else "pruned"
@@ -357,6 +415,7 @@ class SweepPlanner:
             steps, tokens = int(last.get("step", 0)), int(last.get("tokens", 0))
             wall, started, finished = float(last.get("wall_seconds", 0.0)), last.get("started_at"), now
             history = self._histories.get(plan.trial_id, [])
+            resumed_from = last.get("resumed_from_step")
         if plan.trial_id in self._pruned and status == "completed":
             status, stop_reason = "pruned", "pruned"  # stopped by the pruner after its last report
         return {
@@ -381,6 +440,7 @@ class SweepPlanner:
             "wall_seconds": wall,
             "started_at": _as_datetime(started),
             "finished_at": _as_datetime(finished) or now,
+            "resumed_from_step": resumed_from,
             "eval_steps": [int(s) for s, _ in history],
             "eval_losses": [float(v) for _, v in history],
             "config_json": json.dumps(self.trial_config(plan), sort_keys=True),
@@ -401,7 +461,15 @@ class SweepPlanner:
     def rung(self, size: str) -> Rung:
         return self._sizes[size].rung
 
+    def _log(self, kind: str, trial_id: str, **fields: Any) -> None:
+        """Append one line to ``events.jsonl``: what this driver started, finished, re-attached."""
+        line = {"time": datetime.now(timezone.utc).isoformat(), "run": self._run_id, "event": kind,
+                "trial_id": trial_id, **fields}
+        with open(self.sweep_dir / EVENTS_FILE, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(line) + "\n")
+
     def _emit(self, event: Event) -> None:
+        self._log(event.kind, event.trial_id, size=event.size, status=event.status, eval_loss=event.eval_loss)
         if self._on_event is not None:
             try:
                 self._on_event(event)
@@ -415,4 +483,4 @@ def _as_datetime(value: Any) -> Optional[datetime]:
     return datetime.fromisoformat(str(value))
 
 
-__all__ = ["Event", "JOURNAL_FILE", "SEARCH_SEED", "SizeProgress", "SweepPlanner", "TrialPlan"]
+__all__ = ["EVENTS_FILE", "Event", "JOURNAL_FILE", "SEARCH_SEED", "SizeProgress", "SweepPlanner", "TrialPlan"]

@@ -33,6 +33,8 @@ _COLUMNS: list[tuple[str, pa.DataType, bool, str]] = [
     ("wall_seconds", pa.float64(), False, "training wall time of the trial, seconds"),
     ("started_at", pa.timestamp("us", tz="UTC"), True, "when training started"),
     ("finished_at", pa.timestamp("us", tz="UTC"), False, "when the trial ended"),
+    ("resumed_from_step", pa.int64(), True, "step of the checkpoint the trial continued from after its worker "
+                                            "was lost; null if it ran uninterrupted"),
     ("eval_steps", pa.list_(pa.int64()), True, "steps of the evaluations"),
     ("eval_losses", pa.list_(pa.float64()), True, "eval loss at each of eval_steps"),
     ("config_json", pa.string(), False, "the resolved trial config (rung, hyperparameters, training, data) as JSON"),

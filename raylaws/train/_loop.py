@@ -63,6 +63,7 @@ class Outcome:
     started_at: datetime
     finished_at: datetime
     history: list[tuple[int, float]] = field(default_factory=list)  # (step, eval_loss)
+    resumed_from_step: Optional[int] = None  # step of the checkpoint this run continued from
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -92,6 +93,7 @@ def train_trial(
     report: Optional[Report] = None,
     threads: Optional[int] = None,
     checkpoint: Optional[Callable[[dict[str, Any]], None]] = None,
+    checkpoint_every: Optional[int] = None,
     resume: Optional[dict[str, Any]] = None,
     tie_embeddings: bool = True,
 ) -> Outcome:
@@ -107,7 +109,9 @@ def train_trial(
         seed: fixes initialisation, data order and masking.
         report: called after each evaluation; returning True prunes the trial.
         threads: torch intra-op threads (one per CPU of the trial).
-        checkpoint: called with a resumable state after each evaluation, if given.
+        checkpoint: called with a resumable state (a snapshot) after an evaluation, if given.
+        checkpoint_every: steps between checkpoints (at the first evaluation past each
+            multiple); None checkpoints at every evaluation.
         resume: a state from ``checkpoint`` to continue from.
         tie_embeddings: tie the output projection to the token embedding.
 
@@ -145,6 +149,7 @@ def train_trial(
         history = [tuple(h) for h in resume["history"]]
         elapsed_before = resume["wall_seconds"]
         started_at = resume["started_at"]
+    last_checkpoint = step
 
     def finish(status: TrialStatus, reason: str) -> Outcome:
         return Outcome(
@@ -157,6 +162,7 @@ def train_trial(
             started_at=started_at,
             finished_at=datetime.now(timezone.utc),
             history=history,
+            resumed_from_step=None if resume is None else int(resume["step"]),
         )
 
     model.train()
@@ -186,7 +192,9 @@ def train_trial(
         progress = Progress(step, step * hparams.batch_size * seq_len, eval_loss, best, running / running_count,
                             elapsed_before + time.perf_counter() - clock)
         running, running_count = 0.0, 0
-        if checkpoint is not None:  # a snapshot: the live tensors keep training after this call
+        due = checkpoint_every is None or step - last_checkpoint >= checkpoint_every
+        if checkpoint is not None and due:  # a snapshot: the live tensors keep training after this call
+            last_checkpoint = step
             checkpoint(copy.deepcopy({
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
