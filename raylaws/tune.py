@@ -216,6 +216,9 @@ def run_trials(
                  log_to_driver=False, configure_logging=False)
         started_here = address is None
     callbacks = [RayProcessLog(str(sweep_dir))] if started_here else []
+    # Keeping one checkpoint per trial makes Tune snapshot its (small) experiment state at each
+    # checkpoint, and warn that this may be a bottleneck; here it is not.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     if started_here:
         record_ray_processes(sweep_dir)
     try:

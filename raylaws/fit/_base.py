@@ -5,6 +5,9 @@ from __future__ import annotations
 import inspect
 from typing import Any, TypeVar
 
+from raylaws.fit import _validate
+from raylaws.fit._bootstrap import percentile_interval
+
 _EstimatorT = TypeVar("_EstimatorT", bound="BaseLaw")
 
 
@@ -58,6 +61,20 @@ class BaseLaw:
                 f"{what} needs bootstrap replicates, but this {type(self).__name__} was fitted "
                 "with n_bootstrap=0; refit with n_bootstrap > 0 (the paper uses 1000)"
             )
+
+    def confidence_intervals(self, level: float = 0.95) -> dict[str, tuple[float, float]]:
+        """Percentile bootstrap intervals of the parameters.
+
+        Args:
+            level: Coverage, e.g. 0.95 for the [2.5, 97.5] percentiles.
+
+        Returns:
+            (lo, hi) by parameter name, keyed like `params_`.
+        """
+        level = _validate.level(level)
+        self._check_bootstrapped("confidence_intervals")
+        lo, hi = percentile_interval(self.bootstrap_params_, level)
+        return {name: (float(lo[i]), float(hi[i])) for i, name in enumerate(self.params_)}
 
 
 def clone(law: _EstimatorT) -> _EstimatorT:

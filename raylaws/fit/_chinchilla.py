@@ -7,7 +7,7 @@ from numpy.typing import ArrayLike
 
 from raylaws.fit import _validate
 from raylaws.fit._base import BaseLaw
-from raylaws.fit._bootstrap import hierarchical_resamples, percentile_interval
+from raylaws.fit._bootstrap import hierarchical_resamples
 from raylaws.fit._objective import SumOfPowers, fit_from_grid, fit_resamples
 
 _MODEL = SumOfPowers(has_floor=True, n_terms=2)
@@ -122,20 +122,6 @@ class ChinchillaLaw(BaseLaw):
         ln_x = np.log(np.stack([n_values.reshape(-1), d_values.reshape(-1)]))
         prediction = np.exp(_MODEL.log_predict_many(self._theta[None], ln_x)[0])
         return prediction.reshape(n_values.shape)[()]
-
-    def confidence_intervals(self, level: float = 0.95) -> dict[str, tuple[float, float]]:
-        """Percentile bootstrap intervals of the parameters.
-
-        Args:
-            level: Coverage, e.g. 0.95 for the [2.5, 97.5] percentiles.
-
-        Returns:
-            (lo, hi) by parameter name, keyed like `params_`.
-        """
-        level = _validate.level(level)
-        self._check_bootstrapped("confidence_intervals")
-        lo, hi = percentile_interval(self.bootstrap_params_, level)
-        return {name: (float(lo[i]), float(hi[i])) for i, name in enumerate(self.params_)}
 
     def compute_optimal(self, flops: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """Compute-optimal size and tokens for a training budget, with C = 6 N D.

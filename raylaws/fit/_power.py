@@ -265,20 +265,6 @@ class PowerLaw(BaseLaw):
         lo, hi = percentile_interval(replicates, level)
         return np.exp(lo)[()], np.exp(hi)[()]
 
-    def confidence_intervals(self, level: float = 0.95) -> dict[str, tuple[float, float]]:
-        """Percentile bootstrap intervals of the parameters.
-
-        Args:
-            level: Coverage, e.g. 0.95 for the [2.5, 97.5] percentiles.
-
-        Returns:
-            (lo, hi) by parameter name, keyed like `params_`.
-        """
-        level = _validate.level(level)
-        self._check_bootstrapped("confidence_intervals")
-        lo, hi = percentile_interval(self.bootstrap_params_, level)
-        return {name: (float(lo[i]), float(hi[i])) for i, name in enumerate(self.params_)}
-
     def off_law(self, level: float = 0.95) -> pa.Table:
         """Flag sizes whose mean lies off the law fitted to the other sizes.
 

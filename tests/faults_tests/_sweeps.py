@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -107,3 +109,72 @@ def assert_sweep_complete(sweep_dir: Path, *, sizes: int, trials_per_size: int, 
 def first_start_after(sweep_dir: Path, run_ids_before: set[str]) -> list[dict[str, Any]]:
     """Events of driver runs that were not there before (the resumed run)."""
     return [e for e in events(sweep_dir) if e["run"] not in run_ids_before]
+
+
+def _running_search(sweep_dir: Path) -> bool:
+    log = events(sweep_dir)
+    finished = {e["trial_id"] for e in log if e["event"] == "finished"}
+    running = {e["trial_id"] for e in log if e["event"] == "started"} - finished
+    return len(finished) >= 2 and any(".s" in t for t in running)
+
+
+PAUSED_TRIAL = "L2-H16.s000"  # the first search trial of the largest size of tiny_spec_dict()
+
+KILL_POINTS: dict[str, tuple[Callable[[Path], bool], Optional[dict[str, Any]]]] = {
+    # in the search phase, with trials running
+    "search": (_running_search, None),
+    # just after a trial's record was written, before Optuna was told (the driver pauses there)
+    "record": (lambda d: any(e["event"] == "paused" for e in events(d)), {"pause_after_record": PAUSED_TRIAL}),
+    # in the seed phase
+    "seed": (lambda d: any(e["event"] == "finished" and ".seed" in e["trial_id"] for e in events(d)), None),
+}
+
+KILL_SPEC = {"training": {"max_steps": 60, "warmup_steps": 5, "eval_interval": 10, "schedule": "cosine",
+                          "checkpoint_every": 20}}
+
+
+@dataclass
+class KillReport:
+    """What a kill and the resume that followed left behind."""
+
+    before: dict[str, dict[str, Any]]  # records at the kill
+    after: dict[str, dict[str, Any]]  # records once the resume finished
+    new_events: list[dict[str, Any]]  # events of the resumed driver
+    ray_processes: list[tuple[int, float]]  # the killed driver's local Ray processes
+    left_alive_by_kill: list[int]
+    alive_after_resume: list[int]
+    resume_to_first_trial_seconds: float
+    rows_after: int  # rows in the store after the resume (== len(after) unless a trial_id repeats)
+
+    @property
+    def retrained(self) -> set[str]:
+        return {e["trial_id"] for e in self.new_events if e["event"] == "started"} & set(self.before)
+
+    def count(self, kind: str) -> list[str]:
+        return [e["trial_id"] for e in self.new_events if e["event"] == kind]
+
+
+def kill_and_resume(folder: Path, point: str) -> KillReport:
+    """Run the tiny sweep with the real CLI, SIGKILL its process group at ``point``, resume it
+    with ``raylaws resume`` and check the sweep ends complete (budgets exact, nothing RUNNING)."""
+    when, faults = KILL_POINTS[point]
+    spec = write_spec(folder, **KILL_SPEC)
+    sweep_dir = folder / "results" / "tiny"
+    driver = start_cli("run", str(spec), "--storage", str(folder / "results"), faults=faults)
+    wait_for(lambda: when(sweep_dir), driver)
+    kill_group(driver)
+    before = records(sweep_dir)
+    ray_processes = recorded_ray_pids(sweep_dir)
+    left_alive = alive(ray_processes)
+    runs_before = {e["run"] for e in events(sweep_dir)}
+
+    launched = time.time()
+    resumed = start_cli("resume", str(sweep_dir))
+    _, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err[-3000:]
+    rows_after = store.read_trials(sweep_dir).num_rows
+    after = assert_sweep_complete(sweep_dir, sizes=2, trials_per_size=3, seeds=2)
+    new_events = first_start_after(sweep_dir, runs_before)
+    first = next(e for e in new_events if e["event"] == "started")
+    return KillReport(before, after, new_events, ray_processes, left_alive, alive(ray_processes),
+                      datetime.fromisoformat(first["time"]).timestamp() - launched, rows_after)
