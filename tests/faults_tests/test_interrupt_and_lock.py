@@ -13,7 +13,8 @@ pytestmark = pytest.mark.slow
 
 
 def test_second_driver_is_refused_and_ctrl_c_leaves_a_resumable_sweep(tmp_path: Path) -> None:
-    spec = write_spec(tmp_path, training={"max_steps": 60, "warmup_steps": 5, "eval_interval": 10})
+    # Trials of a few seconds each, so the sweep is still running when Ctrl-C arrives.
+    spec = write_spec(tmp_path, training={"max_steps": 400, "warmup_steps": 5, "eval_interval": 20})
     storage = tmp_path / "results"
     sweep_dir = storage / "tiny"
     first = start_cli("run", str(spec), "--storage", str(storage))
