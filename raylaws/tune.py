@@ -219,6 +219,8 @@ def run_trials(
     # Keeping one checkpoint per trial makes Tune snapshot its (small) experiment state at each
     # checkpoint, and warn that this may be a bottleneck; here it is not.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # Library code does not print: no Tune status tables (the CLI renders its own progress).
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     if started_here:
         record_ray_processes(sweep_dir)
     try:
