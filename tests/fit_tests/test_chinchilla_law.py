@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 import csv
 import itertools
+import os
 from pathlib import Path
 
 import numpy as np
