@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import typer
+from rich import box
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
@@ -258,12 +259,12 @@ def _print_best(table: Any, *, title: str) -> None:
     from raylaws.sweep import loglog_line
 
     rows = table.to_pylist()
-    view = Table(title=title)
-    for column in ("size", "N", "lr", "batch", "seeds", "loss mean", "loss std", "trials", "pruned"):
-        view.add_column(column, justify="left" if column == "size" else "right")
+    view = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1, 0, 1), pad_edge=False)  # fits 80 columns
+    for column in ("size", "N", "lr", "batch", "seeds", "loss", "std", "trials", "pruned"):
+        view.add_column(column, justify="left" if column == "size" else "right", min_width=len(column))
     for row in rows:
-        view.add_row(row["size"], f"{row['n_params']:,}",
-                     f"{row['learning_rate']:.3g}" if row["learning_rate"] else "-",
+        view.add_row(row["size"], f"{row['n_params']:,}",  # lr as 2.9e-02: fits 80 columns
+                     f"{row['learning_rate']:.1e}" if row["learning_rate"] else "-",
                      str(row["batch_size"] or "-"), str(row["n_seeds"]), _loss(row["loss_mean"]),
                      _loss(row["loss_std"]), str(row["n_trials"]), str(row["n_pruned"]))
     out.print(view)
@@ -302,6 +303,7 @@ class _Progress:
         self.started = time.monotonic()
         self._live: Optional[Live] = None
         self._done_at_start = 0
+        self._slots = 1  # most trials seen running at once
 
     def __enter__(self) -> "_Progress":
         if self.enabled:
@@ -343,8 +345,9 @@ class _Progress:
         done = sum(p.done for p in progress)
         total = self.planner.total_trials
         elapsed = time.monotonic() - self.started
-        new = done - self._done_at_start
-        eta = "-" if new <= 0 else f"{elapsed / new * (total - done):.0f}s"  # trials of every size alike: rough
+        self._slots = max(self._slots, sum(p.running for p in progress))
+        remaining = self.planner.remaining_seconds(self._slots)
+        eta = "-" if remaining is None else f"{remaining:.0f}s"
         footer = Text(f"{done}/{total} trials  elapsed {elapsed:.0f}s  ETA {eta}")
         return Group(table, footer)
 

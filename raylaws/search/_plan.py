@@ -74,6 +74,7 @@ class SizeProgress:
     failed: int = 0
     best_loss: Optional[float] = None
     seeds_done: int = 0
+    seconds: float = 0.0  # training wall seconds of the recorded trials
 
 
 @dataclass(frozen=True)
@@ -213,6 +214,22 @@ class SweepPlanner:
                                                       reduction_factor=pruning.reduction_factor)
 
     # ---- what to run ----------------------------------------------------------------------
+
+    def remaining_seconds(self, slots: int) -> Optional[float]:
+        """Rough wall seconds left: each size's unfinished trials at that size's mean trial time
+        so far (sizes with none yet: the mean of the others, scaled by the paper's N), over
+        ``slots`` trials at once. None until some trial has finished."""
+        with self._lock:
+            known = {p.size: p.seconds / p.done for p in self.progress.values() if p.done and p.seconds}
+            if not known:
+                return None
+            reference = sum(self.progress[size].n_params for size in known) / len(known)
+            mean_known = sum(known.values()) / len(known)
+            work = 0.0
+            for p in self.progress.values():
+                per_trial = known.get(p.size, mean_known * max(p.n_params / reference, 0.1))
+                work += max(0, p.budget - p.done - p.running / 2) * per_trial
+            return work / max(1, slots)
 
     @property
     def total_trials(self) -> int:
@@ -390,6 +407,7 @@ class SweepPlanner:
 
     def _count(self, progress: SizeProgress, record: dict[str, Any]) -> None:
         progress.done += 1
+        progress.seconds += float(record["wall_seconds"] or 0.0)
         status = record["status"]
         if status in ("pruned", "diverged", "failed"):
             setattr(progress, status, getattr(progress, status) + 1)

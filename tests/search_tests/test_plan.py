@@ -143,3 +143,15 @@ def test_sampler_seed_makes_the_search_reproducible(tmp_path: Path, sampler: str
     first = [(p.learning_rate, p.batch_size) for p in drain(make_planner(tmp_path / "a", search=search))]
     again = [(p.learning_rate, p.batch_size) for p in drain(make_planner(tmp_path / "b", search=search))]
     assert first == again
+
+
+def test_remaining_seconds_weights_each_size_by_its_own_trial_time(tmp_path: Path) -> None:
+    planner = make_planner(tmp_path)
+    assert planner.remaining_seconds(2) is None  # nothing measured yet
+    plans = drain(planner)
+    for plan in plans[:3]:  # the big size's three search trials, 1 s each
+        planner.complete(plan.trial_id, final(3.0))
+    # big: 2 seeds left at 1 s; small (N 768 vs 6144, no trial yet): 5 left, 3 of them running
+    # (counted half done), at 1 s * 768/6144; two slots.
+    expected = (2 * 1.0 + (5 - 3 / 2) * (768 / 6144)) / 2
+    assert planner.remaining_seconds(2) == pytest.approx(expected)
