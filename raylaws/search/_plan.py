@@ -360,11 +360,13 @@ class SweepPlanner:
         Args:
             trial_id: the plan's id.
             final: the trial's final report (an :class:`raylaws.train.Outcome` as a dict), or
-                None if it was stopped (pruned) or failed before reporting one.
+                None if it was stopped before reporting one: by its pruner (recorded
+                ``pruned``), by an error (with ``error``), or from outside, e.g. Ctrl-C (not
+                recorded; it runs again when the sweep resumes).
             error: one-line error summary of a failed trial.
 
         Returns:
-            The record written, or None if the trial was unknown or already recorded.
+            The record written, or None if the trial was unknown, interrupted or already recorded.
         """
         with self._lock:
             plan = self._plans.get(trial_id)
