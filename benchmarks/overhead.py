@@ -92,6 +92,7 @@ def run_demo(storage: Path) -> None:
     import psutil
 
     import raylaws
+    from raylaws.sweep import loglog_line
 
     command = [str(Path(sys.executable).parent / "raylaws"), "run", str(REPO / "search_spaces" / "demo.yaml"),
                "--storage", str(storage), "--quiet"]
@@ -112,11 +113,11 @@ def run_demo(storage: Path) -> None:
     if process.returncode != 0:
         raise SystemExit(f"demo failed with exit code {process.returncode}")
     best = raylaws.open(storage / "demo").best_per_size().to_pylist()
-    law = raylaws.PowerLaw(n_bootstrap=0).fit([b["n_params"] for b in best], [b["loss_mean"] for b in best])
+    slope, r2 = loglog_line([b["n_params"] for b in best], [b["loss_mean"] for b in best])
     print(f"demo_wall_seconds={wall:.1f}")
     print(f"demo_peak_rss_tree_mib={peak_tree / 2**20:.0f}  (driver + Ray processes + trial workers)")
     print(f"demo_peak_rss_driver_mib={peak_driver / 2**20:.0f}")
-    print(f"demo_loglog_slope={-law.exponent_:.4f} demo_r2={law.r2_:.4f} "
+    print(f"demo_loglog_slope={slope:.4f} demo_r2={r2:.4f} "
           f"losses={[round(b['loss_mean'], 4) for b in best]}")
 
 

@@ -288,7 +288,6 @@ def _span(values: list[float], pattern: str) -> str:
 def _quiet_libraries() -> None:
     import os
 
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     for name in ("ray", "ray.tune", "ray.train", "optuna"):
         logging.getLogger(name).setLevel(logging.WARNING)

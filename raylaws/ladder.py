@@ -41,10 +41,6 @@ class Rung:
     n_params: int
     n_params_exact: int
 
-    def tokens(self, steps: int, batch_size: int, seq_len: int) -> int:
-        """Training tokens for ``steps`` updates of ``batch_size`` sequences of ``seq_len``."""
-        return steps * batch_size * seq_len
-
     def flops(self, tokens: int) -> float:
         """Training compute C = 6 * N * D, with N the paper's non-embedding count."""
         return 6.0 * self.n_params * tokens
@@ -119,10 +115,3 @@ def _rung(objective: Objective, name: str, n_layers: int, d_model: int, n_heads:
         n_params_exact=exact_non_embedding_params(objective, n_layers, d_model, d_ff),
     )
 
-
-def rung_by_name(rungs: tuple[Rung, ...], name: str) -> Rung:
-    """The rung called ``name`` (KeyError naming the known rungs otherwise)."""
-    for rung in rungs:
-        if rung.name == name:
-            return rung
-    raise KeyError(f"no rung {name!r}; known: {', '.join(r.name for r in rungs)}")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import socket
 import statistics
@@ -280,9 +279,8 @@ def run(
     if not isinstance(spec, ExperimentSpec):
         spec = load_spec(spec)
     sweep_name = name or spec.name
-    if name is not None:
-        spec_from_dict({**spec.model_dump(mode="json"), "name": name})  # same naming rules as the spec
-        spec = spec.model_copy(update={"name": name})
+    if name is not None:  # the same naming rules as the spec's own name
+        spec = spec_from_dict({**spec.model_dump(mode="json"), "name": name})
     rungs = build_ladder(spec)
     from raylaws.data import check_source, prepare
 
@@ -295,9 +293,7 @@ def run(
     _write_meta(sweep_dir, data.fingerprint)
 
     from raylaws.search import SweepPlanner
-    from raylaws.tune import run_trials
-
-    from raylaws.tune import faults_from_env, kill_stale_ray_processes
+    from raylaws.tune import faults_from_env, kill_stale_ray_processes, run_trials
 
     with _SweepLock(sweep_dir):
         kill_stale_ray_processes(sweep_dir)  # a hard-killed earlier driver's local Ray
@@ -439,10 +435,10 @@ def check_address(address: str, timeout_seconds: float = 5.0) -> None:
 
 def loglog_line(n_params: list[float], losses: list[float]) -> Optional[tuple[float, float]]:
     """Slope and R² of ln(loss) against ln(n_params), or None with fewer than 2 sizes."""
-    points = [(math.log(n), math.log(y)) for n, y in zip(n_params, losses) if n and y and y > 0]
-    if len(points) < 2:
+    points = [(n, y) for n, y in zip(n_params, losses) if n and y and n > 0 and y > 0]
+    if len({n for n, _ in points}) < 2:
         return None
     from raylaws.fit import PowerLaw
 
-    law = PowerLaw(n_bootstrap=0).fit([math.exp(x) for x, _ in points], [math.exp(y) for _, y in points])
+    law = PowerLaw(n_bootstrap=0).fit([n for n, _ in points], [y for _, y in points])
     return -law.exponent_, law.r2_

@@ -14,6 +14,7 @@ next change touches one file. The sweep's logic lives in the Ray-free
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -34,7 +35,7 @@ from raylaws.data import TokenData
 from raylaws.ladder import Rung
 from raylaws.search import SweepPlanner, TrialPlan
 from raylaws.spec import ExperimentSpec
-from raylaws.train import Hyperparameters, Progress, train_trial
+from raylaws.train import Hyperparameters, Outcome, Progress, train_trial
 
 logger = logging.getLogger(__name__)
 
@@ -177,9 +178,7 @@ def _inject_fault(trial_id: str, faults: dict[str, Any]) -> None:
 def _final_outcome(result: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
     if result is None:
         return None
-    keys = ("status", "stop_reason", "eval_loss", "steps", "tokens", "wall_seconds", "started_at", "finished_at",
-            "history", "resumed_from_step")
-    return {key: result.get(key) for key in keys}
+    return {field.name: result.get(field.name) for field in dataclasses.fields(Outcome)}
 
 
 def _error_summary(trial: Any) -> str:

@@ -478,9 +478,6 @@ class SweepPlanner:
             "data_fingerprint": self._data_fingerprint,
         }
 
-    def rung(self, size: str) -> Rung:
-        return self._sizes[size].rung
-
     def _log(self, kind: str, trial_id: str, **fields: Any) -> None:
         """Append one line to ``events.jsonl``: what this driver started, finished, re-attached."""
         line = {"time": datetime.now(timezone.utc).isoformat(), "run": self._run_id, "event": kind,

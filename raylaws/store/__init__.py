@@ -3,7 +3,6 @@
 from raylaws.store._files import (
     TRIALS_DIR,
     clean_stray,
-    has_record,
     publish,
     read_trials,
     record_path,
@@ -20,7 +19,6 @@ __all__ = [
     "TRIALS_SCHEMA",
     "clean_stray",
     "describe",
-    "has_record",
     "publish",
     "read_trials",
     "record_path",

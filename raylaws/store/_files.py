@@ -34,11 +34,6 @@ def record_path(sweep_dir: Union[str, Path], trial_id: str) -> Path:
     return Path(sweep_dir) / TRIALS_DIR / f"{trial_id}.parquet"
 
 
-def has_record(sweep_dir: Union[str, Path], trial_id: str) -> bool:
-    """Whether ``trial_id`` already has its (one) record."""
-    return record_path(sweep_dir, trial_id).exists()
-
-
 def write_record(sweep_dir: Union[str, Path], record: Mapping[str, Any]) -> bool:
     """Publish one trial's record atomically; return False if it already existed.
 

@@ -106,7 +106,7 @@ def assert_sweep_complete(sweep_dir: Path, *, sizes: int, trials_per_size: int, 
     return rows
 
 
-def first_start_after(sweep_dir: Path, run_ids_before: set[str]) -> list[dict[str, Any]]:
+def events_of_new_runs(sweep_dir: Path, run_ids_before: set[str]) -> list[dict[str, Any]]:
     """Events of driver runs that were not there before (the resumed run)."""
     return [e for e in events(sweep_dir) if e["run"] not in run_ids_before]
 
@@ -174,7 +174,7 @@ def kill_and_resume(folder: Path, point: str) -> KillReport:
     assert resumed.returncode == 0, err[-3000:]
     rows_after = store.read_trials(sweep_dir).num_rows
     after = assert_sweep_complete(sweep_dir, sizes=2, trials_per_size=3, seeds=2)
-    new_events = first_start_after(sweep_dir, runs_before)
+    new_events = events_of_new_runs(sweep_dir, runs_before)
     first = next(e for e in new_events if e["event"] == "started")
     return KillReport(before, after, new_events, ray_processes, left_alive, alive(ray_processes),
                       datetime.fromisoformat(first["time"]).timestamp() - launched, rows_after)
