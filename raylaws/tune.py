@@ -32,7 +32,7 @@ from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
 from raylaws.data import TokenData
-from raylaws.ladder import Rung
+from raylaws.ladder import Size
 from raylaws.search import SweepPlanner, TrialPlan
 from raylaws.spec import ExperimentSpec
 from raylaws.train import Hyperparameters, Outcome, Progress, train_trial
@@ -101,7 +101,7 @@ def trial_function(config: dict[str, Any], data: TokenData, context: dict[str, A
     """
     plan = TrialPlan.from_config(config)
     spec: ExperimentSpec = context["spec"]
-    rung: Rung = context["rungs"][plan.size]
+    rung: Size = context["rungs"][plan.size]
     _inject_fault(plan.trial_id, context.get("faults") or {})
     resume = _load_checkpoint(tune.get_checkpoint())
     started_at = (resume["started_at"] if resume else datetime.now(timezone.utc)).isoformat()

@@ -25,7 +25,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState
 
 from raylaws import store
-from raylaws.ladder import Rung
+from raylaws.ladder import Size
 from raylaws.spec import ExperimentSpec
 
 logger = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ class Event:
 class _SizeState:
     """A rung's study and its bookkeeping. Not thread-safe; the planner holds the lock."""
 
-    def __init__(self, rung: Rung, study: optuna.Study) -> None:
+    def __init__(self, rung: Size, study: optuna.Study) -> None:
         self.rung = rung
         self.study = study
         self.live: dict[int, optuna.Trial] = {}  # Optuna number -> trial being trained
@@ -114,7 +114,7 @@ class SweepPlanner:
     def __init__(
         self,
         spec: ExperimentSpec,
-        rungs: tuple[Rung, ...],
+        rungs: tuple[Size, ...],
         sweep_dir: Union[str, Path],
         *,
         data_fingerprint: str = "",
@@ -419,7 +419,7 @@ class SweepPlanner:
         if status == "completed" and loss is not None and (progress.best_loss is None or loss < progress.best_loss):
             progress.best_loss = loss
 
-    def _record(self, plan: TrialPlan, rung: Rung, final: Optional[dict[str, Any]], error: Optional[str]) -> dict[str, Any]:
+    def _record(self, plan: TrialPlan, rung: Size, final: Optional[dict[str, Any]], error: Optional[str]) -> dict[str, Any]:
         last = self._last_progress.get(plan.trial_id, {})
         now = datetime.now(timezone.utc)
         if final is not None:

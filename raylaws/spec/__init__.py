@@ -3,6 +3,7 @@
 from raylaws.spec._load import SpecError, SpecProblem, load_spec, spec_from_dict, spec_from_text
 from raylaws.spec._model import (
     DataSpec,
+    DeepSpeedSpec,
     ExperimentSpec,
     LadderSpec,
     LearningRateRange,
@@ -10,12 +11,14 @@ from raylaws.spec._model import (
     ResourcesSpec,
     RungSpec,
     SearchSpec,
+    SizeResourcesSpec,
     TokenizerSpec,
     TrainingSpec,
 )
 
 __all__ = [
     "DataSpec",
+    "DeepSpeedSpec",
     "ExperimentSpec",
     "LadderSpec",
     "LearningRateRange",
@@ -23,6 +26,7 @@ __all__ = [
     "ResourcesSpec",
     "RungSpec",
     "SearchSpec",
+    "SizeResourcesSpec",
     "SpecError",
     "SpecProblem",
     "TokenizerSpec",

@@ -17,7 +17,8 @@ from typing import Any, Callable, Literal, Optional
 import numpy as np
 
 from raylaws.data import TokenData
-from raylaws.ladder import Objective, Rung
+from raylaws.ladder import Size
+from raylaws.trial import Objective
 from raylaws.spec import TrainingSpec
 
 TrialStatus = Literal["completed", "pruned", "diverged", "failed"]
@@ -82,7 +83,7 @@ def total_steps(training: TrainingSpec, batch_size: int, seq_len: int) -> int:
 
 
 def train_trial(
-    rung: Rung,
+    rung: Size,
     hparams: Hyperparameters,
     data: TokenData,
     training: TrainingSpec,
