@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from raylaws.trial import Phase, Status, StopReason
+
 SCHEMA_VERSION = 1
 
 _COLUMNS: list[tuple[str, pa.DataType, bool, str]] = [
@@ -23,8 +25,8 @@ _COLUMNS: list[tuple[str, pa.DataType, bool, str]] = [
     ("seed", pa.int64(), False, "training seed: initialisation, data order, masking"),
     ("learning_rate", pa.float64(), False, "peak learning rate"),
     ("batch_size", pa.int32(), False, "sequences per optimizer step (tokens per step = batch_size * seq_len)"),
-    ("status", pa.string(), False, "'completed', 'pruned', 'diverged' or 'failed'"),
-    ("stop_reason", pa.string(), True, "'budget', 'patience', 'pruned', 'diverged' or 'error'"),
+    ("status", pa.string(), False, "how the trial ended: " + ", ".join(repr(s.value) for s in Status)),
+    ("stop_reason", pa.string(), True, "why it stopped: " + ", ".join(repr(r.value) for r in StopReason)),
     ("error", pa.string(), True, "one-line summary of the error of a failed trial"),
     ("eval_loss", pa.float64(), True, "best eval loss (nats per token); null unless measured"),
     ("steps", pa.int64(), False, "optimizer steps taken"),
@@ -46,8 +48,9 @@ TRIALS_SCHEMA = pa.schema(
     metadata={"raylaws.schema_version": str(SCHEMA_VERSION), "raylaws.table": "trials"},
 )
 
-STATUSES = ("completed", "pruned", "diverged", "failed")
-PHASES = ("search", "seed")
+STATUSES = tuple(status.value for status in Status)
+PHASES = tuple(phase.value for phase in Phase)
+STOP_REASONS = tuple(reason.value for reason in StopReason)
 
 
 def describe() -> dict[str, str]:

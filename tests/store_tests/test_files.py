@@ -58,10 +58,10 @@ def test_crash_between_temp_write_and_rename_leaves_no_row(tmp_path: Path) -> No
     repo = str(Path(__file__).resolve().parents[2])
     result = subprocess.run([sys.executable, "-c", code, str(tmp_path), repo], capture_output=True)
     assert result.returncode == 9, result.stderr.decode()
-    assert list((tmp_path / store.TRIALS_DIR).glob(".tmp-*"))
+    assert list((tmp_path).glob(".tmp-*"))
     assert store.read_trials(tmp_path).num_rows == 0
     assert store.clean_stray(tmp_path) == 1
-    assert not list((tmp_path / store.TRIALS_DIR).iterdir())
+    assert not list((tmp_path).iterdir())
 
 
 def test_publish_refuses_to_overwrite(tmp_path: Path) -> None:
@@ -94,7 +94,7 @@ def test_files_are_plain_parquet_for_pandas_and_pyarrow_dataset(tmp_path: Path) 
 
     for i in range(3):
         store.write_record(tmp_path, record(f"L1-H16.s00{i}"))
-    folder = tmp_path / store.TRIALS_DIR
+    folder = tmp_path
     assert len(pd.read_parquet(folder)) == 3
     assert ds.dataset(folder, format="parquet").count_rows() == 3
     assert pq.read_table(next(folder.glob("*.parquet"))).num_rows == 1
@@ -105,6 +105,6 @@ def test_polars_and_duckdb_read_the_store(tmp_path: Path) -> None:
     duckdb = pytest.importorskip("duckdb")
     for i in range(2):
         store.write_record(tmp_path, record(f"L1-H16.s00{i}"))
-    pattern = str(tmp_path / store.TRIALS_DIR / "*.parquet")
+    pattern = str(tmp_path / "*.parquet")
     assert polars.read_parquet(pattern).height == 2
     assert duckdb.sql(f"select count(*) from read_parquet('{pattern}')").fetchall() == [(2,)]
