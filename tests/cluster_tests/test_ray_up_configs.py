@@ -14,6 +14,7 @@ These tests run 1 and 3, the steps that need no cloud, on the exact files users 
 from __future__ import annotations
 
 import copy
+import functools
 import socket
 from pathlib import Path
 from typing import Any
@@ -37,8 +38,14 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket, "create_connection", refuse)
 
 
+@functools.lru_cache(maxsize=None)
+def _parse(name: str) -> dict[str, Any]:
+    return yaml.load((CLUSTER / name).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 def load(name: str) -> dict[str, Any]:
-    return yaml.safe_load((CLUSTER / name).read_text())
+    """A fresh copy of the config, parsed as `ray up` parses it (yaml.safe_load); tests mutate it."""
+    return copy.deepcopy(_parse(name))
 
 
 def ray_up_checks(config: dict[str, Any]) -> dict[str, Any]:
