@@ -19,19 +19,12 @@ import pyarrow as pa
 import yaml
 
 from raylaws import store, views
+from raylaws.errors import SweepError, SweepInterrupted
 from raylaws.ladder import build_ladder
 from raylaws.layout import LayoutError, SweepLayout
 from raylaws.spec import ExperimentSpec, SpecError, SpecProblem, load_spec, spec_from_dict
 
 logger = logging.getLogger(__name__)
-
-
-class SweepError(RuntimeError):
-    """A sweep that cannot start or be read: bad path, unwritable storage, unreachable cluster."""
-
-
-class SweepInterrupted(SweepError):
-    """The sweep stopped before its budget was met (Ctrl-C); ``raylaws resume`` continues it."""
 
 
 class Sweep:

@@ -17,7 +17,7 @@ def trial_config(spec: ExperimentSpec, size: Size, plan: TrialPlan, data_fingerp
     """The resolved config of a trial: everything needed to train it again."""
     return {
         "trial": plan.to_config(),
-        "rung": asdict(size),
+        "size": asdict(size),
         "objective": spec.objective,
         "training": spec.training.model_dump(mode="json"),
         "data": spec.data.model_dump(mode="json"),
@@ -54,6 +54,11 @@ def build_record(spec: ExperimentSpec, size: Size, plan: TrialPlan, outcome: Out
         "resumed_from_step": outcome.resumed_from_step,
         "eval_steps": [int(s) for s, _ in outcome.history],
         "eval_losses": [float(v) for _, v in outcome.history],
+        "precision": spec.training.precision,
+        "backend": size.resources.backend,
+        "workers": size.resources.workers,
+        "cpus_per_worker": size.resources.cpus,
+        "gpus_per_worker": size.resources.gpus,
         "config_json": json.dumps(trial_config(spec, size, plan, data_fingerprint), sort_keys=True),
     }
 

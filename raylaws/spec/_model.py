@@ -53,7 +53,7 @@ class DataSpec(_Frozen):
 
 
 class LadderSpec(_Frozen):
-    """The model sizes: the paper's depth ladder, or an explicit list of rungs.
+    """The model sizes: the paper's depth ladder, or an explicit list of sizes (`rungs`).
 
     Paper form: depth ``L`` over ``layers`` at a fixed ``aspect_ratio`` (width H = AR * L),
     ``n_heads`` attention heads, FFN width ``ffn_ratio * H``. Its size measure is the paper's
@@ -62,7 +62,7 @@ class LadderSpec(_Frozen):
 
     aspect_ratio: Optional[int] = Field(32, ge=1, le=4096)
     layers: Optional[list[int]] = None  # depths L; default 1..8 like the paper
-    rungs: Optional[list["RungSpec"]] = None  # explicit sizes instead of the paper ladder
+    rungs: Optional[list["SizeSpec"]] = None  # explicit sizes instead of the paper ladder
     n_heads: int = Field(4, ge=1, le=256)  # must divide every width
     ffn_ratio: int = Field(4, ge=1, le=64)
     # Tie the output projection to the token embedding (GPT-2/BERT default). Tiny models escape
@@ -127,7 +127,7 @@ def _check_heads(d_model: int, n_heads: int, name: str) -> None:
                          "change aspect_ratio or n_heads")
 
 
-class RungSpec(_Frozen):
+class SizeSpec(_Frozen):
     """One explicit model size. ``d_ff`` defaults to 4 * ``d_model``."""
 
     name: Optional[str] = None
@@ -137,7 +137,7 @@ class RungSpec(_Frozen):
     d_ff: Optional[int] = Field(None, ge=1)
 
     @model_validator(mode="after")
-    def _heads_divide_width(self) -> "RungSpec":
+    def _heads_divide_width(self) -> "SizeSpec":
         _check_heads(self.d_model, self.n_heads, self.name or f"L{self.n_layers}-H{self.d_model}")
         return self
 
@@ -211,7 +211,7 @@ class PruningSpec(_Frozen):
 
 
 class SearchSpec(_Frozen):
-    """The per-size search: one Optuna study per rung."""
+    """The per-size search: one Optuna study per size."""
 
     learning_rate: LearningRateRange
     batch_size: list[int] = Field(min_length=1)  # choices, in sequences per step
@@ -256,6 +256,8 @@ class SizeResourcesSpec(_Frozen):
 
     @model_validator(mode="after")
     def _selects(self) -> "SizeResourcesSpec":
+        if self.gpus_per_trial is not None:
+            _check_gpus(self.gpus_per_trial)
         if self.sizes is None and self.min_params is None and self.max_params is None:
             raise ValueError("select sizes with 'sizes' (names) or 'min_params'/'max_params' (the paper's N)")
         if self.sizes is not None and (self.min_params is not None or self.max_params is not None):
@@ -270,6 +272,13 @@ class SizeResourcesSpec(_Frozen):
             return name in self.sizes
         return ((self.min_params is None or n_params >= self.min_params)
                 and (self.max_params is None or n_params <= self.max_params))
+
+
+def _check_gpus(gpus: float) -> None:
+    """Ray shares a GPU in fractions, but more than one GPU must be a whole number."""
+    if gpus > 1 and gpus != int(gpus):
+        raise ValueError(f"gpus_per_trial {gpus} is above 1 but not whole; use a fraction of one GPU "
+                         "(e.g. 0.125) or a whole number of GPUs")
 
 
 class ResourcesSpec(_Frozen):
@@ -288,9 +297,15 @@ class ResourcesSpec(_Frozen):
     by_size: list[SizeResourcesSpec] = Field(default_factory=list)
     max_concurrent_trials: Optional[int] = Field(None, ge=1)  # None: as many as the cluster fits
     max_retries: int = Field(1, ge=0)  # re-runs of a trial that raised, before it is recorded 'failed'
-    # On an autoscaling cluster, how long to wait for a node that fits a trial's resources
-    # before giving up (seconds); without an autoscaler such a spec is refused at once.
+    # The cluster's autoscaler can add nodes: a size that no node fits yet waits (up to
+    # node_wait_seconds) for one instead of being refused before any trial is queued.
+    autoscaling: bool = False
     node_wait_seconds: float = Field(900.0, gt=0.0)
+
+    @model_validator(mode="after")
+    def _whole_gpus_above_one(self) -> "ResourcesSpec":
+        _check_gpus(self.gpus_per_trial)
+        return self
 
 
 class ExperimentSpec(_Frozen):

@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from raylaws.trial import Phase, Status, StopReason
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: precision, backend, workers, cpus_per_worker, gpus_per_worker
 
 _COLUMNS: list[tuple[str, pa.DataType, bool, str]] = [
     ("sweep", pa.string(), False, "sweep name (the directory under the storage root)"),
@@ -39,6 +39,12 @@ _COLUMNS: list[tuple[str, pa.DataType, bool, str]] = [
                                             "was lost; null if it ran uninterrupted"),
     ("eval_steps", pa.list_(pa.int64()), True, "steps of the evaluations"),
     ("eval_losses", pa.list_(pa.float64()), True, "eval loss at each of eval_steps"),
+    ("precision", pa.string(), True, "numerics of training: 'fp32', 'bf16' or 'fp16' (null before schema 2)"),
+    ("backend", pa.string(), True, "'torch' or 'deepspeed' (null before schema 2)"),
+    ("workers", pa.int32(), True, "data-parallel workers of the trial (null before schema 2)"),
+    ("cpus_per_worker", pa.int32(), True, "CPUs each worker asked of Ray (null before schema 2)"),
+    ("gpus_per_worker", pa.float64(), True, "GPUs each worker asked of Ray; a fraction shares a GPU (null before "
+                                            "schema 2)"),
     ("config_json", pa.string(), False, "the resolved trial config (rung, hyperparameters, training, data) as JSON"),
     ("schema_version", pa.int32(), False, "version of this schema"),
 ]
