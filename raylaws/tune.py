@@ -145,10 +145,12 @@ class TrialContext:
     sizes: dict[str, Size]
     settings: dict[str, TrialSettings]
     faults: Faults = Faults()
+    train_storage: str = ""  # Ray Train's storage_path, for the runs of data-parallel trials
 
     @classmethod
-    def build(cls, spec: ExperimentSpec, sizes: tuple[Size, ...], faults: Faults) -> "TrialContext":
-        return cls({s.name: s for s in sizes}, {s.name: TrialSettings.for_size(spec, s) for s in sizes}, faults)
+    def build(cls, spec: ExperimentSpec, sizes: tuple[Size, ...], faults: Faults, train_storage: str) -> "TrialContext":
+        return cls({s.name: s for s in sizes}, {s.name: TrialSettings.for_size(spec, s) for s in sizes}, faults,
+                   train_storage)
 
 
 def trial_function(config: dict[str, Any], data: TokenData, context: TrialContext) -> None:
@@ -163,11 +165,134 @@ def trial_function(config: dict[str, Any], data: TokenData, context: TrialContex
     plan = TrialPlan.from_config(config)
     context.faults.maybe_raise(plan.trial_id)
     context.faults.maybe_hold(plan.trial_id)
+    if context.settings[plan.size].workers > 1:
+        _run_data_parallel(plan, data, context)
+        return
     checkpoint = tune.get_checkpoint()
     with (checkpoint.as_directory() if checkpoint is not None else contextlib.nullcontext(None)) as resume_from:
         hooks = TrialHooks(report=_report, resume_from=resume_from)
         outcome = train_trial(context.sizes[plan.size], plan.hparams, data, context.settings[plan.size], plan.seed, hooks)
     tune.report(outcome.to_report())
+
+
+def _run_data_parallel(plan: TrialPlan, data: TokenData, context: TrialContext) -> None:
+    """A data-parallel trial: Ray Train's ``TorchTrainer`` run inside this Tune trial (Train V2).
+
+    Ray Train starts the size's workers (one placement group, a bundle per worker) and their
+    process group (gloo on CPU, nccl on GPU); each runs :func:`raylaws.train.train_trial`,
+    which shards every global batch over them, so ``batch_size`` stays the global sequences
+    per step. Rank 0 sends its evaluations (and checkpoints, as bytes) back through a queue, and
+    this trial reports them to Tune as a single-worker trial would, so pruning, checkpoints and
+    records work the same. Tune stopping the trial ends the trainer with it.
+    """
+    import queue as queue_lib
+    import threading
+
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+    from ray.util.queue import Queue
+
+    resources = context.sizes[plan.size].resources
+    on_gpu = context.settings[plan.size].device == "cuda" and os.environ.get("RAYLAWS_TRAIN_ON_CPU") != "1"
+    messages: Queue = Queue()
+    checkpoint = tune.get_checkpoint()
+    resume = None
+    if checkpoint is not None:
+        with checkpoint.as_directory() as folder:
+            resume = _pack(folder)
+    per_worker = {"CPU": float(resources.cpus), **({"GPU": float(resources.gpus)} if resources.gpus else {})}
+    trainer = TorchTrainer(
+        _data_parallel_worker,
+        train_loop_config={"plan": plan.to_config(), "context": context, "data": ray.put(data),
+                           "messages": messages, "resume": resume},
+        scaling_config=ScalingConfig(num_workers=resources.workers, use_gpu=bool(resources.gpus),
+                                     resources_per_worker=per_worker),
+        torch_config=TorchConfig(backend="nccl" if on_gpu else "gloo"),
+        run_config=RunConfig(name=f"{plan.trial_id}-{os.getpid()}", storage_path=context.train_storage),
+    )
+    failure: list[BaseException] = []
+
+    def fit() -> None:
+        try:
+            trainer.fit()
+        except BaseException as error:  # re-raised in this thread below
+            failure.append(error)
+
+    runner = threading.Thread(target=fit, daemon=True)
+    runner.start()
+    final: Optional[dict[str, Any]] = None
+    while final is None:
+        try:
+            kind, report, packed = messages.get(timeout=1.0)
+        except queue_lib.Empty:
+            if not runner.is_alive():
+                break
+            continue
+        if kind == "final":
+            final = report
+        elif packed is None:
+            tune.report(report)
+        else:
+            with tempfile.TemporaryDirectory() as folder:
+                _unpack(packed, folder)
+                tune.report(report, checkpoint=tune.Checkpoint.from_directory(folder))
+    runner.join()
+    if failure or final is None:
+        cause = failure[0] if failure else RuntimeError("the data-parallel workers ended without a result")
+        raise RuntimeError(f"data-parallel trial {plan.trial_id} failed: {cause}".splitlines()[0]) from None
+    tune.report(final)
+
+
+def _data_parallel_worker(config: dict[str, Any]) -> None:
+    """One worker of a data-parallel trial (in a Ray Train worker; see :func:`_run_data_parallel`)."""
+    from ray import train
+
+    from raylaws.train import train_trial
+
+    plan = TrialPlan.from_config(config["plan"])
+    context: TrialContext = config["context"]
+    messages = config["messages"]
+    rank = train.get_context().get_world_rank()
+
+    def report(progress: Progress, save: Optional[SaveCheckpoint]) -> None:
+        if save is None:
+            messages.put(("progress", progress.to_report(), None))
+            return
+        with tempfile.TemporaryDirectory() as folder:
+            save(folder)
+            messages.put(("progress", progress.to_report(), _pack(folder)))
+
+    with tempfile.TemporaryDirectory() as scratch:
+        resume_from = None
+        if config["resume"] is not None:
+            resume_from = os.path.join(scratch, "resume")
+            _unpack(config["resume"], resume_from)
+        hooks = TrialHooks(report=report if rank == 0 else None, resume_from=resume_from)
+        data = ray.get(config["data"])
+        outcome = train_trial(context.sizes[plan.size], plan.hparams, data, context.settings[plan.size], plan.seed,
+                              hooks)
+    if rank == 0:
+        messages.put(("final", outcome.to_report(), None))
+
+
+def _pack(folder: str) -> bytes:
+    """A checkpoint folder as bytes (a tar), to cross processes and nodes."""
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        archive.add(folder, arcname=".")
+    return buffer.getvalue()
+
+
+def _unpack(packed: bytes, folder: str) -> None:
+    import io
+    import tarfile
+
+    os.makedirs(folder, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(packed), mode="r") as archive:
+        archive.extractall(folder, filter="data")
 
 
 def _report(progress: Progress, save: Optional[SaveCheckpoint]) -> None:
@@ -199,6 +324,8 @@ class TrialResources:
 
     def __call__(self, config: dict[str, Any]) -> dict[str, float]:
         resources = self.sizes[config["size"]].resources
+        if resources.workers > 1:  # Ray Train places the workers; the trial itself only waits for them
+            return {"cpu": 0, "gpu": 0}
         return {"cpu": resources.cpus, "gpu": resources.gpus}
 
 
@@ -248,7 +375,8 @@ def run_trials(
         tuner = tune.Tuner(
             tune.with_resources(
                 tune.with_parameters(trial_function, data=data,
-                                     context=TrialContext.build(spec, planner.sizes, faults)),
+                                     context=TrialContext.build(spec, planner.sizes, faults,
+                                                                str(layout.tune.resolve() / "train"))),
                 TrialResources({s.name: s for s in planner.sizes}),
             ),
             tune_config=tune.TuneConfig(
