@@ -8,6 +8,8 @@ import json
 import os
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -24,11 +26,26 @@ SCENARIOS = {
     # One 1-GPU node: eight trials of 0.125 GPU.
     "fractional": {"node": {"num_cpus": 8, "num_gpus": 1}, "layers": [1], "trials": 8,
                    "resources": {"cpus_per_trial": 1, "gpus_per_trial": 0.125}},
-    # One 2-GPU node: a tiny size (0.125 GPU) beside a large one (1 GPU per trial).
-    "mixed": {"node": {"num_cpus": 10, "num_gpus": 2}, "layers": [1, 2], "trials": 4,
+    # One 3-GPU node: a tiny size (0.125 GPU) beside a large one (1 GPU per trial).
+    "mixed": {"node": {"num_cpus": 8, "num_gpus": 3}, "layers": [1, 2], "trials": 2,
               "resources": {"cpus_per_trial": 1, "gpus_per_trial": 0.125,
                             "by_size": [{"sizes": ["L2-H16"], "gpus_per_trial": 1}]}},
+    # One 2-GPU node: a size trained data-parallel on 2 workers of 1 GPU each.
+    "data_parallel": {"node": {"num_cpus": 4, "num_gpus": 2}, "layers": [1], "trials": 1,
+                      "resources": {"cpus_per_trial": 1, "gpus_per_trial": 1, "workers": 2}},
 }
+
+
+def watch_placement_groups(seen: list, stop: threading.Event) -> None:
+    """Record the bundles of every placement group Ray creates while the sweep runs."""
+    from ray.util import placement_group_table
+
+    while not stop.is_set():
+        for group in placement_group_table().values():
+            bundles = [dict(b) for b in group["bundles"].values()]
+            if bundles not in seen:
+                seen.append(bundles)
+        time.sleep(0.2)
 
 
 def main(name: str, storage: Path) -> None:
@@ -48,13 +65,20 @@ def main(name: str, storage: Path) -> None:
         training={"max_steps": 10, "eval_interval": 10, "warmup_steps": 2, "checkpoint_every": None},
         resources=scenario["resources"],
     ))
+    groups: list = []
+    stop = threading.Event()
+    watcher = threading.Thread(target=watch_placement_groups, args=(groups, stop), daemon=True)
+    watcher.start()
     sweep = raylaws.run(spec, storage=storage, address=cluster.address)
+    stop.set()
+    watcher.join()
     holds = {}
     for path in markers.glob("*.hold"):
         start, end = (float(x) for x in path.read_text().split())
         holds[path.stem] = [start, end]
     rows = sweep.trials().to_pylist()
-    print(json.dumps({"holds": holds, "statuses": {r["trial_id"]: r["status"] for r in rows}}))
+    print(json.dumps({"holds": holds, "statuses": {r["trial_id"]: r["status"] for r in rows},
+                      "placement_groups": groups, "workers": {r["trial_id"]: r["workers"] for r in rows}}))
     ray.shutdown()
     cluster.shutdown()
 
