@@ -8,10 +8,9 @@ itself is the 1-process gloo group DeepSpeed needs for a single-worker trial.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from raylaws.ladder import Size
 from raylaws.trial import TrialSettings
@@ -77,28 +76,19 @@ def from_rank_zero(value: Any) -> Any:
     return holder[0]
 
 
-@contextlib.contextmanager
-def process_group(needed: bool) -> Iterator[None]:
-    """A 1-process gloo group on a free localhost port while inside, if ``needed`` and none
-    exists (DeepSpeed cannot run without one); destroyed on exit, environment restored."""
+def ensure_process_group() -> None:
+    """A 1-process gloo group on a free localhost port, if none exists (DeepSpeed cannot run
+    without one). It lives as long as the process: DeepSpeed keeps the group it first sees in
+    module globals (``deepspeed.utils.groups``), so a destroyed and re-created group breaks
+    the next DeepSpeed trial of the same process ("Group ... is not registered")."""
     import torch.distributed as dist
 
-    if not needed or dist.is_initialized():
-        yield
+    if dist.is_initialized():
         return
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    names = ("MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE", "LOCAL_RANK")
-    saved = {name: os.environ.get(name) for name in names}
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK="0", WORLD_SIZE="1", LOCAL_RANK="0")
+    for name, value in (("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", str(port)), ("RANK", "0"),
+                        ("WORLD_SIZE", "1"), ("LOCAL_RANK", "0")):
+        os.environ.setdefault(name, value)  # DeepSpeed reads LOCAL_RANK
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=0, world_size=1)
-    try:
-        yield
-    finally:
-        dist.destroy_process_group()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value

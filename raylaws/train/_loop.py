@@ -53,17 +53,18 @@ def train_trial(size: Size, hparams: Hyperparameters, data: TokenData, settings:
 
     if settings.threads:
         torch.set_num_threads(settings.threads)
-    with _distributed.process_group(needed=settings.backend == "deepspeed"):
-        device = _distributed.device_for(size, settings)
-        if device.type == "cuda" and settings.precision == "fp32":
-            torch.set_float32_matmul_precision("high")  # TF32 matmuls
-        engine: Optional[Engine] = None
-        try:
-            engine = _build(size, hparams, data, settings, seed, device)
-            return _Trial(engine, hparams, data, settings, seed, hooks).run()
-        finally:
-            if engine is not None:
-                engine.close()
+    device = _distributed.device_for(size, settings)
+    if device.type == "cuda" and settings.precision == "fp32":
+        torch.set_float32_matmul_precision("high")  # TF32 matmuls
+    if settings.backend == "deepspeed":
+        _distributed.ensure_process_group()
+    engine: Optional[Engine] = None
+    try:
+        engine = _build(size, hparams, data, settings, seed, device)
+        return _Trial(engine, hparams, data, settings, seed, hooks).run()
+    finally:
+        if engine is not None:
+            engine.close()
 
 
 def _build(size: Size, hparams: Hyperparameters, data: TokenData, settings: TrialSettings, seed: int,
