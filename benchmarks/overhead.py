@@ -71,20 +71,12 @@ def _init_worker(spec: Any) -> None:
 
 
 def _train(job: dict[str, Any]) -> float:
-    from raylaws.train import Hyperparameters, train_trial
+    from raylaws.train import train_trial
+    from raylaws.trial import Hyperparameters, TrialSettings
 
-    spec = _WORKER["spec"]
-    outcome = train_trial(
-        _WORKER["rungs"][job["size"]],
-        Hyperparameters(job["learning_rate"], job["batch_size"]),
-        _WORKER["data"],
-        spec.training,
-        objective=spec.objective,
-        seq_len=spec.data.seq_len,
-        seed=job["seed"],
-        threads=spec.resources.cpus_per_trial,
-        tie_embeddings=spec.ladder.tie_embeddings,
-    )
+    spec, size = _WORKER["spec"], _WORKER["rungs"][job["size"]]
+    outcome = train_trial(size, Hyperparameters(job["learning_rate"], job["batch_size"]), _WORKER["data"],
+                          TrialSettings.for_size(spec, size), job["seed"])
     return outcome.wall_seconds
 
 

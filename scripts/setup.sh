@@ -9,5 +9,8 @@ PYTHON="${PYTHON:-python3}"
 .venv/bin/python -m pip install -q --upgrade pip
 # torch first: an unpinned torch (asked for by transformers or raylaws) would pull a multi-GB CUDA build.
 .venv/bin/python -m pip install -q "torch==2.13.0"
+# DeepSpeed's setup.py imports torch, so it builds against the venv's torch (no isolated build);
+# its ops are compiled on first use. The same as `pip install --no-build-isolation raylaws[deepspeed]`.
+.venv/bin/python -m pip install -q --no-build-isolation "deepspeed>=0.14"
 .venv/bin/python -m pip install -q -e ".[dev]"
 echo "raylaws is set up in .venv ($(.venv/bin/python -c 'import raylaws; print(raylaws.__version__)'))"

@@ -1,16 +1,27 @@
-"""A trial: build a rung's model, train it, evaluate it, stop early; no Ray inside."""
+"""A trial: build a size's model, train it, evaluate it, stop early; no Ray inside.
 
-from raylaws.train._loop import Hyperparameters, Outcome, Progress, Report, TrialStatus, total_steps, train_trial
+Backends (:class:`Engine`): plain torch (CPU or GPU, autocast bf16/fp16, DDP across workers)
+and DeepSpeed (ZeRO 0-3; imported only when a size uses it). The trial's vocabulary
+(:class:`~raylaws.trial.Hyperparameters`, :class:`~raylaws.trial.Progress`,
+:class:`~raylaws.trial.Outcome`, ...) lives in :mod:`raylaws.trial`.
+"""
+
+from raylaws.train._checkpoint import TrialState
+from raylaws.train._distributed import CPU_SWITCH
+from raylaws.train._engine import Engine, TorchEngine
+from raylaws.train._loop import train_trial
 from raylaws.train._model import build_model, non_embedding_params
+from raylaws.trial import Hyperparameters, Outcome, Progress  # re-exported for the runner's imports
 
 __all__ = [
+    "CPU_SWITCH",
+    "Engine",
     "Hyperparameters",
     "Outcome",
     "Progress",
-    "Report",
-    "TrialStatus",
+    "TorchEngine",
+    "TrialState",
     "build_model",
     "non_embedding_params",
-    "total_steps",
     "train_trial",
 ]

@@ -1,346 +1,196 @@
-"""One trial: train a rung's model with given hyperparameters and report eval loss.
+"""One trial: train a size's model with given hyperparameters and report its eval loss.
 
-Knows nothing of Ray or Optuna: a function of (rung, hyperparameters, data, seed, a report
-callback). :mod:`raylaws.tune` wraps it for Ray Tune; the benchmark calls it from a process
-pool; a DeepSpeed backend can slot in beside it.
+Knows nothing of Ray or Optuna: a function of (size, hyperparameters, data, settings, seed,
+hooks). :mod:`raylaws.tune` wraps it for Ray Tune (one call per worker of a trial); the
+benchmarks call it from process pools. How a step runs (device, precision, DDP, DeepSpeed) is
+the engine's business (:mod:`raylaws.train._engine`); this module owns the rest: data order,
+evaluation schedule, divergence, early stopping, reporting and checkpoints.
 """
 
 from __future__ import annotations
 
-import copy
 import math
+import shutil
+import tempfile
 import time
-from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Literal, Optional
-
-import numpy as np
+from typing import Optional
 
 from raylaws.data import TokenData
 from raylaws.ladder import Size
-from raylaws.trial import Objective
-from raylaws.spec import TrainingSpec
-
-TrialStatus = Literal["completed", "pruned", "diverged", "failed"]
-
-
-@dataclass(frozen=True)
-class Hyperparameters:
-    """What the search tunes. ``batch_size`` counts sequences per optimizer step."""
-
-    learning_rate: float
-    batch_size: int
+from raylaws.train import _checkpoint, _distributed
+from raylaws.train._batches import Batches, EvalWindows, split
+from raylaws.train._checkpoint import TrialState
+from raylaws.train._engine import Engine, make_engine
+from raylaws.trial import Hyperparameters, Outcome, Progress, SaveCheckpoint, Status, StopReason, TrialHooks, TrialSettings
 
 
-@dataclass(frozen=True)
-class Progress:
-    """One evaluation during training, passed to the report callback.
-
-    ``tokens`` counts training tokens seen so far; ``wall_seconds`` since the trial started.
-    """
-
-    step: int
-    tokens: int
-    eval_loss: float
-    best_eval_loss: float
-    train_loss: float
-    wall_seconds: float
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How a trial ended.
-
-    ``eval_loss`` is the best eval loss measured (None if none was); ``stop_reason`` is one of
-    ``budget``, ``patience``, ``pruned``, ``diverged``.
-    """
-
-    status: TrialStatus
-    stop_reason: str
-    eval_loss: Optional[float]
-    steps: int
-    tokens: int
-    wall_seconds: float
-    started_at: datetime
-    finished_at: datetime
-    history: list[tuple[int, float]] = field(default_factory=list)  # (step, eval_loss)
-    resumed_from_step: Optional[int] = None  # step of the checkpoint this run continued from
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-Report = Callable[[Progress], Optional[bool]]
-"""Called after every evaluation; returning True stops the trial as ``pruned``."""
-
-
-def total_steps(training: TrainingSpec, batch_size: int, seq_len: int) -> int:
-    """Optimizer steps of the budget: ``max_steps``, or ``max_tokens`` / tokens per step."""
-    if training.max_steps is not None:
-        return training.max_steps
-    assert training.max_tokens is not None
-    return max(1, training.max_tokens // (batch_size * seq_len))
-
-
-def train_trial(
-    size: Size,
-    hparams: "Any",
-    data: TokenData,
-    settings: "Any",
-    seed: int,
-    hooks: "Any" = None,
-) -> "Any":
-    """Interim adapter to the typed interface of :mod:`raylaws.trial` (replaced by the backend rewrite)."""
-    import os
-
-    import torch
-
-    from raylaws.trial import Outcome as TypedOutcome
-    from raylaws.trial import Progress as TypedProgress
-    from raylaws.trial import TrialHooks
-
-    hooks = hooks or TrialHooks()
-    resume = None
-    if hooks.resume_from is not None:
-        resume = torch.load(os.path.join(hooks.resume_from, "trial.pt"), weights_only=False)
-    pending: dict[str, Any] = {}
-    started = resume["started_at"] if resume else datetime.now(timezone.utc)
-
-    def keep(state: dict[str, Any]) -> None:
-        pending["state"] = state
-
-    def report(progress: Progress) -> Optional[bool]:
-        if hooks.report is None:
-            return None
-        state = pending.pop("state", None)
-        save = None if state is None else (lambda folder: torch.save(state, os.path.join(folder, "trial.pt")))
-        typed = TypedProgress(progress.step, progress.tokens, progress.eval_loss, progress.best_eval_loss,
-                              progress.train_loss, progress.wall_seconds, started,
-                              None if resume is None else int(resume["step"]))
-        return hooks.report(typed, save)
-
-    training = settings.training
-    outcome = _train_trial(size, hparams, data, training, objective=settings.objective, seq_len=settings.seq_len,
-                           seed=seed, report=report, threads=settings.threads,
-                           checkpoint=keep if training.checkpoint_every else None,
-                           checkpoint_every=training.checkpoint_every, resume=resume,
-                           tie_embeddings=settings.tie_embeddings)
-    return TypedOutcome.from_report(_as_report(outcome))
-
-
-def _as_report(outcome: Outcome) -> dict[str, Any]:
-    report = outcome.as_dict()
-    report["started_at"] = outcome.started_at.isoformat()
-    report["finished_at"] = outcome.finished_at.isoformat()
-    return report
-
-
-def _train_trial(
-    rung: Size,
-    hparams: Hyperparameters,
-    data: TokenData,
-    training: TrainingSpec,
-    *,
-    objective: Objective,
-    seq_len: int,
-    seed: int,
-    report: Optional[Report] = None,
-    threads: Optional[int] = None,
-    checkpoint: Optional[Callable[[dict[str, Any]], None]] = None,
-    checkpoint_every: Optional[int] = None,
-    resume: Optional[dict[str, Any]] = None,
-    tie_embeddings: bool = True,
-) -> Outcome:
-    """Train ``rung`` with ``hparams`` on ``data`` and return how it ended.
+def train_trial(size: Size, hparams: Hyperparameters, data: TokenData, settings: TrialSettings, seed: int,
+                hooks: TrialHooks = TrialHooks()) -> Outcome:
+    """Train ``size`` with ``hparams`` on ``data`` and return how it ended.
 
     Args:
-        rung: the model size.
-        hparams: peak learning rate and batch size (sequences).
+        size: the model size.
+        hparams: peak learning rate and batch size (sequences per optimizer step, over all
+            workers).
         data: token streams from :func:`raylaws.data.prepare`.
-        training: budget, schedule, eval interval, patience.
-        objective: ``clm`` (GPT-2 style) or ``mlm`` (BERT style, 15% masking).
-        seq_len: tokens per sequence.
-        seed: fixes initialisation, data order and masking.
-        report: called after each evaluation; returning True prunes the trial.
-        threads: torch intra-op threads (one per CPU of the trial).
-        checkpoint: called with a resumable state (a snapshot) after an evaluation, if given.
-        checkpoint_every: steps between checkpoints (at the first evaluation past each
-            multiple); None checkpoints at every evaluation.
-        resume: a state from ``checkpoint`` to continue from.
-        tie_embeddings: tie the output projection to the token embedding.
+        settings: objective, sequence length, training budget and schedule, precision,
+            device, backend, workers.
+        seed: fixes initialisation, data order and masking (the same sequences for any
+            number of workers).
+        hooks: ``report`` after each evaluation (returning True prunes the trial; it is
+            handed a checkpoint writer when one is due), ``resume_from`` a checkpoint folder.
 
     Returns:
-        The :class:`Outcome`. Non-finite or exploding loss ends it as ``diverged``.
+        The :class:`~raylaws.trial.Outcome`. Non-finite or exploding loss ends it as
+        ``diverged``. With several workers (``torch.distributed`` initialised by the caller)
+        every worker returns the same outcome; only rank 0 calls ``hooks.report``.
+
+    Raises:
+        RuntimeError: the size asks for GPUs and torch sees none.
     """
+    import torch
+
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    device = _distributed.device_for(size, settings)
+    if device.type == "cuda" and settings.precision == "fp32":
+        torch.set_float32_matmul_precision("high")  # TF32 matmuls
+    if settings.backend == "deepspeed":
+        _distributed.ensure_process_group()
+    engine: Optional[Engine] = None
+    try:
+        engine = _build(size, hparams, data, settings, seed, device)
+        return _Trial(engine, hparams, data, settings, seed, hooks).run()
+    finally:
+        if engine is not None:
+            engine.close()
+
+
+def _build(size: Size, hparams: Hyperparameters, data: TokenData, settings: TrialSettings, seed: int,
+           device: "torch.device") -> Engine:
     import torch
 
     from raylaws.train._model import build_model
 
-    if threads:
-        torch.set_num_threads(threads)
-    started_at = datetime.now(timezone.utc)
-    clock = time.perf_counter()
-    torch.manual_seed(seed)
-    model = build_model(objective, rung, vocab_size=data.vocab_size, seq_len=seq_len, dropout=training.dropout,
-                        special_id=data.eos_id if objective == "clm" else data.pad_id, tie_embeddings=tie_embeddings)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=hparams.learning_rate, betas=(0.9, 0.98), eps=1e-8,
-                                  weight_decay=training.weight_decay)
-    steps = total_steps(training, hparams.batch_size, seq_len)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(training, steps))
-    generator = torch.Generator().manual_seed(seed)
-    batches = _Batches(data, objective, seq_len, hparams.batch_size, generator)
-    evaluator = _Evaluator(data, objective, seq_len)
-    uniform_loss = math.log(data.vocab_size)  # an untrained model sits near this
+    torch.manual_seed(seed)  # initialisation (and dropout)
+    model = build_model(settings.objective, size, vocab_size=data.vocab_size, seq_len=settings.seq_len,
+                        dropout=settings.training.dropout,
+                        special_id=data.eos_id if settings.objective == "clm" else data.pad_id,
+                        tie_embeddings=settings.tie_embeddings)
+    steps = settings.training.total_steps(hparams.batch_size, settings.seq_len)
+    return make_engine(model, hparams, settings, steps, device, _distributed.rank_and_world()[1])
 
-    step, best, best_step, history = 0, math.inf, 0, []
-    elapsed_before = 0.0
-    if resume is not None:
-        model.load_state_dict(resume["model"])
-        optimizer.load_state_dict(resume["optimizer"])
-        scheduler.load_state_dict(resume["scheduler"])
-        generator.set_state(resume["generator"])
-        step, best, best_step = resume["step"], resume["best"], resume["best_step"]
-        history = [tuple(h) for h in resume["history"]]
-        elapsed_before = resume["wall_seconds"]
-        started_at = resume["started_at"]
-    last_checkpoint = step
 
-    def finish(status: TrialStatus, reason: str) -> Outcome:
-        return Outcome(
-            status=status,
-            stop_reason=reason,
-            eval_loss=None if math.isinf(best) else best,
-            steps=step,
-            tokens=step * hparams.batch_size * seq_len,
-            wall_seconds=elapsed_before + time.perf_counter() - clock,
-            started_at=started_at,
-            finished_at=datetime.now(timezone.utc),
-            history=history,
-            resumed_from_step=None if resume is None else int(resume["step"]),
-        )
+class _Trial:
+    """The loop's state between evaluations (one object so a checkpoint captures all of it)."""
 
-    model.train()
-    running, running_count = 0.0, 0
-    while step < steps:
-        inputs, labels = batches.next()
-        loss = model(input_ids=inputs, labels=labels).loss
-        if not torch.isfinite(loss):
-            return finish("diverged", "diverged")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if training.grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), training.grad_clip)
-        optimizer.step()
-        scheduler.step()
-        step += 1
-        running += float(loss.detach())
-        running_count += 1
-        if step % training.eval_interval and step != steps:
-            continue
-        eval_loss = evaluator.loss(model)
-        history.append((step, eval_loss))
-        if not math.isfinite(eval_loss) or eval_loss > training.divergence_factor * uniform_loss:
-            return finish("diverged", "diverged")
-        if best - eval_loss > training.min_delta or math.isinf(best):
-            best, best_step = eval_loss, step
-        progress = Progress(step, step * hparams.batch_size * seq_len, eval_loss, best, running / running_count,
-                            elapsed_before + time.perf_counter() - clock)
+    def __init__(self, engine: Engine, hparams: Hyperparameters, data: TokenData, settings: TrialSettings,
+                 seed: int, hooks: TrialHooks) -> None:
+        import torch
+
+        self.engine, self.hparams, self.settings, self.hooks = engine, hparams, settings, hooks
+        self.training = settings.training
+        self.rank, self.world = _distributed.rank_and_world()
+        self.steps = self.training.total_steps(hparams.batch_size, settings.seq_len)
+        self.generator = torch.Generator().manual_seed(seed)  # data order and masks
+        self.batches = Batches(data, settings.objective, settings.seq_len, hparams.batch_size, self.generator)
+        sharded = engine.shards_eval and self.world > 1
+        self.eval_windows = EvalWindows(data, settings.objective, settings.seq_len, engine.device,
+                                        rank=self.rank if sharded else 0, world=self.world if sharded else 1)
+        self.eval_summed = sharded
+        self.uniform_loss = math.log(data.vocab_size)  # an untrained model sits near this
+        self.started_at = datetime.now(timezone.utc)
+        self.clock = time.perf_counter()
+        self.elapsed_before = 0.0
+        self.step, self.best, self.best_step = 0, math.inf, 0
+        self.history: list[tuple[int, float]] = []
+        self.resumed_from: Optional[int] = None
+        if hooks.resume_from is not None:
+            state = _checkpoint.load(hooks.resume_from, engine)
+            self.generator.set_state(state.generator)
+            self.step, self.best, self.best_step = state.step, state.best, state.best_step
+            self.history = list(state.history)
+            self.elapsed_before, self.started_at = state.wall_seconds, state.started_at
+            self.resumed_from = state.step
+        self.last_checkpoint = self.step
+
+    def run(self) -> Outcome:
+        training = self.training
         running, running_count = 0.0, 0
-        due = checkpoint_every is None or step - last_checkpoint >= checkpoint_every
-        if checkpoint is not None and due:  # a snapshot: the live tensors keep training after this call
-            last_checkpoint = step
-            checkpoint(copy.deepcopy({
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
-                "step": step, "best": best, "best_step": best_step, "history": history,
-                "wall_seconds": progress.wall_seconds, "started_at": started_at,
-            }))
-        if report is not None and report(progress):
-            return finish("pruned", "pruned")
-        if training.patience is not None and step - best_step >= training.patience:
-            return finish("completed", "patience")
-    return finish("completed", "budget")
+        while self.step < self.steps:
+            inputs, labels = self.batches.next()
+            micro_batches = split(inputs, labels, rank=self.rank, world=self.world,
+                                  micro_batch_size=self.settings.micro_batch_size, device=self.engine.device)
+            loss = self.engine.train_step(micro_batches)
+            if not math.isfinite(loss):
+                return self._finish(Status.DIVERGED, StopReason.DIVERGED)
+            self.step += 1
+            running += loss
+            running_count += 1
+            if self.step % training.eval_interval and self.step != self.steps:
+                continue
+            eval_loss = self._evaluate()
+            self.history.append((self.step, eval_loss))
+            if not math.isfinite(eval_loss) or eval_loss > training.divergence_factor * self.uniform_loss:
+                return self._finish(Status.DIVERGED, StopReason.DIVERGED)
+            if self.best - eval_loss > training.min_delta or math.isinf(self.best):
+                self.best, self.best_step = eval_loss, self.step
+            progress = Progress(step=self.step, tokens=self._tokens(), eval_loss=eval_loss,
+                                best_eval_loss=self.best, train_loss=running / running_count,
+                                wall_seconds=self._wall_seconds(), started_at=self.started_at,
+                                resumed_from_step=self.resumed_from)
+            running, running_count = 0.0, 0
+            if self._report(progress):
+                return self._finish(Status.PRUNED, StopReason.PRUNED)
+            if training.patience is not None and self.step - self.best_step >= training.patience:
+                return self._finish(Status.COMPLETED, StopReason.PATIENCE)
+        return self._finish(Status.COMPLETED, StopReason.BUDGET)
 
-
-def _schedule(training: TrainingSpec, steps: int) -> Callable[[int], float]:
-    warmup = min(training.warmup_steps, max(steps - 1, 0))
-    kind = training.schedule
-
-    def factor(step: int) -> float:
-        if warmup and step < warmup:
-            return (step + 1) / warmup
-        if kind == "constant":
-            return 1.0
-        progress = (step - warmup) / max(1, steps - warmup)
-        if kind == "linear":
-            return max(0.0, 1.0 - progress)
-        return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))  # cosine to zero
-
-    return factor
-
-
-class _Batches:
-    """Random windows of the training stream, in an order fixed by the seed's generator."""
-
-    def __init__(self, data: TokenData, objective: Objective, seq_len: int, batch_size: int, generator: "Any") -> None:
-        import torch
-
-        self._torch = torch
-        self._tokens = torch.from_numpy(data.train.astype(np.int64))
-        self._objective = objective
-        self._seq_len = seq_len
-        self._batch_size = batch_size
-        self._generator = generator
-        self._offsets = torch.arange(seq_len)
-        self._data = data
-
-    def next(self) -> tuple["Any", "Any"]:
-        torch = self._torch
-        starts = torch.randint(0, len(self._tokens) - self._seq_len, (self._batch_size,), generator=self._generator)
-        inputs = self._tokens[starts[:, None] + self._offsets]  # (B, T)
-        if self._objective == "clm":
-            return inputs, inputs  # the model shifts labels by one
-        return mask_tokens(inputs, self._data, self._generator)
-
-
-def mask_tokens(inputs: "Any", data: TokenData, generator: "Any") -> tuple["Any", "Any"]:
-    """BERT masking: 15% of positions predicted; of those 80% <mask>, 10% random, 10% kept."""
-    import torch
-
-    labels = inputs.clone()
-    chosen = torch.rand(inputs.shape, generator=generator) < 0.15
-    labels[~chosen] = -100
-    masked = inputs.clone()
-    draw = torch.rand(inputs.shape, generator=generator)
-    masked[chosen & (draw < 0.8)] = data.mask_id
-    randomised = chosen & (draw >= 0.8) & (draw < 0.9)
-    masked[randomised] = torch.randint(0, data.vocab_size, inputs.shape, generator=generator)[randomised]
-    return masked, labels
-
-
-class _Evaluator:
-    """Mean token loss over fixed, non-overlapping windows of the held-out stream."""
-
-    def __init__(self, data: TokenData, objective: Objective, seq_len: int, batch_size: int = 64) -> None:
-        import torch
-
-        count = len(data.eval) // seq_len
-        windows = torch.from_numpy(data.eval[: count * seq_len].astype(np.int64)).view(count, seq_len)
-        if objective == "clm":
-            self._batches = [(w, w) for w in windows.split(batch_size)]
-        else:  # fixed masks, so every trial is scored on the same positions
-            generator = torch.Generator().manual_seed(12_345)
-            self._batches = [mask_tokens(w, data, generator) for w in windows.split(batch_size)]
-
-    def loss(self, model: "Any") -> float:
-        import torch
-
-        model.eval()
-        total, weight = 0.0, 0
-        with torch.no_grad():
-            for inputs, labels in self._batches:
-                n = int((labels[:, 1:] != -100).sum()) if labels is inputs else int((labels != -100).sum())
-                total += float(model(input_ids=inputs, labels=labels).loss) * n
-                weight += n
-        model.train()
+    def _evaluate(self) -> float:
+        total, weight = self.engine.evaluate(self.eval_windows.batches)
+        if self.eval_summed:
+            total, weight = _distributed.sum_over_workers([total, weight], self.engine.device)
         return total / max(weight, 1)
+
+    def _report(self, progress: Progress) -> bool:
+        """Rank 0 reports (with a checkpoint writer when one is due); every worker learns
+        whether the trial was pruned."""
+        every = self.training.checkpoint_every
+        due = every is not None and self.step // every > self.last_checkpoint // every
+        if due:
+            self.last_checkpoint = self.step
+        staged: Optional[str] = None
+        save: Optional[SaveCheckpoint] = None
+        if due and self.world > 1:  # every worker writes its part now; rank 0 hands the copy on
+            staged = _distributed.from_rank_zero(tempfile.mkdtemp(prefix="raylaws-ckpt-") if self.rank == 0 else None)
+            self._save(staged)
+            save = lambda folder: shutil.copytree(staged, folder, dirs_exist_ok=True)  # noqa: E731
+        elif due:
+            save = self._save
+        try:
+            pruned = False
+            if self.rank == 0 and self.hooks.report is not None:
+                pruned = bool(self.hooks.report(progress, save))
+            return bool(_distributed.from_rank_zero(pruned))
+        finally:
+            if staged is not None and self.rank == 0:
+                shutil.rmtree(staged, ignore_errors=True)
+
+    def _save(self, folder: str) -> None:
+        state = TrialState(step=self.step, best=self.best, best_step=self.best_step, history=list(self.history),
+                           wall_seconds=self._wall_seconds(), started_at=self.started_at,
+                           generator=self.generator.get_state())
+        _checkpoint.save(folder, state, self.engine, write_state=self.rank == 0)
+
+    def _tokens(self) -> int:
+        return self.step * self.hparams.batch_size * self.settings.seq_len
+
+    def _wall_seconds(self) -> float:
+        return self.elapsed_before + time.perf_counter() - self.clock
+
+    def _finish(self, status: Status, reason: StopReason) -> Outcome:
+        return Outcome(status=status, stop_reason=reason, eval_loss=None if math.isinf(self.best) else self.best,
+                       steps=self.step, tokens=self._tokens(), wall_seconds=self._wall_seconds(),
+                       started_at=self.started_at, finished_at=datetime.now(timezone.utc),
+                       history=list(self.history), resumed_from_step=self.resumed_from)

@@ -6,84 +6,71 @@ import math
 
 import pytest
 
-from raylaws.data import prepare
-from raylaws.ladder import build_ladder
-from raylaws.spec import TrainingSpec, spec_from_dict
-from raylaws.train import Hyperparameters, Progress, train_trial
-from tests.conftest import tiny_spec_dict
+from raylaws.trial import Progress, Status, StopReason, TrialHooks
+from tests.train_tests.conftest import Train
 
 
-@pytest.fixture(scope="module")
-def setup() -> tuple:
-    spec = spec_from_dict(tiny_spec_dict())
-    return spec, build_ladder(spec)[0], prepare(spec.data)
-
-
-def _train(setup: tuple, *, training: dict | None = None, lr: float = 1e-2, seed: int = 0, **kwargs):
-    spec, rung, data = setup
-    budget = TrainingSpec(**{"max_steps": 40, "eval_interval": 10, "warmup_steps": 5, **(training or {})})
-    return train_trial(rung, Hyperparameters(lr, 8), data, budget, objective=spec.objective,
-                       seq_len=spec.data.seq_len, seed=seed, threads=1, **kwargs)
-
-
-def test_training_lowers_eval_loss_below_uniform(setup: tuple) -> None:
-    outcome = _train(setup)
-    assert outcome.status == "completed" and outcome.stop_reason == "budget"
+def test_training_lowers_eval_loss_below_uniform(train: Train) -> None:
+    outcome = train()
+    assert outcome.status is Status.COMPLETED and outcome.stop_reason is StopReason.BUDGET
     assert outcome.steps == 40 and outcome.tokens == 40 * 8 * 32
-    assert outcome.eval_loss < math.log(setup[2].vocab_size)
+    assert outcome.eval_loss < math.log(train.data.vocab_size)
     assert [step for step, _ in outcome.history] == [10, 20, 30, 40]
     assert outcome.eval_loss == min(loss for _, loss in outcome.history)
 
 
-def test_same_seed_same_result_other_seed_differs(setup: tuple) -> None:
-    first, again, other = _train(setup, seed=3), _train(setup, seed=3), _train(setup, seed=4)
+def test_same_seed_same_result_other_seed_differs(train: Train) -> None:
+    first, again, other = train(seed=3), train(seed=3), train(seed=4)
     assert first.history == again.history
     assert first.history != other.history
 
 
-def test_huge_learning_rate_ends_as_diverged(setup: tuple) -> None:
-    outcome = _train(setup, lr=50.0, training={"grad_clip": None})
-    assert outcome.status == "diverged"
+def test_huge_learning_rate_ends_as_diverged(train: Train) -> None:
+    outcome = train(lr=50.0, training={"grad_clip": None})
+    assert outcome.status is Status.DIVERGED and outcome.stop_reason is StopReason.DIVERGED
 
 
-def test_patience_stops_early_and_keeps_best(setup: tuple) -> None:
+def test_patience_stops_early_and_keeps_best(train: Train) -> None:
     # A learning rate of ~0 never improves on the first evaluation by min_delta.
-    outcome = _train(setup, lr=1e-9, training={"max_steps": 200, "patience": 20, "min_delta": 0.5})
-    assert outcome.status == "completed" and outcome.stop_reason == "patience"
+    outcome = train(lr=1e-9, training={"max_steps": 200, "patience": 20, "min_delta": 0.5})
+    assert outcome.status is Status.COMPLETED and outcome.stop_reason is StopReason.PATIENCE
     assert outcome.steps == 30  # best at step 10, no improvement through step 30
     assert outcome.eval_loss == outcome.history[0][1]
 
 
-def test_report_returning_true_prunes(setup: tuple) -> None:
+def test_report_returning_true_prunes(train: Train) -> None:
     seen: list[Progress] = []
 
-    def report(progress: Progress) -> bool:
+    def report(progress: Progress, save: object) -> bool:
         seen.append(progress)
         return progress.step >= 20
 
-    outcome = _train(setup, report=report)
-    assert outcome.status == "pruned" and outcome.steps == 20
+    outcome = train(hooks=TrialHooks(report=report))
+    assert outcome.status is Status.PRUNED and outcome.stop_reason is StopReason.PRUNED and outcome.steps == 20
     assert [p.step for p in seen] == [10, 20]
     assert seen[-1].best_eval_loss == outcome.eval_loss
+    assert all(p.started_at == outcome.started_at and p.resumed_from_step is None for p in seen)
 
 
-def test_token_budget_sets_steps_by_batch_size(setup: tuple) -> None:
-    outcome = _train(setup, training={"max_steps": None, "max_tokens": 8 * 32 * 25})
+def test_token_budget_sets_steps_by_batch_size(train: Train) -> None:
+    outcome = train(training={"max_steps": None, "max_tokens": 8 * 32 * 25})
     assert outcome.steps == 25
 
 
-def test_masked_lm_objective_trains(setup: tuple) -> None:
-    spec = spec_from_dict(tiny_spec_dict(objective="mlm"))
-    rung, data = build_ladder(spec)[0], prepare(spec.data)
-    outcome = train_trial(rung, Hyperparameters(1e-2, 8), data, TrainingSpec(max_steps=30, eval_interval=10),
-                          objective="mlm", seq_len=spec.data.seq_len, seed=0, threads=1)
-    assert outcome.status == "completed" and outcome.eval_loss < math.log(data.vocab_size)
+def test_masked_lm_objective_trains(train_mlm: Train) -> None:
+    outcome = train_mlm(training={"max_steps": 30})
+    assert outcome.status is Status.COMPLETED and outcome.eval_loss < math.log(train_mlm.data.vocab_size)
 
 
-def test_resume_from_checkpoint_continues_the_same_run(setup: tuple) -> None:
-    states: list[dict] = []
-    full = _train(setup, checkpoint=states.append)
-    resumed = _train(setup, resume=states[1])  # from step 20
-    assert resumed.steps == 40
-    assert resumed.history[:2] == full.history[:2]
-    assert resumed.history[-1][1] == pytest.approx(full.history[-1][1], rel=1e-5)
+def test_outcome_survives_the_report_dict_round_trip(train: Train) -> None:
+    from raylaws.trial import Outcome
+
+    outcome = train(training={"max_steps": 20})
+    assert Outcome.from_report(outcome.to_report()) == outcome
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_half_precision_trains_on_cpu(train: Train, precision: str) -> None:
+    outcome = train(training={"precision": precision})
+    assert outcome.status is Status.COMPLETED
+    assert outcome.eval_loss < math.log(train.data.vocab_size)

@@ -1,0 +1,237 @@
+"""Execution backends: how one optimizer step runs (device, precision, data parallelism).
+
+An :class:`Engine` owns the model, optimizer, LR schedule and loss scaler of a trial; the loop
+(:mod:`raylaws.train._loop`) owns everything else (data, evaluation schedule, early stopping,
+reporting, checkpoints). Two engines: :class:`TorchEngine` (plain torch, optional DDP) and
+:class:`raylaws.train._deepspeed.DeepSpeedEngine` (imports DeepSpeed only when chosen).
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import math
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
+
+from raylaws.spec import TrainingSpec
+from raylaws.train._batches import MicroBatch
+from raylaws.trial import Hyperparameters, TrialSettings
+
+if TYPE_CHECKING:
+    import torch
+
+BETAS, EPS = (0.9, 0.98), 1e-8  # AdamW, as in the paper (RoBERTa's betas)
+
+
+class Engine(abc.ABC):
+    """One trial's model and optimizer on one worker.
+
+    Contract:
+        * :meth:`train_step` runs forward and backward over this worker's micro-batches of one
+          global batch and returns the global batch's mean token loss, summed over workers
+          (so every worker returns the same number). Only if it is finite does it then clip
+          the gradients, apply one optimizer step and advance the LR schedule; a non-finite
+          loss leaves the weights untouched. An fp16 step skipped by the loss scaler (an inf
+          gradient) is not an error: the loss is finite, the weights and schedule stay put.
+        * :meth:`evaluate` gives ``(sum of token losses, tokens)`` over this worker's
+          evaluation batches, in eval mode, without gradients.
+        * :meth:`state_dicts` / :meth:`load_state_dicts` hold what a checkpoint keeps in
+          memory; :meth:`save_files` / :meth:`load_files` what the engine writes itself
+          (DeepSpeed: every worker writes its shard, so every worker calls them).
+        * ``model`` is the unwrapped ``transformers`` model.
+    """
+
+    model: "torch.nn.Module"
+    device: "torch.device"
+    shards_eval: bool = True  # False: every worker evaluates every batch (ZeRO-3 gathers are collective)
+
+    @abc.abstractmethod
+    def train_step(self, micro_batches: Sequence[MicroBatch]) -> float:
+        ...
+
+    def evaluate(self, batches: Sequence[tuple[Any, Any, int]]) -> tuple[float, int]:
+        import torch
+
+        total, weight = 0.0, 0
+        self._train_mode(False)
+        with torch.no_grad():
+            for inputs, labels, n in batches:
+                with self._autocast():
+                    loss = self._eval_forward(inputs, labels).loss
+                total += float(loss) * n
+                weight += n
+        self._train_mode(True)
+        return total, weight
+
+    def state_dicts(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dicts(self, states: dict[str, Any]) -> None:
+        pass
+
+    def save_files(self, folder: str) -> None:
+        pass
+
+    def load_files(self, folder: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    @abc.abstractmethod
+    def _forward(self, inputs: "torch.Tensor", labels: Optional["torch.Tensor"]) -> Any:
+        ...
+
+    def _eval_forward(self, inputs: "torch.Tensor", labels: "torch.Tensor") -> Any:
+        return self._forward(inputs, labels)
+
+    @abc.abstractmethod
+    def _train_mode(self, training: bool) -> None:
+        ...
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext()
+
+
+def make_engine(model: "torch.nn.Module", hparams: Hyperparameters, settings: TrialSettings, steps: int,
+                device: "torch.device", world: int) -> Engine:
+    """The engine ``settings.backend`` names, holding ``model`` (already seeded and built)."""
+    if settings.backend == "deepspeed":
+        from raylaws.train._deepspeed import DeepSpeedEngine
+
+        return DeepSpeedEngine(model, hparams, settings, steps, device, world)
+    return TorchEngine(model, hparams, settings, steps, device, world)
+
+
+def adamw(parameters: Any, hparams: Hyperparameters, training: TrainingSpec, device: "torch.device") -> Any:
+    """AdamW with the paper's betas; fused kernels on a GPU (the CPU keeps torch's default,
+    which keeps fp32 CPU results identical across raylaws versions)."""
+    import torch
+
+    extra = {"fused": True} if device.type == "cuda" else {}
+    return torch.optim.AdamW(parameters, lr=hparams.learning_rate, betas=BETAS, eps=EPS,
+                             weight_decay=training.weight_decay, **extra)
+
+
+def lr_schedule(training: TrainingSpec, steps: int) -> Callable[[int], float]:
+    """The LR multiplier at each step: linear warmup, then constant, linear or cosine to zero."""
+    warmup = min(training.warmup_steps, max(steps - 1, 0))
+    kind = training.schedule
+
+    def factor(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        if kind == "constant":
+            return 1.0
+        progress = (step - warmup) / max(1, steps - warmup)
+        if kind == "linear":
+            return max(0.0, 1.0 - progress)
+        return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))  # cosine to zero
+
+    return factor
+
+
+def autocast_dtype(settings: TrialSettings) -> Optional["torch.dtype"]:
+    import torch
+
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[settings.precision]
+
+
+def loss_of(outputs: Any, micro: MicroBatch) -> "torch.Tensor":
+    """The micro-batch's mean token loss; 0 (with a graph) when it predicts no token, where
+    ``transformers`` would give 0/0."""
+    return outputs.loss if micro.predicted else outputs.logits.float().sum() * 0.0
+
+
+class TorchEngine(Engine):
+    """Plain torch: the model on ``device``, autocast for bf16/fp16 (with a loss scaler for
+    fp16), DDP when the trial has several workers."""
+
+    def __init__(self, model: "torch.nn.Module", hparams: Hyperparameters, settings: TrialSettings, steps: int,
+                 device: "torch.device", world: int) -> None:
+        import torch
+
+        self.device = device
+        self.model = model.to(device)
+        self._world = world
+        self._grad_clip = settings.training.grad_clip
+        self._dtype = autocast_dtype(settings)
+        self.optimizer = adamw(self.model.parameters(), hparams, settings.training, device)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_schedule(settings.training, steps))
+        self.scaler = torch.amp.GradScaler(device.type) if settings.precision == "fp16" else None
+        self._wrapped = self.model
+        if world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self._wrapped = DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None)
+        self.model.train()
+
+    def train_step(self, micro_batches: Sequence[MicroBatch]) -> float:
+        import torch
+
+        self.optimizer.zero_grad(set_to_none=True)
+        single = len(micro_batches) == 1 and self._world == 1
+        total: Any = None
+        for index, micro in enumerate(micro_batches):
+            last = index == len(micro_batches) - 1
+            sync = contextlib.nullcontext() if last or self._world == 1 else self._wrapped.no_sync()
+            with sync:
+                with self._autocast():
+                    loss = loss_of(self._forward(micro.inputs, micro.labels if micro.predicted else None), micro)
+                # DDP averages gradients over workers: weight * world makes them sum to the global mean.
+                scaled = loss if single else loss * (micro.weight * self._world)
+                (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+            part = loss.detach() if single else loss.detach().float() * micro.weight
+            total = part if total is None else total + part
+        mean = float(total) if self._world == 1 else _sum_over_workers(float(total), self.device)
+        if not math.isfinite(mean):
+            return mean
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)
+        if self._grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self._grad_clip)
+        if self.scaler is None:
+            self.optimizer.step()
+            self.scheduler.step()
+            return mean
+        scale = self.scaler.get_scale()
+        self.scaler.step(self.optimizer)  # skipped when a gradient is inf/nan
+        self.scaler.update()
+        if self.scaler.get_scale() >= scale:  # not skipped (a skip halves the scale)
+            self.scheduler.step()
+        return mean
+
+    def state_dicts(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict() if self.scaler is not None else None}
+
+    def load_state_dicts(self, states: dict[str, Any]) -> None:
+        self.model.load_state_dict(states["model"])
+        self.optimizer.load_state_dict(states["optimizer"])
+        self.scheduler.load_state_dict(states["scheduler"])
+        if self.scaler is not None and states.get("scaler") is not None:
+            self.scaler.load_state_dict(states["scaler"])
+
+    def _forward(self, inputs: "torch.Tensor", labels: Optional["torch.Tensor"]) -> Any:
+        return self._wrapped(input_ids=inputs, labels=labels)
+
+    def _eval_forward(self, inputs: "torch.Tensor", labels: "torch.Tensor") -> Any:
+        return self.model(input_ids=inputs, labels=labels)  # not DDP's forward: no collectives
+
+    def _train_mode(self, training: bool) -> None:
+        self.model.train(training)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        import torch
+
+        if self._dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self._dtype)
+
+
+def _sum_over_workers(value: float, device: "torch.device") -> float:
+    from raylaws.train._distributed import sum_over_workers
+
+    return sum_over_workers([value], device)[0]
+
