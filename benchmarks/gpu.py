@@ -49,12 +49,12 @@ def size(layers: int, width: int, heads: int) -> Any:
                 resources=SizeResources(gpus=1.0))
 
 
-def settings(precision: str = "bf16", max_steps: int = 100, **overrides: Any) -> Any:
+def settings(precision: str = "bf16", max_steps: int = 100, compile: bool = False, **overrides: Any) -> Any:
     from raylaws.spec import TrainingSpec
     from raylaws.trial import TrialSettings
 
     training = TrainingSpec(max_steps=max_steps, eval_interval=max_steps, warmup_steps=10, precision=precision,
-                            checkpoint_every=None)
+                            checkpoint_every=None, compile=compile)
     return TrialSettings(objective="mlm", seq_len=SEQ_LEN, training=training, device="cuda", threads=1, **overrides)
 
 
@@ -68,7 +68,8 @@ def peak_flops() -> tuple[str, float]:
     return name, PEAKS["H100"]
 
 
-def throughput(shape: Any, batch_size: int, backend: str, precision: str, steps: int, data: Any) -> dict[str, Any]:
+def throughput(shape: Any, batch_size: int, backend: str, precision: str, steps: int, data: Any,
+               compile: bool = False) -> dict[str, Any]:
     """Seconds per optimizer step after warm-up, through the loop's engine and batches."""
     import torch
 
@@ -78,7 +79,7 @@ def throughput(shape: Any, batch_size: int, backend: str, precision: str, steps:
     from raylaws.train._model import build_model
     from raylaws.trial import Hyperparameters
 
-    trial = settings(precision, backend=backend, zero_stage=2 if backend == "deepspeed" else 0)
+    trial = settings(precision, compile=compile, backend=backend, zero_stage=2 if backend == "deepspeed" else 0)
     if backend == "deepspeed":
         ensure_process_group()
     torch.manual_seed(0)
@@ -96,7 +97,7 @@ def throughput(shape: Any, batch_size: int, backend: str, precision: str, steps:
         torch.cuda.synchronize()
         return time.perf_counter() - start
 
-    run(5)  # warm-up: cuBLAS/cuDNN heuristics, allocator
+    run(5)  # warm-up: cuBLAS/cuDNN heuristics, allocator, torch.compile
     seconds = run(steps) / steps
     draw = time.perf_counter()
     for _ in range(steps):
@@ -160,6 +161,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20, help="timed steps per throughput measurement")
     parser.add_argument("--pack-steps", type=int, default=200, help="optimizer steps of one packed trial")
+    parser.add_argument("--base-only", action="store_true", help="only the BERT-Base-shaped size, no packing")
     args = parser.parse_args()
     import torch
 
@@ -172,20 +174,24 @@ def main() -> int:
     print(f"device: {name}; MFU against {peak / 1e12:.0f} TFLOP/s dense bf16; torch {torch.__version__}")
     data = synthetic_data()
     backends = ["torch"] + (["deepspeed"] if importlib.util.find_spec("deepspeed") else [])
-    rows = [(size(layers, 32 * layers, 4), 256, "torch", "bf16") for layers in range(1, 9)]
+    rows = [] if args.base_only else [(size(layers, 32 * layers, 4), 256, "torch", "bf16", False)
+                                      for layers in range(1, 9)]
     base = size(12, 768, 12)
-    rows += [(base, 256, backend, "bf16") for backend in backends] + [(base, 256, "torch", "fp32")]
-    print(f"{'size':>10} {'params':>11} {'backend':>9} {'prec':>5} {'batch':>5} {'ms/step':>8} "
+    rows += [(base, 256, backend, "bf16", False) for backend in backends]
+    rows += [(base, 256, "torch", "bf16", True), (base, 512, "torch", "bf16", True), (base, 256, "torch", "fp32", False)]
+    print(f"{'size':>10} {'params':>11} {'backend':>9} {'prec':>5} {'batch':>5} {'compile':>7} {'ms/step':>8} "
           f"{'tokens/s':>11} {'MFU':>6} {'draw ms':>7}")
-    for shape, batch_size, backend, precision in rows:
+    for shape, batch_size, backend, precision, compiled in rows:
         try:
-            r = throughput(shape, batch_size, backend, precision, args.steps, data)
+            r = throughput(shape, batch_size, backend, precision, args.steps, data, compile=compiled)
         except Exception as error:  # report and go on: one failing backend must not hide the rest
             print(f"{shape.name:>10} {backend:>9} {precision:>5}: failed: {type(error).__name__}: {error}"[:300])
             continue
-        print(f"{shape.name:>10} {r['params']:>11,} {backend:>9} {precision:>5} {batch_size:>5} {r['step_ms']:>8.2f} "
-              f"{r['tokens_per_s']:>11,.0f} {r['flops'] / peak:>6.1%} {r['draw_ms']:>7.2f}")
+        print(f"{shape.name:>10} {r['params']:>11,} {backend:>9} {precision:>5} {batch_size:>5} {str(compiled):>7} "
+              f"{r['step_ms']:>8.2f} {r['tokens_per_s']:>11,.0f} {r['flops'] / peak:>6.1%} {r['draw_ms']:>7.2f}")
     print("goal: L12-H768 bf16 >= 40% MFU")
+    if args.base_only:
+        return 0
     counts = [1, 2, 4, 8]
     rates = packing([1, 2, 3, 4], counts, args.pack_steps, 64)
     print(f"packing: trials/hour on one GPU ({args.pack_steps} steps, batch 64, seq {SEQ_LEN}, bf16)")

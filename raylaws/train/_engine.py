@@ -164,6 +164,8 @@ class TorchEngine(Engine):
             from torch.nn.parallel import DistributedDataParallel
 
             self._wrapped = DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None)
+        if settings.training.compile and device.type == "cuda":
+            self._wrapped = torch.compile(self._wrapped)
         self.model.train()
 
     def train_step(self, micro_batches: Sequence[MicroBatch]) -> float:
