@@ -76,6 +76,7 @@ class Analysis:
     batch_sizes: list[int]  # the search box of the batch size, sequences per step
     recorded: int
     budget: Optional[int]  # trials the sweep will record in all (None if the ladder is unknown)
+    ladder: list[tuple[str, int]]  # (size, N) of every size of the spec's ladder, ascending N
     level: float
     tasks: list[TaskLaw] = field(default_factory=list)
 
@@ -104,11 +105,12 @@ def analyse(trials: pa.Table, spec: Any, *, name: str, n_bootstrap: int = 1000, 
     if fit_rows.fallback:
         findings.append(Finding("fallback", None, f"no completed seed re-runs yet for {', '.join(fit_rows.fallback)}: "
                                                   "the law uses their best search trial instead"))
-    budget = _budget(spec)
+    ladder = _ladder(spec)
+    budget = len(ladder) * int(spec.budget_per_size) if ladder else None
     return Analysis(name=name, trials=rows, best=best, fit_rows=fit_rows, law=law, no_fit_reason=no_fit_reason,
-                    findings=findings, compute=_compute_table(rows, spec), lr_box=lr_box,
+                    findings=findings, compute=_compute_table(rows, ladder, spec.budget_per_size), lr_box=lr_box,
                     batch_sizes=sorted(int(b) for b in spec.search.batch_size), recorded=len(rows), budget=budget,
-                    level=level, tasks=_task_laws(trials))
+                    ladder=ladder, level=level, tasks=_task_laws(trials))
 
 
 def _no_task_mask(trials: pa.Table) -> pa.Array:
@@ -249,23 +251,26 @@ def _sizes_by_n(rows: list[dict[str, Any]]) -> list[str]:
     return sorted(n_of, key=lambda s: (n_of[s], s))
 
 
-def _budget(spec: Any) -> Optional[int]:
+def _ladder(spec: Any) -> list[tuple[str, int]]:
     try:
         from raylaws.ladder import build_ladder
 
-        return len(build_ladder(spec)) * int(spec.budget_per_size)
-    except Exception:  # a spec the current ladder code cannot build: show no budget, not an error
-        return None
+        return [(size.name, int(size.n_params)) for size in build_ladder(spec)]
+    except Exception:  # a stored spec the current ladder code cannot build: show what was recorded
+        return []
 
 
-def _compute_table(rows: list[dict[str, Any]], spec: Any) -> list[dict[str, Any]]:
-    per_size = spec.budget_per_size if hasattr(spec, "budget_per_size") else None
-    out = []
+def _compute_table(rows: list[dict[str, Any]], ladder: list[tuple[str, int]], per_size: int) -> list[dict[str, Any]]:
+    """Per size (every ladder size, recorded or not, then any other recorded size), then the total."""
+    n_of = dict(ladder)
     for size in _sizes_by_n(rows):
+        n_of.setdefault(size, next(r["n_params"] for r in rows if r["size"] == size))
+    out = []
+    for size in sorted(n_of, key=lambda s: (n_of[s], s)):
         mine = [r for r in rows if r["size"] == size]
-        out.append(_compute_row(size, mine[0]["n_params"], mine, per_size))
+        out.append(_compute_row(size, n_of[size], mine, per_size if size in dict(ladder) else None))
     total = _compute_row("total", None, rows, None)
-    total["budget"] = sum(r["budget"] for r in out) if per_size else None
+    total["budget"] = sum(r["budget"] for r in out) if ladder else None
     return out + [total]
 
 

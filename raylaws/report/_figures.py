@@ -33,6 +33,13 @@ def _figure(width: float, height: float) -> Any:
     return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
 
 
+def _n_range(analysis: Analysis, extra: tuple[float, ...] = ()) -> tuple[float, float]:
+    """The N axis: every ladder size (recorded or not), with a margin."""
+    values = [n for _, n in analysis.ladder] + [r["n_params"] for r in analysis.trials] + list(extra)
+    values = [float(v) for v in values if v and v > 0] or [1e3, 1e6]
+    return min(values) / 1.5, max(values) * 1.5
+
+
 def _png(figure: Any) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI)
@@ -50,7 +57,9 @@ def loss_against_n(analysis: Analysis) -> bytes:
     seed_marks = [size not in rows.fallback for size in rows.sizes]
     if n.size:
         kept = np.array(seed_marks, dtype=bool)
-        ax.scatter(n[kept], y[kept], s=22, color="C0", alpha=0.75, zorder=3, label="seed re-runs of the best config")
+        if kept.any():
+            ax.scatter(n[kept], y[kept], s=22, color="C0", alpha=0.75, zorder=3,
+                       label="seed re-runs of the best config")
         if (~kept).any():
             ax.scatter(n[~kept], y[~kept], s=30, facecolors="none", edgecolors="C0", zorder=3,
                        label="best search trial (no seeds yet)")
@@ -76,10 +85,15 @@ def loss_against_n(analysis: Analysis) -> bytes:
             ax.scatter([r["n_params"] for r in held], [r["predicted"] for r in held], marker="D", s=60,
                        facecolors="none", edgecolors="C2", lw=1.5, zorder=4, label="backtest prediction")
     else:
-        ax.text(0.5, 0.92, "no law: " + analysis.no_fit_reason, transform=ax.transAxes, ha="center", fontsize=9,
-                wrap=True)
+        ax.set_title("no law: " + analysis.no_fit_reason, fontsize=9)
+        if n.size:
+            ax.set_ylim(y.min() / 1.15, y.max() * 1.15)
     ax.set_xscale("log")
+    low_n, high_n = _n_range(analysis)
+    ax.set_xlim(low_n, high_n * (2.0 if summary is not None else 1.0))
     _log_loss_axis(ax)
+    if not n.size:
+        ax.set_ylim(1.0, 10.0)
     ax.set_xlabel(N_LABEL)
     ax.set_ylabel("best eval loss (nats/token)")
     ax.grid(True, which="both", alpha=0.25)
@@ -91,10 +105,10 @@ def loss_against_n(analysis: Analysis) -> bytes:
 def trials_per_size(analysis: Analysis) -> bytes:
     """One panel per size: each search trial's loss against its learning rate (log x), coloured by
     batch size, the search box as vertical lines; pruned, diverged and failed trials marked."""
-    sizes = [row["size"] for row in analysis.best] or sorted({r["size"] for r in analysis.trials})
+    sizes = _panel_sizes(analysis)
     columns = min(2, max(1, len(sizes)))
     panel_rows = max(1, math.ceil(len(sizes) / columns))
-    figure = _figure(5.0 * columns, 3.4 * panel_rows + 0.6)
+    figure = _figure(max(8.0, 5.0 * columns), 3.4 * panel_rows + 0.6)  # 8 in: room for the legend
     colours = _batch_colours(analysis.batch_sizes + [r["batch_size"] for r in analysis.trials])
     low, high = analysis.lr_box
     best_of = {row["size"]: row for row in analysis.best}
@@ -127,7 +141,7 @@ def trials_per_size(analysis: Analysis) -> bytes:
         ax.set_xlim(low / 2.0, high * 2.0)
         if measured:
             ax.set_ylim(min(measured) - 0.05 * (top - min(measured) + 1e-3), top + 0.06 * (top - min(measured) + 1e-3))
-        n_params = mine[0]["n_params"] if mine else (best or {}).get("n_params")
+        n_params = dict(analysis.ladder).get(size) or (mine[0]["n_params"] if mine else None)
         ax.set_title(f"{size}  (N = {n_params:,})" if n_params else size, fontsize=10)
         ax.set_xlabel("peak learning rate", fontsize=9)
         ax.set_ylabel("best eval loss", fontsize=9)
@@ -136,6 +150,12 @@ def trials_per_size(analysis: Analysis) -> bytes:
             ax.text(0.5, 0.5, "no search trials recorded yet", transform=ax.transAxes, ha="center")
     figure.legend(handles=_legend_handles(colours), loc="outside lower center", ncol=4, fontsize=8, frameon=False)
     return _png(figure)
+
+
+def _panel_sizes(analysis: Analysis) -> list[str]:
+    """One panel per ladder size (a partial sweep shows its empty sizes), then any other recorded size."""
+    sizes = [name for name, _ in analysis.ladder]
+    return sizes + [row["size"] for row in analysis.best if row["size"] not in sizes]
 
 
 def _legend_handles(colours: dict[int, Any]) -> list[Any]:
@@ -178,6 +198,7 @@ def optima_against_n(analysis: Analysis) -> bytes:
     bs_ax.yaxis.set_minor_locator(NullLocator())
     for ax, title in ((lr_ax, "lr*(N)"), (bs_ax, "bs*(N)")):
         ax.set_xscale("log")
+        ax.set_xlim(*_n_range(analysis))
         ax.set_xlabel(N_LABEL, fontsize=9)
         ax.set_title(title + "  (dashed: search box)", fontsize=10)
         ax.grid(True, which="both", alpha=0.25)
@@ -189,20 +210,22 @@ def optima_against_n(analysis: Analysis) -> bytes:
 def eval_curves(analysis: Analysis) -> bytes:
     """Per size, eval loss against step: the seed re-runs, or the best search trial until seeds exist."""
     best_of = {row["size"]: row for row in analysis.best}
-    sizes = list(best_of)
+    sizes = _panel_sizes(analysis)
     columns = min(2, max(1, len(sizes)))
     panel_rows = max(1, math.ceil(len(sizes) / columns))
     figure = _figure(5.0 * columns, 3.0 * panel_rows)
     for index, size in enumerate(sizes):
         ax = figure.add_subplot(panel_rows, columns, index + 1)
         seeds = [r for r in analysis.trials if r["size"] == size and r["phase"] == Phase.SEED and r["eval_steps"]]
-        shown = seeds or [r for r in analysis.trials if r["trial_id"] == best_of[size]["best_trial_id"]]
+        best_id = best_of[size]["best_trial_id"] if size in best_of else None
+        shown = seeds or [r for r in analysis.trials if best_id is not None and r["trial_id"] == best_id]
         for k, row in enumerate(sorted(shown, key=lambda r: r["trial_id"])):
             label = f"seed {row['seed']}" if row["phase"] == Phase.SEED else f"best search trial {row['trial_id']}"
             if row["status"] != Status.COMPLETED or row.get("stop_reason") not in (None, "budget"):
                 label += f" ({row['status']}, {row.get('stop_reason')})"
             ax.plot(row["eval_steps"] or [], row["eval_losses"] or [], lw=1.3, color=f"C{k % 10}", label=label)
-        ax.set_title(f"{size}  (N = {best_of[size]['n_params']:,})", fontsize=10)
+        n_params = dict(analysis.ladder).get(size) or best_of.get(size, {}).get("n_params")
+        ax.set_title(f"{size}  (N = {n_params:,})" if n_params else size, fontsize=10)
         ax.set_xlabel("step", fontsize=9)
         ax.set_ylabel("eval loss", fontsize=9)
         ax.grid(True, alpha=0.25)

@@ -22,7 +22,7 @@ h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ddd; padding-bottom:
 img { max-width: 100%; height: auto; display: block; margin: 0.8em 0; }
 table { border-collapse: collapse; font-size: 0.9em; margin: 0.8em 0; }
 th, td { padding: 0.25em 0.7em; border-bottom: 1px solid #e4e4e4; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
+th:first-child, td:first-child { text-align: left; white-space: nowrap; }
 tr.total td { font-weight: 600; border-top: 2px solid #999; }
 ul.findings li { margin: 0.3em 0; } .kind { font-size: 0.8em; color: #fff; border-radius: 3px;
   padding: 0.05em 0.4em; margin-right: 0.4em; background: #888; }
@@ -146,7 +146,7 @@ def _compute(analysis: Analysis) -> str:
                      f"{r['wall_seconds']:,.1f}", f"{r['flops']:.3e}", f"{r['tokens']:,}"])
     return ("<p>FLOPs are 6·N·tokens (the paper's N); wall seconds are training time summed over trials, not the "
             "sweep's elapsed time.</p>\n"
-            + _table(["size", "N", "trials (recorded/budget)", "completed", "pruned", "diverged", "failed", "seed runs",
+            + _table(["size", "N", "trials / budget", "completed", "pruned", "diverged", "failed", "seed runs",
                       "wall seconds", "FLOPs", "tokens"], rows, total_last=True))
 
 

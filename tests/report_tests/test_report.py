@@ -105,6 +105,15 @@ def test_a_one_size_sweep_renders_and_says_there_is_no_fit(tmp_path: Path) -> No
     assert "No law fitted: only one size has a completed trial yet" in page
 
 
+def test_a_sweep_with_no_trials_yet_renders_every_section(sweep: raylaws.Sweep, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    shutil.copyfile(sweep.layout.spec, empty / "spec.yaml")
+    page = write_report(raylaws.open(empty), n_bootstrap=N_BOOTSTRAP).read_text()
+    assert _section_ids(page) == ALWAYS and len(_images(page)) == 4
+    assert "0 of 44 trials recorded" in page and "no size has a completed trial yet" in page
+
+
 def test_task_section_only_when_finetuning_trials_exist(sweep: raylaws.Sweep) -> None:
     trials = sweep.trials()
     with_tasks = trials.append_column("task", pa.array([None] * trials.num_rows, pa.string()))
