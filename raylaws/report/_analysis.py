@@ -147,7 +147,8 @@ def _fit_law(rows: views.FitRows, *, n_bootstrap: int, level: float,
                       r2=float(law.r2_), backtest=result, backtest_note=note), ""
 
 
-def band(law: Any, n_params: np.ndarray, level: float, *, n_seeds: Optional[int]) -> Optional[tuple[np.ndarray, np.ndarray]]:
+def band(law: Any, n_params: np.ndarray, level: float, *,
+         n_seeds: Optional[int]) -> Optional[tuple[np.ndarray, np.ndarray]]:
     """The law's bootstrap interval at ``n_params`` (None without bootstrap replicates)."""
     if not getattr(law, "n_bootstrap", 0):
         return None
@@ -206,10 +207,10 @@ def _lr_edge_findings(best: list[dict[str, Any]], box: tuple[float, float]) -> l
             continue
         low, high = box
         suggestion = f"low: {low / 3:.1e}" if edge == "low" else f"high: {high * 3:.1e}"
-        findings.append(Finding("lr_edge", row["size"], f"{row['size']}: best learning rate {lr:.2e} sits at the {edge} "
-                                                        f"edge of the search box [{low:.1e}, {high:.1e}]; the optimum "
-                                                        f"may lie outside it: widen search.learning_rate "
-                                                        f"(e.g. {suggestion})"))
+        message = (f"{row['size']}: best learning rate {lr:.2e} sits at the {edge} edge of the search box "
+                   f"[{low:.1e}, {high:.1e}]; the optimum may lie outside it: widen search.learning_rate "
+                   f"(e.g. {suggestion})")
+        findings.append(Finding("lr_edge", row["size"], message))
     return findings
 
 
@@ -274,7 +275,8 @@ def _compute_table(rows: list[dict[str, Any]], ladder: list[tuple[str, int]], pe
     return out + [total]
 
 
-def _compute_row(size: str, n_params: Optional[int], rows: list[dict[str, Any]], budget: Optional[int]) -> dict[str, Any]:
+def _compute_row(size: str, n_params: Optional[int], rows: list[dict[str, Any]],
+                 budget: Optional[int]) -> dict[str, Any]:
     return {
         "size": size,
         "n_params": n_params,

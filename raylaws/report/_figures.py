@@ -74,7 +74,8 @@ def loss_against_n(analysis: Analysis) -> bytes:
             ax.fill_between(grid, *one_run, color="C1", alpha=0.12, lw=0,
                             label=f"{analysis.level:.0%} interval of one run (bootstrap)")
         if curve is not None:
-            ax.fill_between(grid, *curve, color="C1", alpha=0.3, lw=0, label=f"{analysis.level:.0%} interval of the law")
+            ax.fill_between(grid, *curve, color="C1", alpha=0.3, lw=0,
+                            label=f"{analysis.level:.0%} interval of the law")
         result = summary.backtest
         if result is not None:
             held = result.table.to_pylist()

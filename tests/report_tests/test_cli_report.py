@@ -30,3 +30,14 @@ def test_report_command_on_a_directory_that_is_no_sweep_exits_2_in_one_line(tmp_
     result = runner.invoke(app, ["report", str(tmp_path / "nope")])
     assert result.exit_code == 2
     assert "is not a sweep directory" in result.output and "Traceback" not in result.output
+
+
+def test_importing_the_report_package_imports_no_matplotlib_scipy_torch_or_ray() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, raylaws.report; "
+            "print([m for m in ('matplotlib', 'scipy', 'torch', 'ray') if m in sys.modules])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).resolve().parents[2])
+    assert result.stdout.strip() == "[]"
