@@ -127,6 +127,7 @@ def run(
                                              on_event=display.event, on_start=display.start))
     _print_best(sweep.best_per_size(), title=f"{sweep.name}: best per size")
     out.print(f"results: {sweep.path}", highlight=False)
+    out.print(f"report: `raylaws report {sweep.path}` writes {sweep.path / 'report.html'}", highlight=False)
 
 
 @app.command()
@@ -145,6 +146,7 @@ def resume(
                                                 on_start=display.start))
     _print_best(sweep.best_per_size(), title=f"{sweep.name}: best per size")
     out.print(f"results: {sweep.path}", highlight=False)
+    out.print(f"report: `raylaws report {sweep.path}` writes {sweep.path / 'report.html'}", highlight=False)
 
 
 @app.command()
@@ -361,6 +363,31 @@ class _Progress:
         table = _status_table(rows, title=None, live=True)
         footer = Text(f"{done}/{total} trials  elapsed {elapsed:.0f}s  ETA {eta}")
         return Group(table, footer)
+
+
+@app.command()
+def report(
+    sweep_dir: Path = typer.Argument(..., help="a sweep directory, <storage>/<name>"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="HTML file (default: <sweep>/report.html)"),
+    bootstrap: int = typer.Option(1000, help="hierarchical bootstrap replicates of the law's band"),
+    level: float = typer.Option(0.95, help="coverage of the band and of the off-law check"),
+    seed: int = typer.Option(0, help="bootstrap seed"),
+) -> None:
+    """Write one self-contained HTML report of a sweep: loss vs N with the law, each size's trials
+    against learning rate, lr*(N) and bs*(N), eval curves, findings, compute. Works while it runs."""
+    import raylaws
+    from raylaws.report import write_report
+
+    if bootstrap < 0 or not 0.0 < level < 1.0:
+        _error("--bootstrap must be >= 0 and --level between 0 and 1")
+        raise typer.Exit(EXIT_INPUT)
+    sweep = _guarded(lambda: raylaws.open(sweep_dir))
+    try:
+        path = write_report(sweep, output, n_bootstrap=bootstrap, level=level, random_state=seed)
+    except OSError as error:
+        _error(f"cannot write the report ({error.strerror or error}); give -o a writable file")
+        raise typer.Exit(EXIT_INPUT) from None
+    out.print(f"report: {path}", highlight=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,4 +13,11 @@ PYTHON="${PYTHON:-python3}"
 # its ops are compiled on first use. The same as `pip install --no-build-isolation raylaws[deepspeed]`.
 .venv/bin/python -m pip install -q --no-build-isolation "deepspeed>=0.14"
 .venv/bin/python -m pip install -q -e ".[dev]"
+# Headless Chromium renders the HTML report in tests/report_tests (Debian package `chromium`);
+# skipped when present, and where there is no apt-get (the test then skips, saying why).
+if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
 echo "raylaws is set up in .venv ($(.venv/bin/python -c 'import raylaws; print(raylaws.__version__)'))"
