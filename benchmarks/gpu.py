@@ -75,7 +75,7 @@ def throughput(shape: Any, batch_size: int, backend: str, precision: str, steps:
 
     from raylaws.train._batches import Batches, split
     from raylaws.train._distributed import ensure_process_group
-    from raylaws.train._engine import make_engine
+    from raylaws.train._backends import make_engine
     from raylaws.train._model import build_model
     from raylaws.trial import Hyperparameters
 

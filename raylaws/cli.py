@@ -127,7 +127,7 @@ def run(
                                              on_event=display.event, on_start=display.start))
     _print_best(sweep.best_per_size(), title=f"{sweep.name}: best per size")
     out.print(f"results: {sweep.path}", highlight=False)
-    out.print(f"report: `raylaws report {sweep.path}` writes {sweep.path / 'report.html'}", highlight=False)
+    _write_report(sweep)
 
 
 @app.command()
@@ -146,7 +146,7 @@ def resume(
                                                 on_start=display.start))
     _print_best(sweep.best_per_size(), title=f"{sweep.name}: best per size")
     out.print(f"results: {sweep.path}", highlight=False)
-    out.print(f"report: `raylaws report {sweep.path}` writes {sweep.path / 'report.html'}", highlight=False)
+    _write_report(sweep)
 
 
 @app.command()
@@ -253,6 +253,20 @@ def fit(
             hint = "likely under-trained or stopped too early" if row["direction"] == "above" else "better than the law"
             out.print(f"off-law: N={row['n_params']:,.0f} is {row['direction']} the line by "
                       f"{row['rel_deviation']:+.1%} ({hint})", highlight=False)
+
+
+def _write_report(sweep: Any) -> None:
+    """After a sweep: write its HTML report and say where; a report that fails is a warning,
+    never a failed sweep (its results are already stored)."""
+    from raylaws.report import write_report
+
+    try:
+        path = write_report(sweep)
+    except Exception as error:  # noqa: BLE001 - the sweep itself succeeded
+        err.print(f"warning: no report ({type(error).__name__}: {error}); try `raylaws report {sweep.path}`",
+                  markup=False, highlight=False)
+        return
+    out.print(f"report: {path}", highlight=False)
 
 
 def _status_table(rows: list[dict[str, Any]], *, title: Optional[str], live: bool) -> Table:

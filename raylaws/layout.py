@@ -10,6 +10,7 @@ A sweep is one directory, ``<storage>/<name>/``::
     tune/                Ray Tune's experiment directory (trial checkpoints)
     .lock                held by the driver running the sweep
     ray-processes.json   the local Ray's processes, to clean up after a hard kill
+    report.html          the sweep's HTML report (``raylaws report``)
 
 Every other module asks :class:`SweepLayout` for a path; no other module spells a file name
 of the sweep. The layout is a value (a root path), so it pickles into Ray's ``tuner.pkl``.
@@ -41,6 +42,7 @@ class SweepLayout:
     TUNE = "tune"
     LOCK = ".lock"
     RAY_PROCESSES = "ray-processes.json"
+    REPORT = "report.html"
 
     @classmethod
     def at(cls, root: Union[str, Path]) -> "SweepLayout":
@@ -91,6 +93,10 @@ class SweepLayout:
     @property
     def ray_processes(self) -> Path:
         return self.root / self.RAY_PROCESSES
+
+    @property
+    def report(self) -> Path:
+        return self.root / self.REPORT
 
     def exists(self) -> bool:
         """Whether this holds a sweep (its spec was stored)."""

@@ -23,12 +23,11 @@ import pyarrow as pa
 from raylaws.report._analysis import Analysis, Finding, analyse
 from raylaws.report._html import SECTIONS, render
 
-REPORT_NAME = "report.html"  # written into the sweep directory unless another path is given
-
-
 def default_path(sweep: Any) -> Path:
     """Where :func:`write_report` writes by default: ``<sweep>/report.html``."""
-    return Path(sweep.path) / REPORT_NAME
+    from raylaws.layout import SweepLayout
+
+    return SweepLayout.at(sweep.path).report
 
 
 def render_report(trials: pa.Table, spec: Any, *, name: str, n_bootstrap: int = 1000, level: float = 0.95,
@@ -69,4 +68,4 @@ def write_report(sweep: Any, output: Optional[Union[str, Path]] = None, *, n_boo
     return path
 
 
-__all__ = ["REPORT_NAME", "SECTIONS", "Analysis", "Finding", "analyse", "default_path", "render_report", "write_report"]
+__all__ = ["SECTIONS", "Analysis", "Finding", "analyse", "default_path", "render_report", "write_report"]

@@ -93,16 +93,6 @@ class Engine(abc.ABC):
         return contextlib.nullcontext()
 
 
-def make_engine(model: "torch.nn.Module", hparams: Hyperparameters, settings: TrialSettings, steps: int,
-                device: "torch.device", world: int) -> Engine:
-    """The engine ``settings.backend`` names, holding ``model`` (already seeded and built)."""
-    if settings.backend == "deepspeed":
-        from raylaws.train._deepspeed import DeepSpeedEngine
-
-        return DeepSpeedEngine(model, hparams, settings, steps, device, world)
-    return TorchEngine(model, hparams, settings, steps, device, world)
-
-
 def adamw(parameters: Any, hparams: Hyperparameters, training: TrainingSpec, device: "torch.device") -> Any:
     """AdamW with the paper's betas; fused kernels on a GPU (the CPU keeps torch's default,
     which keeps fp32 CPU results identical across raylaws versions)."""

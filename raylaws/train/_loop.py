@@ -21,7 +21,8 @@ from raylaws.ladder import Size
 from raylaws.train import _checkpoint, _distributed
 from raylaws.train._batches import Batches, EvalWindows, split
 from raylaws.train._checkpoint import TrialState
-from raylaws.train._engine import Engine, make_engine
+from raylaws.train._backends import make_engine
+from raylaws.train._engine import Engine
 from raylaws.trial import Hyperparameters, Outcome, Progress, SaveCheckpoint, Status, StopReason, TrialHooks, TrialSettings
 
 
