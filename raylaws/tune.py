@@ -194,7 +194,8 @@ def _run_data_parallel(plan: TrialPlan, data: TokenData, context: TrialContext) 
 
     resources = context.sizes[plan.size].resources
     on_gpu = context.settings[plan.size].device == "cuda" and os.environ.get("RAYLAWS_TRAIN_ON_CPU") != "1"
-    messages: Queue = Queue()
+    # The relay queue asks for no CPU, so it fits beside the trial in the trial's placement group.
+    messages: Queue = Queue(actor_options={"num_cpus": 0})
     checkpoint = tune.get_checkpoint()
     resume = None
     if checkpoint is not None:
@@ -325,7 +326,7 @@ class TrialResources:
     def __call__(self, config: dict[str, Any]) -> dict[str, float]:
         resources = self.sizes[config["size"]].resources
         if resources.workers > 1:  # Ray Train places the workers; the trial itself only waits for them
-            return {"cpu": 0, "gpu": 0}
+            return {"cpu": 0.01, "gpu": 0}
         return {"cpu": resources.cpus, "gpu": resources.gpus}
 
 
