@@ -210,7 +210,7 @@ def fit(
     import warnings
 
     import raylaws
-    from raylaws.fit import backtest
+    from raylaws.fit import backtest, off_law
 
     if form not in ("power", "saturating"):
         _error(f"--form: {form!r} is not one of power, saturating")
@@ -245,7 +245,7 @@ def fit(
     except ValueError as error:
         out.print(f"backtest: skipped ({error})", highlight=False)
     if bootstrap:
-        flagged = [row for row in law.off_law(level).to_pylist() if row["flagged"]]
+        flagged = [row for row in off_law(law, level=level).to_pylist() if row["flagged"]]
         if not flagged:
             out.print(f"off-law sizes: none (every size inside the {level:.0%} interval of the others' fit)",
                       highlight=False)

@@ -25,13 +25,16 @@ from raylaws.fit._analysis import BacktestResult, Comparison, backtest, compare,
 from raylaws.fit._base import NotFittedError, clone
 from raylaws.fit._chinchilla import ChinchillaLaw
 from raylaws.fit._objective import HUBER_DELTA
-from raylaws.fit._power import PowerLaw
+from raylaws.fit._power import DegenerateFitWarning, PowerLaw
+from raylaws.fit._selection import FormSelection
 
 __all__ = [
     "HUBER_DELTA",
     "BacktestResult",
     "ChinchillaLaw",
     "Comparison",
+    "DegenerateFitWarning",
+    "FormSelection",
     "NotFittedError",
     "PowerLaw",
     "backtest",
