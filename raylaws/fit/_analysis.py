@@ -256,3 +256,61 @@ def _check_data(n_params: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarr
     _validate.same_length(n_params=n_values, y=y_values)
     sizes, _, _ = group_sizes(n_values)
     return n_values, y_values, sizes
+
+
+@dataclass(frozen=True)
+class Reliability:
+    """Whether a fitted law's extrapolations can be used, judged by extrapolation, not R².
+
+    Attributes:
+        reliable: True when the law backtested within `max_backtest_rmse`, its interval at
+            `at` is narrower than `max_width`, and the fit is not degenerate.
+        backtest_rmse: The law's rolling-origin backtest RMSE of ln y (nan: not run).
+        width: Relative width hi / lo - 1 of the 95% prediction interval at `at` (nan without
+            a bootstrap).
+        at: Where the width was taken: 4x the largest fitted size.
+        reasons: Why it is not reliable, one phrase each (empty when reliable).
+    """
+
+    reliable: bool
+    backtest_rmse: float
+    width: float
+    at: float
+    reasons: tuple[str, ...]
+
+
+def reliability(
+    law: PowerLaw, *, max_backtest_rmse: float = 0.03, max_width: float = 0.25
+) -> Reliability:
+    """Judge a fitted law by how its own extrapolations fared and how wide its intervals are.
+
+    The R² of the fit says how well the law describes the sizes it was fitted on, which is a
+    poor guide to how well it extrapolates; this uses the rolling-origin backtest error
+    (`PowerLaw.backtest_rmse_`: fit on smaller sizes, predict larger) and the width of the 95%
+    prediction interval 4x beyond the largest size.
+
+    Args:
+        law: A fitted `PowerLaw` (with ``n_bootstrap > 0`` for the width and the backtest).
+        max_backtest_rmse: Largest acceptable backtest RMSE of ln y (0.03: about 3% error).
+        max_width: Largest acceptable relative interval width.
+
+    Returns:
+        The verdict and the figures behind it.
+    """
+    law._check_fitted()
+    at = float(law.sizes_[-1] * 4.0)
+    width = float("nan")
+    if law.bootstrap_params_.shape[0]:
+        lo, hi = law.predict_interval(at, 0.95)
+        width = float(hi / lo - 1.0)
+    reasons = list(law.problems_)
+    rmse = law.backtest_rmse_
+    if not np.isfinite(rmse):
+        reasons.append("no backtest (too few sizes, or n_bootstrap=0)")
+    elif rmse > max_backtest_rmse:
+        reasons.append(f"backtest RMSE of ln y {rmse:.3f} > {max_backtest_rmse}")
+    if not np.isfinite(width):
+        reasons.append("no prediction interval (n_bootstrap=0)")
+    elif width > max_width:
+        reasons.append(f"95% interval at 4x the largest size spans {width:.0%} > {max_width:.0%}")
+    return Reliability(not reasons, rmse, width, at, tuple(reasons))

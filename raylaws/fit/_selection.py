@@ -19,6 +19,8 @@ from raylaws.fit._forms import FORMS, FitLoss, LawForm, fit_theta
 MIN_ORIGINS = 2
 #: A form with fewer parameters wins unless a richer one backtests this much better (relative).
 OCCAM_MARGIN = 0.05
+#: Backtests use at most this many origins, the latest (they extrapolate from the most data).
+MAX_ORIGINS = 4
 AUTO_CANDIDATES = ("power", "saturating", "sigmoid", "m4")
 
 
@@ -80,14 +82,15 @@ def rolling_errors(
         ln_y: (n,) log y of each row.
         size_index: (n,) index of each row's size in ascending order.
         ln_sizes: (M,) ln of the distinct sizes, ascending.
-        first_origin: Smallest number of sizes fitted (>= the form's parameter count).
+        first_origin: Smallest number of sizes fitted (>= the form's parameter count); at most
+            the `MAX_ORIGINS` latest origins are used.
     """
     n_sizes = ln_sizes.size
     size_mean = np.bincount(size_index, weights=ln_y, minlength=n_sizes) / np.bincount(
         size_index, minlength=n_sizes
     )
     errors, distances = [], []
-    origins = range(max(first_origin, form.n_coefficients), n_sizes)
+    origins = range(max(first_origin, form.n_coefficients, n_sizes - MAX_ORIGINS), n_sizes)
     for origin in origins:
         train = size_index < origin
         theta = fit_theta(form, loss, ln_x[:, train], ln_y[train])
@@ -110,8 +113,8 @@ def select_form(
     """Pick the form that extrapolates best by a rolling-origin backtest on common origins.
 
     Candidates are the forms with at least `MIN_ORIGINS` origins (M >= k + 1 + MIN_ORIGINS
-    sizes); all are scored on the origins the richest candidate allows, so they predict the same
-    sizes from the same data. The lowest RMSE wins, except that a form with fewer parameters
+    sizes); all are scored on the origins the richest candidate allows (at most the
+    `MAX_ORIGINS` latest), so they predict the same sizes from the same data. The lowest RMSE wins, except that a form with fewer parameters
     within `OCCAM_MARGIN` of it is preferred.
 
     Args:
@@ -133,7 +136,9 @@ def select_form(
             f"{FORMS['power'].n_coefficients + 1 + MIN_ORIGINS}; fell back to 'power', untested"
         )
         return FormSelection("power", None, {}, 0, reason), {}
-    first_origin = max(form.n_coefficients for form in candidates) + 1
+    first_origin = max(
+        max(form.n_coefficients for form in candidates) + 1, n_sizes - MAX_ORIGINS
+    )
     results = {
         form.name: rolling_errors(
             form,
