@@ -83,24 +83,25 @@ def validate(specs: list[Path] = typer.Argument(..., help="spec YAML files")) ->
 
 @app.command()
 def ladder(spec: Path = typer.Argument(..., help="spec YAML file")) -> None:
-    """Print the model sizes of a spec: shapes, N, tokens and training FLOPs (6*N*D) per trial."""
+    """Print the model sizes of a spec: shapes, N, tokens and training FLOPs (6*N*D) per trial,
+    and what one trial of each size asks of the cluster (resources and backend)."""
     from raylaws.ladder import build_ladder
     from raylaws.spec import load_spec
-    from raylaws.train import total_steps
 
     loaded = _guarded(lambda: load_spec(spec))
-    rungs = _guarded(lambda: build_ladder(loaded))
+    sizes = _guarded(lambda: build_ladder(loaded))
     table = Table(title=f"{loaded.name}: {loaded.objective} ladder "
                         "(N = 12*L*H^2 non-embedding; exact = built model without embeddings)")
-    for column in ("size", "L", "H", "heads", "d_ff", "N", "N exact", "tokens/trial", "FLOPs/trial"):
-        table.add_column(column, justify="left" if column == "size" else "right")
+    for column in ("size", "L", "H", "heads", "d_ff", "N", "N exact", "tokens/trial", "FLOPs/trial",
+                   "resources per trial"):
+        table.add_column(column, justify="left" if column in ("size", "resources per trial") else "right")
     seq_len = loaded.data.seq_len
-    for rung in rungs:
-        tokens = sorted({total_steps(loaded.training, b, seq_len) * b * seq_len for b in loaded.search.batch_size})
-        flops = [rung.flops(t) for t in tokens]
-        table.add_row(rung.name, str(rung.n_layers), str(rung.d_model), str(rung.n_heads), str(rung.d_ff),
-                      f"{rung.n_params:,}", f"{rung.n_params_exact:,}", _span(tokens, "{:,.0f}"),
-                      _span(flops, "{:.2e}"))
+    for size in sizes:
+        tokens = sorted({loaded.training.total_steps(b, seq_len) * b * seq_len for b in loaded.search.batch_size})
+        flops = [size.flops(t) for t in tokens]
+        table.add_row(size.name, str(size.n_layers), str(size.d_model), str(size.n_heads), str(size.d_ff),
+                      f"{size.n_params:,}", f"{size.n_params_exact:,}", _span(tokens, "{:,.0f}"),
+                      _span(flops, "{:.2e}"), size.resources.describe() + f", {loaded.training.precision}")
     out.print(table)
 
 
@@ -151,15 +152,11 @@ def status(sweep_dir: Path = typer.Argument(..., help="a sweep directory, <stora
     """Show how far a sweep is: per size, trials recorded of budget, pruned, best loss."""
     import raylaws
 
-    summary = _guarded(lambda: raylaws.open(sweep_dir).summary())
-    table = Table(title=f"{summary['sweep']}: {summary['done']}/{summary['total']} trials recorded")
-    for column in ("size", "N", "done", "search", "seeds", "pruned", "diverged", "failed", "best loss"):
-        table.add_column(column, justify="left" if column == "size" else "right")
-    for size in summary["sizes"]:
-        table.add_row(size["size"], f"{size['n_params']:,}", f"{size['done']}/{size['budget']}",
-                      str(size["search_done"]), str(size["seeds_done"]), str(size["pruned"]),
-                      str(size["diverged"]), str(size["failed"]), _loss(size["best_loss"]))
-    out.print(table)
+    sweep = _guarded(lambda: raylaws.open(sweep_dir))
+    status = _guarded(sweep.status)
+    rows = status.to_pylist()
+    title = f"{sweep.name}: {sum(r['done'] for r in rows)}/{sum(r['budget'] for r in rows)} trials recorded"
+    out.print(_status_table(rows, title=title, live=False))
 
 
 @app.command()
@@ -234,7 +231,9 @@ def fit(
                 what = f"{y} against {x}"
             else:
                 sweep = _guarded(lambda: raylaws.open(sweep_dir))
-                fits = [(sweep.name, sweep.fit(form, metric=metric, n_bootstrap=bootstrap, random_state=seed))]
+                rows = sweep.fit_rows(metric)
+                fits = [(sweep.name, sweep.fit(form, metric=metric, n_bootstrap=bootstrap, random_state=seed,
+                                               rows=rows))]
                 what = f"{metric} against N (non-embedding, 12*L*H^2)"
         except ValueError as error:
             _error(str(error))
@@ -289,8 +288,24 @@ def _print_fit(law: Any, *, title: str, bootstrap: int, holdout: int, level: flo
                       f"{row['rel_deviation']:+.1%} ({hint})", highlight=False)
 
 
+def _status_table(rows: list[dict[str, Any]], *, title: Optional[str], live: bool) -> Table:
+    """The per-size status (:func:`raylaws.views.size_status` rows) as a table: trials done of
+    budget, by phase and status; ``live`` adds the trials running now."""
+    columns = ["size", "N", "done", *(["running"] if live else []), "search", "seeds", "pruned", "diverged",
+               "failed", "best loss"]
+    table = Table(title=title, box=None if live else box.HEAVY_HEAD, pad_edge=not live)
+    for column in columns:
+        table.add_column(column, justify="left" if column == "size" else "right")
+    for r in rows:
+        cells = [r["size"], f"{r['n_params']:,}", f"{r['done']}/{r['budget']}",
+                 *([str(r["running"])] if live else []), str(r["search_done"]), str(r["seeds_done"]),
+                 str(r["pruned"]), str(r["diverged"]), str(r["failed"]), _loss(r["best_loss"])]
+        table.add_row(*cells)
+    return table
+
+
 def _print_best(table: Any, *, title: str) -> None:
-    from raylaws.sweep import loglog_line
+    from raylaws.views import loglog_line
 
     rows = table.to_pylist()
     view = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1, 0, 1), pad_edge=False)  # fits 80 columns
@@ -352,7 +367,7 @@ class _Progress:
     def start(self, planner: Any) -> None:
         self.planner = planner
         self.started = time.monotonic()
-        self._done_at_start = sum(p.done for p in planner.progress.values())
+        self._done_at_start = planner.n_recorded()
         if self._done_at_start or any(planner.resumed.values()):
             err.print(f"resuming: {self._done_at_start} of {planner.total_trials} trials already recorded; "
                       f"{len(planner.resumed['reattached'])} interrupted trial(s) to run again", highlight=False,
@@ -360,7 +375,7 @@ class _Progress:
 
     def event(self, event: Any) -> None:
         if not self.enabled and self.planner is not None and event.kind == "finished":
-            done = sum(p.done for p in self.planner.progress.values())
+            done = self.planner.n_recorded()
             err.print(f"[{time.monotonic() - self.started:6.0f}s] {event.trial_id}: {event.status} "
                       f"{_loss(event.eval_loss)}  ({done}/{self.planner.total_trials})", highlight=False,
                       markup=False)
@@ -368,19 +383,17 @@ class _Progress:
     def render(self) -> Any:
         if self.planner is None:
             return Text("preparing data and starting Ray...")
-        table = Table(box=None, pad_edge=False)
-        for column in ("size", "N", "done", "running", "pruned", "diverged", "seeds", "best loss"):
-            table.add_column(column, justify="left" if column == "size" else "right")
-        progress = list(self.planner.progress.values())
-        for p in progress:
-            table.add_row(p.size, f"{p.n_params:,}", f"{p.done}/{p.budget}", str(p.running), str(p.pruned),
-                          str(p.diverged), str(p.seeds_done), _loss(p.best_loss))
-        done = sum(p.done for p in progress)
+        from raylaws.views import remaining_seconds
+
+        status = self.planner.status()
+        rows = status.to_pylist()
+        done = sum(r["done"] for r in rows)
         total = self.planner.total_trials
         elapsed = time.monotonic() - self.started
-        self._slots = max(self._slots, sum(p.running for p in progress))
-        remaining = self.planner.remaining_seconds(self._slots)
+        self._slots = max(self._slots, sum(r["running"] for r in rows))
+        remaining = remaining_seconds(status, self._slots)
         eta = "-" if remaining is None else f"{remaining:.0f}s"
+        table = _status_table(rows, title=None, live=True)
         footer = Text(f"{done}/{total} trials  elapsed {elapsed:.0f}s  ETA {eta}")
         return Group(table, footer)
 

@@ -11,17 +11,45 @@ Two counts, never mixed up:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Optional
 
-from raylaws.spec import ExperimentSpec, SpecError, SpecProblem
-
-Objective = Literal["mlm", "clm"]
+from raylaws.spec import ExperimentSpec, ResourcesSpec
+from raylaws.trial import BackendName, Objective
 
 
 @dataclass(frozen=True)
-class Rung:
-    """One model size.
+class SizeResources:
+    """What one trial of a size asks of the cluster, resolved from ``resources`` and its
+    ``by_size`` entries.
+
+    Attributes:
+        cpus: CPUs per worker (and torch threads).
+        gpus: GPUs per worker; a fraction shares one GPU between trials.
+        workers: data-parallel workers of one trial.
+        backend: ``torch`` or ``deepspeed``.
+        zero_stage: DeepSpeed ZeRO stage.
+        micro_batch_size: sequences per forward pass per worker (None: the whole batch).
+    """
+
+    cpus: int = 1
+    gpus: float = 0.0
+    workers: int = 1
+    backend: BackendName = "torch"
+    zero_stage: int = 0
+    micro_batch_size: Optional[int] = None
+
+    def describe(self) -> str:
+        """A short label such as ``1 CPU, 0.125 GPU, torch`` or ``2 x (4 CPU, 1 GPU), deepspeed ZeRO-2``."""
+        one = f"{self.cpus} CPU" + (f", {self.gpus:g} GPU" if self.gpus else "")
+        who = one if self.workers == 1 else f"{self.workers} x ({one})"
+        backend = self.backend + (f" ZeRO-{self.zero_stage}" if self.backend == "deepspeed" else "")
+        return f"{who}, {backend}"
+
+
+@dataclass(frozen=True)
+class Size:
+    """One model size of the ladder.
 
     Attributes:
         name: stable name, e.g. ``"L3-H96"``; keys the size everywhere (store, studies).
@@ -31,6 +59,7 @@ class Rung:
         d_ff: feed-forward width.
         n_params: the paper's non-embedding count, 12 * L * H^2.
         n_params_exact: non-embedding parameters of the built model (see module docstring).
+        resources: what one of its trials asks of the cluster.
     """
 
     name: str
@@ -40,6 +69,7 @@ class Rung:
     d_ff: int
     n_params: int
     n_params_exact: int
+    resources: SizeResources = field(default_factory=SizeResources)
 
     def flops(self, tokens: int) -> float:
         """Training compute C = 6 * N * D, with N the paper's non-embedding count."""
@@ -69,49 +99,48 @@ def exact_non_embedding_params(objective: Objective, n_layers: int, d_model: int
     return n_layers * per_layer + 2 * h + (h * h + h) + 2 * h
 
 
-def build_ladder(spec: ExperimentSpec) -> tuple[Rung, ...]:
-    """The rungs of ``spec``, smallest first.
+def size_resources(resources: ResourcesSpec, name: str, n_params: int) -> SizeResources:
+    """The resources of the size ``name`` (paper's N ``n_params``): the defaults, then every
+    matching ``by_size`` entry in order (the last one wins for each field it sets)."""
+    cpus, gpus, workers = resources.cpus_per_trial, resources.gpus_per_trial, resources.workers
+    backend, deepspeed = resources.backend, resources.deepspeed
+    for entry in resources.by_size:
+        if not entry.selects(name, n_params):
+            continue
+        cpus = entry.cpus_per_trial if entry.cpus_per_trial is not None else cpus
+        gpus = entry.gpus_per_trial if entry.gpus_per_trial is not None else gpus
+        workers = entry.workers if entry.workers is not None else workers
+        backend = entry.backend or backend
+        deepspeed = entry.deepspeed or deepspeed
+    return SizeResources(cpus=cpus, gpus=gpus, workers=workers, backend=backend,
+                         zero_stage=deepspeed.zero_stage, micro_batch_size=deepspeed.micro_batch_size)
 
-    Paper form: depth L over ``ladder.layers`` (default 1..8) at width H = AR * L, with
-    ``ladder.n_heads`` heads and FFN width ``ladder.ffn_ratio * H``.
+
+def build_ladder(spec: ExperimentSpec) -> tuple[Size, ...]:
+    """The sizes of ``spec``, smallest first (by the paper's N, then name).
+
+    The shapes come from the validated spec (:meth:`raylaws.spec.LadderSpec.shapes`); this
+    only counts parameters and resolves resources.
 
     Example:
         >>> from raylaws.spec import spec_from_dict
         >>> spec = spec_from_dict({"name": "x", "ladder": {"aspect_ratio": 32},
         ...     "training": {"max_steps": 10},
         ...     "search": {"learning_rate": {"low": 1e-4, "high": 1e-2}, "batch_size": [8]}})
-        >>> [r.n_params for r in build_ladder(spec)][:3]
+        >>> [s.n_params for s in build_ladder(spec)][:3]
         [12288, 98304, 331776]
     """
-    ladder = spec.ladder
-    rungs = []
-    if ladder.rungs is not None:
-        for explicit in ladder.rungs:
-            d_ff = explicit.d_ff or 4 * explicit.d_model
-            name = explicit.name or f"L{explicit.n_layers}-H{explicit.d_model}"
-            rungs.append(_rung(spec.objective, name, explicit.n_layers, explicit.d_model, explicit.n_heads, d_ff))
-    else:
-        aspect_ratio = ladder.aspect_ratio or 32
-        for depth in ladder.layers or list(range(1, 9)):
-            width = aspect_ratio * depth
-            rungs.append(_rung(spec.objective, f"L{depth}-H{width}", depth, width, ladder.n_heads, ladder.ffn_ratio * width))
-    names = [r.name for r in rungs]
-    if len(set(names)) != len(names):
-        raise SpecError([SpecProblem("ladder.rungs", "two rungs have the same shape and name; give each a distinct name")])
-    return tuple(sorted(rungs, key=lambda r: (r.n_params, r.name)))
-
-
-def _rung(objective: Objective, name: str, n_layers: int, d_model: int, n_heads: int, d_ff: int) -> Rung:
-    if d_model % n_heads:
-        raise SpecError([SpecProblem("ladder.n_heads", f"width {d_model} of rung {name} is not divisible by "
-                                                         f"{n_heads} heads; change aspect_ratio or n_heads")])
-    return Rung(
-        name=name,
-        n_layers=n_layers,
-        d_model=d_model,
-        n_heads=n_heads,
-        d_ff=d_ff,
-        n_params=paper_n_params(n_layers, d_model),
-        n_params_exact=exact_non_embedding_params(objective, n_layers, d_model, d_ff),
-    )
-
+    sizes = []
+    for shape in spec.ladder.shapes():
+        n_params = paper_n_params(shape.n_layers, shape.d_model)
+        sizes.append(Size(
+            name=shape.name,
+            n_layers=shape.n_layers,
+            d_model=shape.d_model,
+            n_heads=shape.n_heads,
+            d_ff=shape.d_ff,
+            n_params=n_params,
+            n_params_exact=exact_non_embedding_params(spec.objective, shape.n_layers, shape.d_model, shape.d_ff),
+            resources=size_resources(spec.resources, shape.name, n_params),
+        ))
+    return tuple(sorted(sizes, key=lambda s: (s.n_params, s.name)))

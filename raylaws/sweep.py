@@ -1,12 +1,7 @@
 """A sweep: one directory holding what ran and what came out, and the public ``run``/``open``.
 
-Layout of ``<storage>/<name>/``:
-
-* ``spec.yaml``: the resolved spec, exactly what ran; ``sweep.json``: versions and data
-  fingerprint;
-* ``optuna.journal``: the per-size Optuna studies (append-only journal; one writer, the driver);
-* ``tune/``: Ray Tune's experiment directory;
-* ``trials/``: the Arrow store, one Parquet record per finished trial.
+The directory's layout is :class:`raylaws.layout.SweepLayout`'s; the views of its results
+(best per size, status, fit rows) are :mod:`raylaws.views`'.
 """
 
 from __future__ import annotations
@@ -15,7 +10,6 @@ import json
 import logging
 import os
 import socket
-import statistics
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,46 +18,13 @@ from typing import Any, Callable, Optional, Union
 import pyarrow as pa
 import yaml
 
-from raylaws import store
+from raylaws import store, views
+from raylaws.errors import SweepError, SweepInterrupted
 from raylaws.ladder import build_ladder
+from raylaws.layout import LayoutError, SweepLayout
 from raylaws.spec import ExperimentSpec, SpecError, SpecProblem, load_spec, spec_from_dict
 
 logger = logging.getLogger(__name__)
-
-SPEC_FILE = "spec.yaml"
-META_FILE = "sweep.json"
-
-
-class SweepError(RuntimeError):
-    """A sweep that cannot start or be read: bad path, unwritable storage, unreachable cluster."""
-
-
-class SweepInterrupted(SweepError):
-    """The sweep stopped before its budget was met (Ctrl-C); ``raylaws resume`` continues it."""
-
-
-LOCK_FILE = ".lock"
-
-
-BEST_SCHEMA = pa.schema([
-    pa.field("size", pa.string(), metadata={"description": "rung name"}),
-    pa.field("n_layers", pa.int32()),
-    pa.field("d_model", pa.int32()),
-    pa.field("n_params", pa.int64(), metadata={"description": "paper's non-embedding count 12*L*H^2"}),
-    pa.field("n_params_exact", pa.int64(), metadata={"description": "non-embedding parameters of the built model"}),
-    pa.field("learning_rate", pa.float64(), metadata={"description": "best peak learning rate of the search"}),
-    pa.field("batch_size", pa.int32(), metadata={"description": "best batch size, sequences per step"}),
-    pa.field("n_seeds", pa.int32(), metadata={"description": "completed seed re-runs of the best config"}),
-    pa.field("loss_mean", pa.float64(), metadata={"description": "mean best eval loss over the seeds (or the best "
-                                                                "search trial's loss while n_seeds = 0)"}),
-    pa.field("loss_std", pa.float64(), metadata={"description": "sample std (ddof=1) over seeds; null below 2"}),
-    pa.field("search_loss", pa.float64(), metadata={"description": "best eval loss among completed search trials"}),
-    pa.field("best_trial_id", pa.string()),
-    pa.field("n_trials", pa.int32(), metadata={"description": "search trials recorded"}),
-    pa.field("n_pruned", pa.int32()),
-    pa.field("n_diverged", pa.int32()),
-    pa.field("n_failed", pa.int32()),
-])
 
 
 class Sweep:
@@ -75,70 +36,53 @@ class Sweep:
     """
 
     def __init__(self, path: Union[str, Path]) -> None:
-        self.path = Path(path)
+        self.layout = SweepLayout.at(path)
 
     def __repr__(self) -> str:
         return f"Sweep({str(self.path)!r})"
 
     @property
+    def path(self) -> Path:
+        return self.layout.root
+
+    @property
     def name(self) -> str:
-        return self.path.name
+        return self.layout.name
 
     @property
     def spec(self) -> ExperimentSpec:
-        """The spec this sweep ran with (from ``spec.yaml``)."""
-        return load_spec(self.path / SPEC_FILE)
+        """The spec this sweep ran with (from its stored ``spec.yaml``)."""
+        return load_spec(self.layout.spec)
 
     def trials(self) -> pa.Table:
         """Every finished trial, one row each (see :data:`raylaws.store.TRIALS_SCHEMA`)."""
-        return store.read_trials(self.path)
+        return store.read_trials(self.layout.trials)
 
     def best_per_size(self) -> pa.Table:
-        """One row per size: the best config of its search and its loss over the seed re-runs.
+        """One row per size: the best config of its search and its loss over the seed re-runs
+        (see :func:`raylaws.views.best_per_size`)."""
+        return views.best_per_size(self.trials())
 
-        ``loss_mean``/``loss_std`` come from the seed phase; a size whose seeds are not done
-        yet shows its best search trial's loss with ``n_seeds = 0``. Sorted by ``n_params``
-        (the paper's non-embedding count).
-        """
-        return best_per_size(self.trials())
+    def status(self) -> pa.Table:
+        """Per size, trials recorded of its budget, by phase and status (see
+        :func:`raylaws.views.size_status`)."""
+        spec = self.spec
+        return views.size_status(self.trials(), build_ladder(spec), spec.budget_per_size)
 
-    def fit_data(self, metric: str = "eval_loss") -> tuple[list[float], list[float], list[str]]:
-        """Rows for a scaling-law fit: one per seed of each size's best config.
+    def fit_rows(self, metric: str = "eval_loss") -> views.FitRows:
+        """Rows for a scaling-law fit: one per completed seed of each size's best config.
 
-        Uses the seed-phase records (completed) of each size; a size with none yet falls back to
-        its best search trial, with a :class:`UserWarning` naming it.
+        A size with no completed seed re-run falls back to its best search trial, with a
+        :class:`UserWarning` naming it.
 
         Args:
             metric: a numeric column of the trials table where lower is better (``eval_loss``).
-
-        Returns:
-            ``(n_params, y, sizes)``: the paper's non-embedding N, the metric, and the size of
-            each row.
         """
-        trials = self.trials()
-        if metric not in trials.column_names or not pa.types.is_floating(trials.schema.field(metric).type):
-            numeric = [f.name for f in trials.schema if pa.types.is_floating(f.type)]
-            raise ValueError(f"metric: {metric!r} is not a numeric column of the trials table; "
-                             f"choose one of {', '.join(numeric)}")
-        rows = [r for r in trials.to_pylist() if r["status"] == "completed" and r[metric] is not None]
-        n_params: list[float] = []
-        values: list[float] = []
-        sizes: list[str] = []
-        fallback = []
-        for size in sorted({r["size"] for r in rows}, key=lambda s: next(r["n_params"] for r in rows if r["size"] == s)):
-            mine = [r for r in rows if r["size"] == size]
-            chosen = [r for r in mine if r["phase"] == "seed"]
-            if not chosen:
-                chosen = [min((r for r in mine if r["phase"] == "search"), key=lambda r: (r[metric], r["trial_id"]))]
-                fallback.append(size)
-            for row in chosen:
-                n_params.append(float(row["n_params"]))
-                values.append(float(row[metric]))
-                sizes.append(size)
-        if fallback:
-            warnings.warn(f"no completed seed re-runs for {', '.join(fallback)}; using the best search trial "
+        rows = views.fit_rows(self.trials(), metric)
+        if rows.fallback:
+            warnings.warn(f"no completed seed re-runs for {', '.join(rows.fallback)}; using the best search trial "
                           "instead", UserWarning, stacklevel=2)
-        return n_params, values, sizes
+        return rows
 
     def fit(
         self,
@@ -148,86 +92,27 @@ class Sweep:
         loss: str = "auto",
         n_bootstrap: int = 1000,
         random_state: Optional[int] = 0,
+        rows: Optional[views.FitRows] = None,
     ) -> Any:
         """Fit a scaling law of ``metric`` against N (the paper's non-embedding count).
 
         Args:
-            form: ``power`` (the paper's ln y = -alpha ln N + b) or ``saturating`` (E + A N^-alpha).
-            metric: see :meth:`fit_data`.
+            form: ``power`` (the paper's ln y = -alpha ln N + b), ``saturating`` (E + A N^-alpha),
+                ``sigmoid``, ``m4`` or ``auto`` (see :class:`raylaws.fit.PowerLaw`).
+            metric: see :meth:`fit_rows`.
             loss: ``auto``, ``squared`` or ``huber`` (see :class:`raylaws.fit.PowerLaw`).
             n_bootstrap: hierarchical bootstrap replicates (sizes, then seeds within sizes).
             random_state: seed of the bootstrap.
+            rows: rows from :meth:`fit_rows`, if already read.
 
         Returns:
             The fitted :class:`raylaws.fit.PowerLaw`.
         """
         from raylaws.fit import PowerLaw
 
-        n_params, values, _ = self.fit_data(metric)
-        return PowerLaw(form, loss=loss, n_bootstrap=n_bootstrap, random_state=random_state).fit(n_params, values)  # type: ignore[arg-type]
-
-    def summary(self) -> dict[str, Any]:
-        """Counts for ``raylaws status``: per size trials recorded of budget, by status."""
-        trials = self.trials().to_pylist()
-        spec = self.spec
-        budget = spec.search.trials_per_size + spec.seeds
-        sizes = []
-        for rung in build_ladder(spec):
-            rows = [t for t in trials if t["size"] == rung.name]
-            losses = [t["eval_loss"] for t in rows if t["status"] == "completed" and t["eval_loss"] is not None]
-            sizes.append({
-                "size": rung.name,
-                "n_params": rung.n_params,
-                "done": len(rows),
-                "budget": budget,
-                "search_done": sum(t["phase"] == "search" for t in rows),
-                "seeds_done": sum(t["phase"] == "seed" for t in rows),
-                "pruned": sum(t["status"] == "pruned" for t in rows),
-                "diverged": sum(t["status"] == "diverged" for t in rows),
-                "failed": sum(t["status"] == "failed" for t in rows),
-                "best_loss": min(losses) if losses else None,
-            })
-        return {"sweep": self.name, "path": str(self.path), "sizes": sizes,
-                "done": sum(s["done"] for s in sizes), "total": budget * len(sizes)}
-
-
-def best_per_size(trials: pa.Table) -> pa.Table:
-    """The best-per-size view of a trials table (see :meth:`Sweep.best_per_size`)."""
-    rows = trials.to_pylist()
-    out = []
-    for size in sorted({r["size"] for r in rows}, key=lambda s: min(r["n_params"] for r in rows if r["size"] == s)):
-        mine = [r for r in rows if r["size"] == size]
-        search = [r for r in mine if r["phase"] == "search"]
-        completed = [r for r in search if r["status"] == "completed" and r["eval_loss"] is not None]
-        best = min(completed, key=lambda r: (r["eval_loss"], r["trial_id"])) if completed else None
-        seeds = [r for r in mine if r["phase"] == "seed" and r["status"] == "completed" and r["eval_loss"] is not None]
-        config_source = seeds[0] if seeds else best
-        seed_losses = [r["eval_loss"] for r in seeds]
-        if seed_losses:
-            loss_mean = statistics.fmean(seed_losses)
-            loss_std = statistics.stdev(seed_losses) if len(seed_losses) > 1 else None
-        else:
-            loss_mean, loss_std = (best["eval_loss"] if best else None), None
-        first = mine[0]
-        out.append({
-            "size": size,
-            "n_layers": first["n_layers"],
-            "d_model": first["d_model"],
-            "n_params": first["n_params"],
-            "n_params_exact": first["n_params_exact"],
-            "learning_rate": config_source["learning_rate"] if config_source else None,
-            "batch_size": config_source["batch_size"] if config_source else None,
-            "n_seeds": len(seed_losses),
-            "loss_mean": loss_mean,
-            "loss_std": loss_std,
-            "search_loss": best["eval_loss"] if best else None,
-            "best_trial_id": best["trial_id"] if best else None,
-            "n_trials": len(search),
-            "n_pruned": sum(r["status"] == "pruned" for r in mine),
-            "n_diverged": sum(r["status"] == "diverged" for r in mine),
-            "n_failed": sum(r["status"] == "failed" for r in mine),
-        })
-    return pa.Table.from_pylist(out, schema=BEST_SCHEMA)
+        rows = rows if rows is not None else self.fit_rows(metric)
+        return PowerLaw(form, loss=loss, n_bootstrap=n_bootstrap, random_state=random_state).fit(  # type: ignore[arg-type]
+            rows.n_params, rows.values)
 
 
 def open(path: Union[str, Path]) -> Sweep:  # noqa: A001 - the public name is raylaws.open
@@ -236,12 +121,12 @@ def open(path: Union[str, Path]) -> Sweep:  # noqa: A001 - the public name is ra
     Raises:
         SweepError: if ``path`` is not a sweep directory.
     """
-    folder = Path(path)
-    if not (folder / SPEC_FILE).is_file():
-        hint = "it does not exist" if not folder.exists() else f"it has no {SPEC_FILE}"
-        raise SweepError(f"{str(folder)!r} is not a sweep directory ({hint}); give <storage>/<name> of a sweep "
+    layout = SweepLayout.at(path)
+    if not layout.exists():
+        hint = "it does not exist" if not layout.root.exists() else f"it has no {layout.spec.name}"
+        raise SweepError(f"{str(layout.root)!r} is not a sweep directory ({hint}); give <storage>/<name> of a sweep "
                          "started with `raylaws run`")
-    return Sweep(folder)
+    return Sweep(layout.root)
 
 
 def run(
@@ -281,35 +166,42 @@ def run(
     sweep_name = name or spec.name
     if name is not None:  # the same naming rules as the spec's own name
         spec = spec_from_dict({**spec.model_dump(mode="json"), "name": name})
-    rungs = build_ladder(spec)
+    sizes = build_ladder(spec)
     from raylaws.data import check_source, prepare
 
     check_source(spec.data)
-    sweep_dir = Path(storage) / sweep_name
-    _prepare_directory(sweep_dir, spec)
+    layout = SweepLayout.of(storage, sweep_name)
+    _prepare_directory(layout, spec)
     if address is not None:
         check_address(address)
     data = prepare(spec.data)
-    _write_meta(sweep_dir, data.fingerprint)
+    _write_meta(layout, data.fingerprint)
 
+    from raylaws.faults import Faults
     from raylaws.search import SweepPlanner
-    from raylaws.tune import faults_from_env, kill_stale_ray_processes, run_trials
+    from raylaws.tune import kill_stale_ray_processes, run_trials
 
-    with _SweepLock(sweep_dir):
-        kill_stale_ray_processes(sweep_dir)  # a hard-killed earlier driver's local Ray
-        store.clean_stray(sweep_dir)
-        planner = SweepPlanner(spec, rungs, sweep_dir, data_fingerprint=data.fingerprint, on_event=on_event,
-                               faults=faults_from_env())
+    faults = Faults.from_env()
+    with _SweepLock(layout):
+        kill_stale_ray_processes(layout)  # a hard-killed earlier driver's local Ray
+        store.clean_stray(layout.trials)
+        planner: Optional[SweepPlanner] = None
+
+        def after_record(trial_id: str) -> None:
+            faults.maybe_pause_after_record(trial_id, lambda t: planner.log("paused", t) if planner else None)
+
+        planner = SweepPlanner(spec, sizes, layout, data_fingerprint=data.fingerprint, on_event=on_event,
+                               after_record=after_record)
         if on_start is not None:
             on_start(planner)
         if not planner.is_finished():
             try:
-                run_trials(planner, spec, data, sweep_dir, address=address)
+                run_trials(planner, spec, data, layout, address=address, faults=faults)
             except KeyboardInterrupt:
-                raise _interrupted(planner, sweep_dir) from None
+                raise _interrupted(planner, layout) from None
             if not planner.is_finished():
-                raise _interrupted(planner, sweep_dir)
-    return Sweep(sweep_dir)
+                raise _interrupted(planner, layout)
+    return Sweep(layout.root)
 
 
 def resume(
@@ -329,17 +221,16 @@ def resume(
                on_event=on_event, on_start=on_start)
 
 
-def _interrupted(planner: Any, sweep_dir: Path) -> SweepInterrupted:
-    done = sum(p.done for p in planner.progress.values())
-    return SweepInterrupted(f"interrupted with {done} of {planner.total_trials} trials recorded; continue with "
-                            f"`raylaws resume {sweep_dir}`")
+def _interrupted(planner: Any, layout: SweepLayout) -> SweepInterrupted:
+    return SweepInterrupted(f"interrupted with {planner.n_recorded()} of {planner.total_trials} trials recorded; "
+                            f"continue with `raylaws resume {layout.root}`")
 
 
 class _SweepLock:
     """An exclusive, non-blocking lock on a sweep directory; the OS frees it if we die."""
 
-    def __init__(self, sweep_dir: Path) -> None:
-        self.path = sweep_dir / LOCK_FILE
+    def __init__(self, layout: SweepLayout) -> None:
+        self.path = layout.lock
         self._handle: Any = None
 
     def __enter__(self) -> "_SweepLock":
@@ -368,19 +259,18 @@ class _SweepLock:
         self._handle.close()
 
 
-def _prepare_directory(sweep_dir: Path, spec: ExperimentSpec) -> None:
+def _prepare_directory(layout: SweepLayout, spec: ExperimentSpec) -> None:
     try:
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        probe = sweep_dir / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as error:
-        raise SweepError(f"storage {str(sweep_dir.parent)!r} is not writable ({error.strerror or error}); "
-                         "give --storage a directory you can write") from None
-    spec_path = sweep_dir / SPEC_FILE
+        layout.create()
+    except LayoutError as error:
+        raise SweepError(str(error)) from None
+    spec_path = layout.spec
     resolved = spec.model_dump(mode="json")
+    sweep_dir = layout.root
     if spec_path.exists():
-        stored = yaml.safe_load(spec_path.read_text())
+        # Read the stored spec back through the model, so fields added since it was written
+        # take their defaults instead of showing as differences.
+        stored = load_spec(spec_path).model_dump(mode="json")
         differences = _differences(stored, resolved)
         if differences:
             raise SpecError([SpecProblem(field, f"differs from the sweep in {str(sweep_dir)!r} "
@@ -402,8 +292,8 @@ def _differences(old: Any, new: Any, prefix: str = "") -> list[tuple[str, Any, A
     return [] if old == new else [(prefix or "<root>", old, new)]
 
 
-def _write_meta(sweep_dir: Path, fingerprint: str) -> None:
-    meta_path = sweep_dir / META_FILE
+def _write_meta(layout: SweepLayout, fingerprint: str) -> None:
+    meta_path = layout.meta
     if meta_path.exists():
         return
     import importlib.metadata as metadata
@@ -431,14 +321,3 @@ def check_address(address: str, timeout_seconds: float = 5.0) -> None:
     except OSError as error:
         raise SweepError(f"cannot reach a Ray cluster at {address!r} ({error.strerror or error}); start one with "
                          "`ray start --head` or check the address") from None
-
-
-def loglog_line(n_params: list[float], losses: list[float]) -> Optional[tuple[float, float]]:
-    """Slope and R² of ln(loss) against ln(n_params), or None with fewer than 2 sizes."""
-    points = [(n, y) for n, y in zip(n_params, losses) if n and y and n > 0 and y > 0]
-    if len({n for n, _ in points}) < 2:
-        return None
-    from raylaws.fit import PowerLaw
-
-    law = PowerLaw(n_bootstrap=0).fit([n for n, _ in points], [y for _, y in points])
-    return -law.exponent_, law.r2_

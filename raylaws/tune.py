@@ -4,53 +4,89 @@ Ray's reporting and restore APIs change between releases; keeping every call her
 next change touches one file. The sweep's logic lives in the Ray-free
 :class:`raylaws.search.SweepPlanner`; this module adapts it to Tune:
 
-* :class:`RungSearcher`, a custom Tune ``Searcher`` that routes ``suggest`` and
-  ``on_trial_complete`` to the planner (one Optuna study per rung; Ray's ``OptunaSearch``
+* :class:`SizeSearcher`, a custom Tune ``Searcher`` that routes ``suggest`` and
+  ``on_trial_complete`` to the planner (one Optuna study per size; Ray's ``OptunaSearch``
   holds one study and forces a no-op pruner);
-* :class:`RungPruner`, a FIFO scheduler that stops a trial when its own rung's Optuna pruner
-  says so (Ray's ASHA has no grouping key);
+* :class:`PerSizePruner`, a FIFO scheduler that stops a trial when its own size's pruner says
+  so (Ray's ASHA has no grouping key);
+* :class:`_TrialBook`, the bookkeeping that exists only because of Tune (each running trial's
+  last progress, eval history, prune flag and error line), shared by the two;
 * :func:`trial_function`, the function trainable around :func:`raylaws.train.train_trial`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import os
 import re
 import tempfile
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 import ray
-import torch
 from ray import tune
 from ray.tune import Callback
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
 from raylaws.data import TokenData
-from raylaws.ladder import Rung
-from raylaws.search import SweepPlanner, TrialPlan
+from raylaws.errors import SweepError
+from raylaws.faults import Faults
+from raylaws.ladder import Size
+from raylaws.layout import SweepLayout
+from raylaws.search import SweepPlanner
 from raylaws.spec import ExperimentSpec
-from raylaws.train import Hyperparameters, Outcome, Progress, train_trial
+from raylaws.trial import Outcome, Progress, SaveCheckpoint, Status, StopReason, TrialHooks, TrialPlan, TrialSettings
 
 logger = logging.getLogger(__name__)
 
-TUNE_DIR = "tune"  # Ray Tune's experiment directory inside the sweep directory
+
+@dataclass
+class _TrialBook:
+    """What Tune tells us of running trials, by raylaws trial id, until each one completes."""
+
+    last: dict[str, Progress] = field(default_factory=dict)
+    history: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    pruned: set[str] = field(default_factory=set)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def note(self, trial_id: str, progress: Progress) -> None:
+        self.last[trial_id] = progress
+        self.history.setdefault(trial_id, []).append((progress.step, progress.eval_loss))
+
+    def outcome(self, trial_id: str, final: Optional[dict[str, Any]], raised: bool) -> tuple[Optional[Outcome], Optional[str]]:
+        """How the trial ended: its own final report, or (pruned or failed) its last progress;
+        ``(None, None)`` if it was stopped from outside (not finished). Forgets the trial."""
+        last, history = self.last.pop(trial_id, None), self.history.pop(trial_id, [])
+        pruned = trial_id in self.pruned
+        self.pruned.discard(trial_id)
+        error = self.errors.pop(trial_id, None)
+        if final is not None:
+            outcome = Outcome.from_report(final)
+            if pruned and outcome.status is Status.COMPLETED:  # stopped by the pruner after its last report
+                outcome = dataclasses.replace(outcome, status=Status.PRUNED, stop_reason=StopReason.PRUNED)
+            return outcome, None
+        if raised:
+            return Outcome.stopped(Status.FAILED, StopReason.ERROR, last, history), error or "trial raised an error"
+        if pruned:
+            return Outcome.stopped(Status.PRUNED, StopReason.PRUNED, last, history), None
+        return None, None
 
 
-class RungSearcher(Searcher):
-    """Tune searcher that asks the planner for the next trial of any rung.
+class SizeSearcher(Searcher):
+    """Tune searcher that asks the planner for the next trial of any size.
 
     Never name an attribute ``searcher``: Tune would take this for a wrapper.
     """
 
-    def __init__(self, planner: SweepPlanner) -> None:
+    def __init__(self, planner: SweepPlanner, book: _TrialBook) -> None:
         super().__init__(metric=None, mode=None)
         self.planner = planner
+        self.book = book
         self._plan_ids: dict[str, str] = {}  # Tune trial id -> raylaws trial id
 
     def suggest(self, trial_id: str) -> Optional[dict[str, Any]]:
@@ -71,114 +107,78 @@ class RungSearcher(Searcher):
         if plan_id is None:
             return
         final = result if result and result.get("kind") == "final" else None
-        error_text = (self.planner.take_error(plan_id) or "trial raised an error") if error else None
-        self.planner.complete(plan_id, _final_outcome(final), error_text)
+        outcome, error_text = self.book.outcome(plan_id, final, error)
+        if outcome is None:
+            self.planner.interrupt(plan_id)
+        else:
+            self.planner.complete(plan_id, outcome, error_text)
 
 
-class RungPruner(FIFOScheduler):
-    """FIFO scheduling; stops a search trial when its own rung's Optuna pruner says so."""
+class PerSizePruner(FIFOScheduler):
+    """FIFO scheduling; stops a search trial when its own size's pruner says so."""
 
-    def __init__(self, planner: SweepPlanner) -> None:
+    def __init__(self, planner: SweepPlanner, book: _TrialBook) -> None:
         super().__init__()
         self.planner = planner
+        self.book = book
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
-        if result.get("kind") == "progress" and self.planner.report(trial.config["trial_id"], result):
+        if result.get("kind") != "progress":
+            return TrialScheduler.CONTINUE
+        trial_id = trial.config["trial_id"]
+        progress = Progress.from_report(result)
+        self.book.note(trial_id, progress)
+        if self.planner.should_prune(trial_id, progress):
+            self.book.pruned.add(trial_id)
             return TrialScheduler.STOP
         return TrialScheduler.CONTINUE
 
     def on_trial_error(self, tune_controller: Any, trial: Any) -> None:
-        self.planner.note_error(trial.config["trial_id"], _error_summary(trial))
+        self.book.errors[trial.config["trial_id"]] = _error_summary(trial)
         super().on_trial_error(tune_controller, trial)
 
 
-def trial_function(config: dict[str, Any], data: TokenData, context: dict[str, Any]) -> None:
-    """Ray Tune function trainable: one raylaws trial. ``context`` holds spec and rungs.
+@dataclass(frozen=True)
+class TrialContext:
+    """What every trial needs besides its config: its size and settings, and test faults."""
+
+    sizes: dict[str, Size]
+    settings: dict[str, TrialSettings]
+    faults: Faults = Faults()
+
+    @classmethod
+    def build(cls, spec: ExperimentSpec, sizes: tuple[Size, ...], faults: Faults) -> "TrialContext":
+        return cls({s.name: s for s in sizes}, {s.name: TrialSettings.for_size(spec, s) for s in sizes}, faults)
+
+
+def trial_function(config: dict[str, Any], data: TokenData, context: TrialContext) -> None:
+    """Ray Tune function trainable: one raylaws trial.
 
     Reports each evaluation; every ``training.checkpoint_every`` steps the report carries a
     checkpoint, from which Tune restarts the trial (``tune.get_checkpoint``) when its worker
     is lost.
     """
+    from raylaws.train import train_trial
+
     plan = TrialPlan.from_config(config)
-    spec: ExperimentSpec = context["spec"]
-    rung: Rung = context["rungs"][plan.size]
-    _inject_fault(plan.trial_id, context.get("faults") or {})
-    resume = _load_checkpoint(tune.get_checkpoint())
-    started_at = (resume["started_at"] if resume else datetime.now(timezone.utc)).isoformat()
-    pending: dict[str, Any] = {}
-
-    def keep(state: dict[str, Any]) -> None:
-        pending["state"] = state
-
-    def report(progress: Progress) -> None:
-        metrics = {
-            "kind": "progress",
-            "step": progress.step,
-            "tokens": progress.tokens,
-            "eval_loss": progress.eval_loss,
-            "best_eval_loss": progress.best_eval_loss,
-            "train_loss": progress.train_loss,
-            "wall_seconds": progress.wall_seconds,
-            "started_at": started_at,
-            "resumed_from_step": resume["step"] if resume else None,
-        }
-        state = pending.pop("state", None)
-        if state is None:
-            tune.report(metrics)
-            return
-        with tempfile.TemporaryDirectory() as folder:
-            torch.save(state, os.path.join(folder, "trial.pt"))
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
-
-    outcome = train_trial(
-        rung,
-        Hyperparameters(plan.learning_rate, plan.batch_size),
-        data,
-        spec.training,
-        objective=spec.objective,
-        seq_len=spec.data.seq_len,
-        seed=plan.seed,
-        report=report,
-        threads=spec.resources.cpus_per_trial,
-        checkpoint=keep if spec.training.checkpoint_every else None,
-        checkpoint_every=spec.training.checkpoint_every,
-        resume=resume,
-        tie_embeddings=spec.ladder.tie_embeddings,
-    )
-    final = outcome.as_dict()
-    final["started_at"] = outcome.started_at.isoformat()
-    final["finished_at"] = outcome.finished_at.isoformat()
-    final["history"] = [list(item) for item in outcome.history]
-    tune.report({"kind": "final", **final})
+    context.faults.maybe_raise(plan.trial_id)
+    context.faults.maybe_hold(plan.trial_id)
+    checkpoint = tune.get_checkpoint()
+    with (checkpoint.as_directory() if checkpoint is not None else contextlib.nullcontext(None)) as resume_from:
+        hooks = TrialHooks(report=_report, resume_from=resume_from)
+        outcome = train_trial(context.sizes[plan.size], plan.hparams, data, context.settings[plan.size], plan.seed, hooks)
+    tune.report(outcome.to_report())
 
 
-def _load_checkpoint(checkpoint: Any) -> Optional[dict[str, Any]]:
-    if checkpoint is None:
-        return None
-    with checkpoint.as_directory() as folder:
-        return torch.load(os.path.join(folder, "trial.pt"), weights_only=False)
-
-
-def _inject_fault(trial_id: str, faults: dict[str, Any]) -> None:
-    """Testing hook (``RAYLAWS_FAULTS``): make a trial raise on its first N attempts.
-
-    Attempts are counted with marker files in ``faults["marker_dir"]`` (one machine only).
-    """
-    times = (faults.get("raise") or {}).get(trial_id)
-    if not times:
+def _report(progress: Progress, save: Optional[SaveCheckpoint]) -> None:
+    """Report one evaluation to Tune, with a checkpoint when one is due."""
+    metrics = progress.to_report()
+    if save is None:
+        tune.report(metrics)
         return
-    marker_dir = Path(faults["marker_dir"])
-    marker_dir.mkdir(parents=True, exist_ok=True)
-    attempt = len(list(marker_dir.glob(f"{trial_id}.*"))) + 1
-    (marker_dir / f"{trial_id}.{attempt}").touch()
-    if attempt <= int(times):
-        raise RuntimeError(f"injected fault in {trial_id} (attempt {attempt})")
-
-
-def _final_outcome(result: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
-    if result is None:
-        return None
-    return {field.name: result.get(field.name) for field in dataclasses.fields(Outcome)}
+    with tempfile.TemporaryDirectory() as folder:
+        save(folder)
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
 
 
 def _error_summary(trial: Any) -> str:
@@ -191,13 +191,25 @@ def _error_summary(trial: Any) -> str:
     return (lines[-1] if lines else "trial raised an error")[:500]
 
 
+@dataclass(frozen=True)
+class TrialResources:
+    """What one trial asks of Ray, by its size (Tune calls this with the trial's config)."""
+
+    sizes: dict[str, Size]
+
+    def __call__(self, config: dict[str, Any]) -> dict[str, float]:
+        resources = self.sizes[config["size"]].resources
+        return {"cpu": resources.cpus, "gpu": resources.gpus}
+
+
 def run_trials(
     planner: SweepPlanner,
     spec: ExperimentSpec,
     data: TokenData,
-    sweep_dir: Path,
+    layout: SweepLayout,
     *,
     address: Optional[str] = None,
+    faults: Faults = Faults(),
 ) -> None:
     """Run the planner's trials on Ray Tune until the sweep is finished.
 
@@ -205,44 +217,52 @@ def run_trials(
         planner: the sweep's planner (holds studies and writes records).
         spec: the experiment.
         data: prepared token streams (shipped once through Ray's object store).
-        sweep_dir: the sweep directory; Tune's own state goes to ``sweep_dir/tune``.
+        layout: the sweep directory; Tune's own state goes to its ``tune`` folder.
         address: a Ray cluster to attach to; None starts a local Ray in this process (and
             shuts it down at the end). An already initialised Ray is used as it is.
+        faults: test-only fault injection.
     """
     started_here = False
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
                  log_to_driver=False, configure_logging=False)
         started_here = address is None
-    callbacks = [RayProcessLog(str(sweep_dir))] if started_here else []
+    callbacks = [RayProcessLog(layout)] if started_here else []
     # Keeping one checkpoint per trial makes Tune snapshot its (small) experiment state at each
     # checkpoint, and warn that this may be a bottleneck; here it is not.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     # Library code does not print: no Tune status tables (the CLI renders its own progress).
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     if started_here:
-        record_ray_processes(sweep_dir)
+        record_ray_processes(layout)
+    book = _TrialBook()
     try:
-        resources = spec.resources
+        wait_for_nodes(planner.sizes, autoscaling=spec.resources.autoscaling,
+                       timeout_seconds=spec.resources.node_wait_seconds)
+    except BaseException:
+        if started_here:
+            ray.shutdown()
+            layout.ray_processes.unlink(missing_ok=True)
+        raise
+    try:
         tuner = tune.Tuner(
             tune.with_resources(
                 tune.with_parameters(trial_function, data=data,
-                                     context={"spec": spec, "rungs": {r.name: r for r in planner.rungs},
-                                              "faults": faults_from_env()}),
-                {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial},
+                                     context=TrialContext.build(spec, planner.sizes, faults)),
+                TrialResources({s.name: s for s in planner.sizes}),
             ),
             tune_config=tune.TuneConfig(
-                search_alg=RungSearcher(planner),
-                scheduler=RungPruner(planner),
+                search_alg=SizeSearcher(planner, book),
+                scheduler=PerSizePruner(planner, book),
                 num_samples=-1,
-                max_concurrent_trials=concurrency(spec),
+                max_concurrent_trials=concurrency(spec, planner.sizes),
                 reuse_actors=True,
             ),
             run_config=tune.RunConfig(
-                name=TUNE_DIR,
-                storage_path=str(sweep_dir.resolve()),
+                name=SweepLayout.TUNE,
+                storage_path=str(layout.tune_storage),
                 verbose=0,
-                failure_config=tune.FailureConfig(max_failures=resources.max_retries),
+                failure_config=tune.FailureConfig(max_failures=spec.resources.max_retries),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                 callbacks=callbacks,
                 log_to_file=False,
@@ -252,23 +272,20 @@ def run_trials(
     finally:
         if started_here:
             ray.shutdown()
-            (sweep_dir / RAY_PROCESSES_FILE).unlink(missing_ok=True)
-
-
-RAY_PROCESSES_FILE = "ray-processes.json"  # the local Ray's processes, to clean up after a hard kill
+            layout.ray_processes.unlink(missing_ok=True)
 
 
 class RayProcessLog(Callback):
     """Keeps ``ray-processes.json`` up to date as trial workers start (local Ray only)."""
 
-    def __init__(self, sweep_dir: str) -> None:
-        self.sweep_dir = sweep_dir
+    def __init__(self, layout: SweepLayout) -> None:
+        self.layout = layout
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        record_ray_processes(Path(self.sweep_dir))
+        record_ray_processes(self.layout)
 
 
-def record_ray_processes(sweep_dir: Path) -> None:
+def record_ray_processes(layout: SweepLayout) -> None:
     """Write the pids (with start times) of every process this driver's local Ray started."""
     import psutil
 
@@ -278,12 +295,13 @@ def record_ray_processes(sweep_dir: Path) -> None:
             processes.append({"pid": child.pid, "create_time": child.create_time(), "name": child.name()})
         except psutil.Error:
             continue
-    temp = sweep_dir / f".{RAY_PROCESSES_FILE}.tmp"
+    path = layout.ray_processes
+    temp = path.with_name(f".{path.name}.tmp")
     temp.write_text(json.dumps({"driver": os.getpid(), "processes": processes}))
-    os.replace(temp, sweep_dir / RAY_PROCESSES_FILE)
+    os.replace(temp, path)
 
 
-def kill_stale_ray_processes(sweep_dir: Path) -> list[int]:
+def kill_stale_ray_processes(layout: SweepLayout) -> list[int]:
     """Kill the Ray processes a hard-killed driver of this sweep left behind; return their pids.
 
     Only processes whose pid *and* start time match the record are touched, so a reused pid
@@ -291,7 +309,7 @@ def kill_stale_ray_processes(sweep_dir: Path) -> list[int]:
     """
     import psutil
 
-    path = sweep_dir / RAY_PROCESSES_FILE
+    path = layout.ray_processes
     if not path.exists():
         return []
     try:
@@ -311,23 +329,83 @@ def kill_stale_ray_processes(sweep_dir: Path) -> list[int]:
     psutil.wait_procs([psutil.Process(pid) for pid in killed if psutil.pid_exists(pid)], timeout=10)
     path.unlink(missing_ok=True)
     if killed:
-        logger.warning("killed %d Ray process(es) left by a previous driver of %s", len(killed), sweep_dir)
+        logger.warning("killed %d Ray process(es) left by a previous driver of %s", len(killed), layout.root)
     return killed
 
 
-def faults_from_env() -> dict[str, Any]:
-    """Fault injection for raylaws's own tests: JSON in ``RAYLAWS_FAULTS`` (empty otherwise)."""
-    text = os.environ.get("RAYLAWS_FAULTS")
-    return json.loads(text) if text else {}
+def _worker_bundle(size: Size) -> dict[str, float]:
+    resources = size.resources
+    bundle = {"CPU": float(resources.cpus)}
+    if resources.gpus:
+        bundle["GPU"] = float(resources.gpus)
+    return bundle
 
 
-def concurrency(spec: ExperimentSpec) -> int:
-    """Trials run at once: the spec's cap, or as many as the cluster's CPUs (and GPUs) fit."""
-    resources = spec.resources
-    if resources.max_concurrent_trials is not None:
-        return resources.max_concurrent_trials
+def unplaceable_sizes(sizes: tuple[Size, ...], nodes: list[dict[str, float]]) -> list[Size]:
+    """The sizes one of whose trial workers fits on no node (``nodes``: each alive node's
+    total resources). Tune would queue their trials and wait for them forever."""
+    return [size for size in sizes
+            if not any(all(node.get(k, 0.0) >= v for k, v in _worker_bundle(size).items()) for node in nodes)]
+
+
+def _alive_nodes() -> list[dict[str, float]]:
+    return [dict(node["Resources"]) for node in ray.nodes() if node.get("Alive")]
+
+
+def wait_for_nodes(sizes: tuple[Size, ...], *, autoscaling: bool, timeout_seconds: float,
+                   poll_seconds: float = 5.0) -> None:
+    """Before any trial is queued: every size's trial worker must fit on some node.
+
+    Without an autoscaler, a size that fits nowhere is refused at once, in one line. With one
+    (``resources.autoscaling``), the sweep says it waits for such a node and gives up after
+    ``timeout_seconds``.
+
+    Raises:
+        SweepError: a size fits no node (and none appeared in time).
+    """
+    import time
+
+    deadline = time.monotonic() + timeout_seconds
+    warned = False
+    while True:
+        nodes = _alive_nodes()
+        missing = unplaceable_sizes(sizes, nodes)
+        if not missing:
+            return
+        size = missing[0]
+        biggest = max(nodes, key=lambda n: (n.get("GPU", 0.0), n.get("CPU", 0.0)), default={})
+        need = size.resources
+        what = (f"size {size.name} asks for {need.cpus} CPU" + (f" and {need.gpus:g} GPU" if need.gpus else "")
+                + f" per trial worker, but no node of the Ray cluster has that (largest node: "
+                f"{biggest.get('CPU', 0):g} CPU, {biggest.get('GPU', 0):g} GPU)")
+        if not autoscaling:
+            raise SweepError(f"{what}; lower resources.gpus_per_trial / cpus_per_trial (or a resources.by_size "
+                             "entry), or add such a node (with an autoscaler, set resources.autoscaling: true)")
+        if time.monotonic() >= deadline:
+            raise SweepError(f"{what}, and the autoscaler added none in {timeout_seconds:g} s "
+                             "(resources.node_wait_seconds); check the cluster's node types")
+        if not warned:
+            from ray.autoscaler.sdk import request_resources
+
+            # Tune's trials are not queued yet, so ask the autoscaler for the nodes directly.
+            request_resources(bundles=[_worker_bundle(s) for s in missing])
+            logger.warning("%s; waiting up to %g s for the autoscaler to add one", what, timeout_seconds)
+            warned = True
+        time.sleep(poll_seconds)
+
+
+def concurrency(spec: ExperimentSpec, sizes: tuple[Size, ...]) -> int:
+    """Trials Tune keeps in flight: the spec's cap, or as many trials of the size with the
+    smallest footprint as the cluster's CPUs (and GPUs) fit. Ray's own scheduling then runs
+    each pending trial when its size's resources free up, so large sizes take fewer slots."""
+    if spec.resources.max_concurrent_trials is not None:
+        return spec.resources.max_concurrent_trials
     cluster = ray.cluster_resources() if ray.is_initialized() else {"CPU": os.cpu_count() or 1}
-    slots = int(cluster.get("CPU", 1) // resources.cpus_per_trial)
-    if resources.gpus_per_trial:
-        slots = min(slots, int(cluster.get("GPU", 0) // resources.gpus_per_trial))
-    return max(1, slots)
+    best = 1
+    for size in sizes:
+        resources = size.resources
+        slots = int(cluster.get("CPU", 1) // (resources.cpus * resources.workers))
+        if resources.gpus:
+            slots = min(slots, int(cluster.get("GPU", 0) // (resources.gpus * resources.workers)))
+        best = max(best, slots)
+    return best

@@ -11,7 +11,7 @@ import pytest
 
 import raylaws
 from raylaws import store
-from raylaws.search import JOURNAL_FILE
+from raylaws.layout import SweepLayout
 from raylaws.spec import spec_from_dict
 from tests.conftest import tiny_spec_dict
 
@@ -30,7 +30,7 @@ def finished_sweep(tmp_path_factory: pytest.TempPathFactory, ray_session: Any) -
 
 def test_sweep_lives_in_storage_slash_name(finished_sweep: raylaws.Sweep) -> None:
     assert finished_sweep.path.name == "tiny"
-    assert (finished_sweep.path / "spec.yaml").is_file() and (finished_sweep.path / JOURNAL_FILE).is_file()
+    assert finished_sweep.layout.spec.is_file() and finished_sweep.layout.journal.is_file()
     assert finished_sweep.spec == spec_from_dict(tiny_spec_dict())
 
 
@@ -79,7 +79,7 @@ def test_best_per_size_summarises_the_seeds(finished_sweep: raylaws.Sweep) -> No
 
 def test_no_optuna_trial_is_left_running(finished_sweep: raylaws.Sweep) -> None:
     storage = optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(finished_sweep.path / JOURNAL_FILE)))
+        optuna.storages.journal.JournalFileBackend(str(finished_sweep.layout.journal)))
     for summary in optuna.get_all_study_summaries(storage):
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
         assert len(study.trials) == 3

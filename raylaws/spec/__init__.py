@@ -3,26 +3,30 @@
 from raylaws.spec._load import SpecError, SpecProblem, load_spec, spec_from_dict, spec_from_text
 from raylaws.spec._model import (
     DataSpec,
+    DeepSpeedSpec,
     ExperimentSpec,
     LadderSpec,
     LearningRateRange,
     PruningSpec,
     ResourcesSpec,
-    RungSpec,
+    SizeSpec,
     SearchSpec,
+    SizeResourcesSpec,
     TokenizerSpec,
     TrainingSpec,
 )
 
 __all__ = [
     "DataSpec",
+    "DeepSpeedSpec",
     "ExperimentSpec",
     "LadderSpec",
     "LearningRateRange",
     "PruningSpec",
     "ResourcesSpec",
-    "RungSpec",
+    "SizeSpec",
     "SearchSpec",
+    "SizeResourcesSpec",
     "SpecError",
     "SpecProblem",
     "TokenizerSpec",

@@ -6,7 +6,7 @@ Every model forbids unknown keys, so a typo is an error (with a did-you-mean, se
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal, NamedTuple, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -53,7 +53,7 @@ class DataSpec(_Frozen):
 
 
 class LadderSpec(_Frozen):
-    """The model sizes: the paper's depth ladder, or an explicit list of rungs.
+    """The model sizes: the paper's depth ladder, or an explicit list of sizes (`rungs`).
 
     Paper form: depth ``L`` over ``layers`` at a fixed ``aspect_ratio`` (width H = AR * L),
     ``n_heads`` attention heads, FFN width ``ffn_ratio * H``. Its size measure is the paper's
@@ -62,24 +62,12 @@ class LadderSpec(_Frozen):
 
     aspect_ratio: Optional[int] = Field(32, ge=1, le=4096)
     layers: Optional[list[int]] = None  # depths L; default 1..8 like the paper
-    rungs: Optional[list["RungSpec"]] = None  # explicit sizes instead of the paper ladder
-    n_heads: int = Field(4, ge=1, le=256)  # (checked after layers and rungs: see _heads_divide_widths)
+    rungs: Optional[list["SizeSpec"]] = None  # explicit sizes instead of the paper ladder
+    n_heads: int = Field(4, ge=1, le=256)  # must divide every width
     ffn_ratio: int = Field(4, ge=1, le=64)
     # Tie the output projection to the token embedding (GPT-2/BERT default). Tiny models escape
     # the unigram plateau much sooner untied; either way the projection is not counted in N.
     tie_embeddings: bool = True
-
-    @field_validator("n_heads")
-    @classmethod
-    def _heads_divide_widths(cls, n_heads: int, info: ValidationInfo) -> int:
-        if info.data.get("rungs") is not None:
-            return n_heads  # explicit rungs carry their own heads
-        aspect_ratio = info.data.get("aspect_ratio") or 32
-        for depth in info.data.get("layers") or range(1, 9):
-            if depth >= 1 and (aspect_ratio * depth) % n_heads:
-                raise ValueError(f"width {aspect_ratio * depth} of depth {depth} (aspect_ratio x L) is not divisible "
-                                 f"by {n_heads} heads; change aspect_ratio or n_heads")
-        return n_heads
 
     @model_validator(mode="after")
     def _one_form(self) -> "LadderSpec":
@@ -88,12 +76,6 @@ class LadderSpec(_Frozen):
                 raise ValueError("give either 'rungs' (explicit sizes) or 'layers' (paper ladder), not both")
             if not self.rungs:
                 raise ValueError("'rungs' is empty; list at least one size")
-            names = [r.name for r in self.rungs if r.name]
-            if len(names) != len(set(names)):
-                raise ValueError("rung names must be unique")
-            shapes = [r.name or f"L{r.n_layers}-H{r.d_model}" for r in self.rungs]
-            if len(set(shapes)) != len(shapes):
-                raise ValueError("two rungs have the same name (or, unnamed, the same shape); give each a distinct name")
         else:
             if self.layers is not None and not self.layers:
                 raise ValueError("'layers' is empty; list depths such as [1, 2, 3, 4]")
@@ -101,10 +83,51 @@ class LadderSpec(_Frozen):
                 raise ValueError("every depth in 'layers' must be >= 1")
             if self.layers is not None and len(set(self.layers)) != len(self.layers):
                 raise ValueError("'layers' has a repeated depth")
+        names = [shape.name for shape in self.shapes()]
+        if len(set(names)) != len(names):
+            raise ValueError("two rungs have the same name (or, unnamed, the same shape); give each a distinct name")
         return self
 
+    @field_validator("n_heads")
+    @classmethod
+    def _heads_divide_widths(cls, n_heads: int, info: ValidationInfo) -> int:
+        if info.data.get("rungs") is None:  # explicit rungs carry their own heads
+            aspect_ratio = info.data.get("aspect_ratio") or 32
+            for depth in info.data.get("layers") or range(1, 9):
+                if depth >= 1:
+                    _check_heads(aspect_ratio * depth, n_heads, f"L{depth}-H{aspect_ratio * depth}")
+        return n_heads
 
-class RungSpec(_Frozen):
+    def shapes(self) -> list["SizeShape"]:
+        """The shape of every size, in the order given: the paper form (width H = AR * L at
+        each depth of ``layers``, default 1..8) or the explicit ``rungs``. Sizes are named
+        ``L<depth>-H<width>`` unless an explicit rung has a name."""
+        if self.rungs is not None:
+            return [SizeShape(r.name or f"L{r.n_layers}-H{r.d_model}", r.n_layers, r.d_model, r.n_heads,
+                              r.d_ff or 4 * r.d_model) for r in self.rungs]
+        aspect_ratio = self.aspect_ratio or 32
+        return [SizeShape(f"L{depth}-H{aspect_ratio * depth}", depth, aspect_ratio * depth, self.n_heads,
+                          self.ffn_ratio * aspect_ratio * depth) for depth in self.layers or range(1, 9)]
+
+
+class SizeShape(NamedTuple):
+    """A size's name and shape, before any parameter is counted (see :mod:`raylaws.ladder`)."""
+
+    name: str
+    n_layers: int
+    d_model: int
+    n_heads: int
+    d_ff: int
+
+
+def _check_heads(d_model: int, n_heads: int, name: str) -> None:
+    """Attention heads must divide the width (the one place this rule is written)."""
+    if d_model % n_heads:
+        raise ValueError(f"width {d_model} of size {name} is not divisible by {n_heads} heads; "
+                         "change aspect_ratio or n_heads")
+
+
+class SizeSpec(_Frozen):
     """One explicit model size. ``d_ff`` defaults to 4 * ``d_model``."""
 
     name: Optional[str] = None
@@ -114,9 +137,8 @@ class RungSpec(_Frozen):
     d_ff: Optional[int] = Field(None, ge=1)
 
     @model_validator(mode="after")
-    def _heads_divide_width(self) -> "RungSpec":
-        if self.d_model % self.n_heads:
-            raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
+    def _heads_divide_width(self) -> "SizeSpec":
+        _check_heads(self.d_model, self.n_heads, self.name or f"L{self.n_layers}-H{self.d_model}")
         return self
 
 
@@ -142,12 +164,25 @@ class TrainingSpec(_Frozen):
     # Steps between checkpoints of a running trial, so a trial whose worker is lost continues
     # from there on another node; null: no checkpoints (a lost trial restarts from step 0).
     checkpoint_every: Optional[int] = Field(300, ge=1)
+    # Numerics of the forward/backward pass: autocast to bf16 or fp16 (with a loss scaler);
+    # fp32 uses TF32 matmuls where the GPU supports them. bf16 also runs on CPUs.
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
 
     @model_validator(mode="after")
     def _one_budget(self) -> "TrainingSpec":
         if (self.max_steps is None) == (self.max_tokens is None):
             raise ValueError("give exactly one budget: 'max_steps' or 'max_tokens'")
         return self
+
+    def total_steps(self, batch_size: int, seq_len: int) -> int:
+        """Optimizer steps of the budget: ``max_steps``, or ``max_tokens`` / tokens per step.
+
+        ``batch_size`` counts sequences per optimizer step; ``seq_len`` tokens per sequence.
+        """
+        if self.max_steps is not None:
+            return self.max_steps
+        assert self.max_tokens is not None
+        return max(1, self.max_tokens // (batch_size * seq_len))
 
 
 class LearningRateRange(_Frozen):
@@ -176,7 +211,7 @@ class PruningSpec(_Frozen):
 
 
 class SearchSpec(_Frozen):
-    """The per-size search: one Optuna study per rung."""
+    """The per-size search: one Optuna study per size."""
 
     learning_rate: LearningRateRange
     batch_size: list[int] = Field(min_length=1)  # choices, in sequences per step
@@ -194,13 +229,83 @@ class SearchSpec(_Frozen):
         return self
 
 
+class DeepSpeedSpec(_Frozen):
+    """DeepSpeed engine settings of the sizes whose ``backend`` is ``deepspeed``."""
+
+    zero_stage: int = Field(0, ge=0, le=3)  # ZeRO: 1 shards optimizer state, 2 + gradients, 3 + parameters
+    # Sequences per forward pass per worker; gradients accumulate up to batch_size per step.
+    # None: the whole per-worker batch in one pass.
+    micro_batch_size: Optional[int] = Field(None, ge=1)
+
+
+class SizeResourcesSpec(_Frozen):
+    """Resources of some sizes, overriding the defaults of ``resources``.
+
+    Select sizes by name (``sizes``) or by the paper's N (``min_params``/``max_params``,
+    inclusive); the last matching entry wins. Unset fields keep the defaults.
+    """
+
+    sizes: Optional[list[str]] = None
+    min_params: Optional[int] = Field(None, ge=0)
+    max_params: Optional[int] = Field(None, ge=0)
+    cpus_per_trial: Optional[int] = Field(None, ge=1)
+    gpus_per_trial: Optional[float] = Field(None, ge=0.0)
+    workers: Optional[int] = Field(None, ge=1)
+    backend: Optional[Literal["torch", "deepspeed"]] = None
+    deepspeed: Optional[DeepSpeedSpec] = None
+
+    @model_validator(mode="after")
+    def _selects(self) -> "SizeResourcesSpec":
+        if self.gpus_per_trial is not None:
+            _check_gpus(self.gpus_per_trial)
+        if self.sizes is None and self.min_params is None and self.max_params is None:
+            raise ValueError("select sizes with 'sizes' (names) or 'min_params'/'max_params' (the paper's N)")
+        if self.sizes is not None and (self.min_params is not None or self.max_params is not None):
+            raise ValueError("select by 'sizes' or by 'min_params'/'max_params', not both")
+        if self.min_params is not None and self.max_params is not None and self.min_params > self.max_params:
+            raise ValueError(f"min_params ({self.min_params}) is above max_params ({self.max_params})")
+        return self
+
+    def selects(self, name: str, n_params: int) -> bool:
+        """Whether this entry applies to the size ``name`` with the paper's N ``n_params``."""
+        if self.sizes is not None:
+            return name in self.sizes
+        return ((self.min_params is None or n_params >= self.min_params)
+                and (self.max_params is None or n_params <= self.max_params))
+
+
+def _check_gpus(gpus: float) -> None:
+    """Ray shares a GPU in fractions, but more than one GPU must be a whole number."""
+    if gpus > 1 and gpus != int(gpus):
+        raise ValueError(f"gpus_per_trial {gpus} is above 1 but not whole; use a fraction of one GPU "
+                         "(e.g. 0.125) or a whole number of GPUs")
+
+
 class ResourcesSpec(_Frozen):
-    """What one trial asks of the cluster. Threads per training = ``cpus_per_trial``."""
+    """What one trial asks of the cluster, by default and per size (``by_size``).
+
+    A trial of ``workers`` > 1 trains data-parallel: each worker gets ``cpus_per_trial`` CPUs
+    and ``gpus_per_trial`` GPUs (fractions share a GPU between trials: 0.125 packs 8 on one).
+    Threads per worker = ``cpus_per_trial``.
+    """
 
     cpus_per_trial: int = Field(1, ge=1)
     gpus_per_trial: float = Field(0.0, ge=0.0)
+    workers: int = Field(1, ge=1)  # data-parallel workers per trial (DDP or DeepSpeed)
+    backend: Literal["torch", "deepspeed"] = "torch"
+    deepspeed: DeepSpeedSpec = DeepSpeedSpec()
+    by_size: list[SizeResourcesSpec] = Field(default_factory=list)
     max_concurrent_trials: Optional[int] = Field(None, ge=1)  # None: as many as the cluster fits
     max_retries: int = Field(1, ge=0)  # re-runs of a trial that raised, before it is recorded 'failed'
+    # The cluster's autoscaler can add nodes: a size that no node fits yet waits (up to
+    # node_wait_seconds) for one instead of being refused before any trial is queued.
+    autoscaling: bool = False
+    node_wait_seconds: float = Field(900.0, gt=0.0)
+
+    @model_validator(mode="after")
+    def _whole_gpus_above_one(self) -> "ResourcesSpec":
+        _check_gpus(self.gpus_per_trial)
+        return self
 
 
 class ExperimentSpec(_Frozen):
@@ -214,6 +319,21 @@ class ExperimentSpec(_Frozen):
     search: SearchSpec
     seeds: int = Field(3, ge=0, le=1000)  # K re-runs of each size's best config, phase "seed"
     resources: ResourcesSpec = ResourcesSpec()
+
+    @model_validator(mode="after")
+    def _size_names_exist(self) -> "ExperimentSpec":
+        names = {shape.name for shape in self.ladder.shapes()}
+        for index, entry in enumerate(self.resources.by_size):
+            unknown = sorted(set(entry.sizes or []) - names)
+            if unknown:
+                raise ValueError(f"resources.by_size[{index}].sizes: no size named {', '.join(unknown)}; "
+                                 f"the sizes are {', '.join(sorted(names))}")
+        return self
+
+    @property
+    def budget_per_size(self) -> int:
+        """Trials each size runs: its search trials plus its seed re-runs."""
+        return self.search.trials_per_size + self.seeds
 
 
 LadderSpec.model_rebuild()

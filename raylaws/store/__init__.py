@@ -1,7 +1,6 @@
 """The Arrow store: one atomic, write-once Parquet record per finished trial."""
 
 from raylaws.store._files import (
-    TRIALS_DIR,
     clean_stray,
     publish,
     read_trials,
@@ -15,7 +14,6 @@ __all__ = [
     "PHASES",
     "SCHEMA_VERSION",
     "STATUSES",
-    "TRIALS_DIR",
     "TRIALS_SCHEMA",
     "clean_stray",
     "describe",

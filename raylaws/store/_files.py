@@ -1,7 +1,7 @@
 """One Parquet file per finished trial, published atomically and exactly once.
 
 A record is staged in a hidden temp file (written, fsynced), then hard-linked to its final
-name ``trials/<trial_id>.parquet``. ``link`` fails when the name exists, so a second write of
+name ``<trial_id>.parquet`` in the sweep's trials folder (:attr:`raylaws.layout.SweepLayout.trials`). ``link`` fails when the name exists, so a second write of
 the same ``trial_id`` adds nothing; readers skip hidden files, so a crash between staging and
 publishing leaves no visible row (:func:`clean_stray` removes the leftovers).
 """
@@ -22,42 +22,41 @@ from raylaws.store._schema import SCHEMA_VERSION, TRIALS_SCHEMA
 
 logger = logging.getLogger(__name__)
 
-TRIALS_DIR = "trials"
 _STAGING_PREFIX = ".tmp-"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=-]*$")
 
 
-def record_path(sweep_dir: Union[str, Path], trial_id: str) -> Path:
-    """Where the record of ``trial_id`` lives."""
+def record_path(folder: Union[str, Path], trial_id: str) -> Path:
+    """Where the record of ``trial_id`` lives in the trials ``folder``."""
     if not _SAFE_ID.match(trial_id):
         raise ValueError(f"trial_id {trial_id!r} is not a safe file name")
-    return Path(sweep_dir) / TRIALS_DIR / f"{trial_id}.parquet"
+    return Path(folder) / f"{trial_id}.parquet"
 
 
-def write_record(sweep_dir: Union[str, Path], record: Mapping[str, Any]) -> bool:
+def write_record(folder: Union[str, Path], record: Mapping[str, Any]) -> bool:
     """Publish one trial's record atomically; return False if it already existed.
 
     Args:
-        sweep_dir: the sweep directory.
+        folder: the sweep's trials folder.
         record: one value per column of :data:`TRIALS_SCHEMA` (``schema_version`` is filled in).
 
     Returns:
         True if this call published the record, False if ``trial_id`` had one already (nothing
         is written then).
     """
-    final = record_path(sweep_dir, record["trial_id"])
+    final = record_path(folder, record["trial_id"])
     if final.exists():
         return False
-    staged = stage_record(sweep_dir, record)
+    staged = stage_record(folder, record)
     return publish(staged, final)
 
 
-def stage_record(sweep_dir: Union[str, Path], record: Mapping[str, Any]) -> Path:
+def stage_record(folder: Union[str, Path], record: Mapping[str, Any]) -> Path:
     """First half of :func:`write_record`: write and fsync a hidden temp file."""
     row = {name: [record.get(name)] for name in TRIALS_SCHEMA.names}
     row["schema_version"] = [SCHEMA_VERSION]
     table = pa.table(row, schema=TRIALS_SCHEMA)
-    folder = Path(sweep_dir) / TRIALS_DIR
+    folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     staged = folder / f"{_STAGING_PREFIX}{record['trial_id']}-{uuid.uuid4().hex[:8]}.parquet"
     with open(staged, "wb") as handle:
@@ -81,9 +80,9 @@ def publish(staged: Path, final: Path) -> bool:
     return published
 
 
-def clean_stray(sweep_dir: Union[str, Path]) -> int:
-    """Remove staged files left by a crash; return how many were removed."""
-    folder = Path(sweep_dir) / TRIALS_DIR
+def clean_stray(folder: Union[str, Path]) -> int:
+    """Remove staged files left by a crash in the trials ``folder``; return how many."""
+    folder = Path(folder)
     removed = 0
     for stray in folder.glob(f"{_STAGING_PREFIX}*"):
         stray.unlink(missing_ok=True)
@@ -93,9 +92,9 @@ def clean_stray(sweep_dir: Union[str, Path]) -> int:
     return removed
 
 
-def read_trials(sweep_dir: Union[str, Path]) -> pa.Table:
-    """All published records of a sweep, in ``finished_at`` order, as one Arrow table."""
-    folder = Path(sweep_dir) / TRIALS_DIR
+def read_trials(folder: Union[str, Path]) -> pa.Table:
+    """All published records in the trials ``folder``, in ``finished_at`` order, as one table."""
+    folder = Path(folder)
     files = sorted(p for p in folder.glob("*.parquet") if not p.name.startswith(".")) if folder.exists() else []
     tables = []
     for path in files:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+from raylaws.trial import Phase, Status, StopReason
+
+SCHEMA_VERSION = 2  # 2: precision, backend, workers, cpus_per_worker, gpus_per_worker
 
 _COLUMNS: list[tuple[str, pa.DataType, bool, str]] = [
     ("sweep", pa.string(), False, "sweep name (the directory under the storage root)"),
@@ -23,8 +25,8 @@ _COLUMNS: list[tuple[str, pa.DataType, bool, str]] = [
     ("seed", pa.int64(), False, "training seed: initialisation, data order, masking"),
     ("learning_rate", pa.float64(), False, "peak learning rate"),
     ("batch_size", pa.int32(), False, "sequences per optimizer step (tokens per step = batch_size * seq_len)"),
-    ("status", pa.string(), False, "'completed', 'pruned', 'diverged' or 'failed'"),
-    ("stop_reason", pa.string(), True, "'budget', 'patience', 'pruned', 'diverged' or 'error'"),
+    ("status", pa.string(), False, "how the trial ended: " + ", ".join(repr(s.value) for s in Status)),
+    ("stop_reason", pa.string(), True, "why it stopped: " + ", ".join(repr(r.value) for r in StopReason)),
     ("error", pa.string(), True, "one-line summary of the error of a failed trial"),
     ("eval_loss", pa.float64(), True, "best eval loss (nats per token); null unless measured"),
     ("steps", pa.int64(), False, "optimizer steps taken"),
@@ -37,6 +39,12 @@ _COLUMNS: list[tuple[str, pa.DataType, bool, str]] = [
                                             "was lost; null if it ran uninterrupted"),
     ("eval_steps", pa.list_(pa.int64()), True, "steps of the evaluations"),
     ("eval_losses", pa.list_(pa.float64()), True, "eval loss at each of eval_steps"),
+    ("precision", pa.string(), True, "numerics of training: 'fp32', 'bf16' or 'fp16' (null before schema 2)"),
+    ("backend", pa.string(), True, "'torch' or 'deepspeed' (null before schema 2)"),
+    ("workers", pa.int32(), True, "data-parallel workers of the trial (null before schema 2)"),
+    ("cpus_per_worker", pa.int32(), True, "CPUs each worker asked of Ray (null before schema 2)"),
+    ("gpus_per_worker", pa.float64(), True, "GPUs each worker asked of Ray; a fraction shares a GPU (null before "
+                                            "schema 2)"),
     ("config_json", pa.string(), False, "the resolved trial config (rung, hyperparameters, training, data) as JSON"),
     ("schema_version", pa.int32(), False, "version of this schema"),
 ]
@@ -46,8 +54,9 @@ TRIALS_SCHEMA = pa.schema(
     metadata={"raylaws.schema_version": str(SCHEMA_VERSION), "raylaws.table": "trials"},
 )
 
-STATUSES = ("completed", "pruned", "diverged", "failed")
-PHASES = ("search", "seed")
+STATUSES = tuple(status.value for status in Status)
+PHASES = tuple(phase.value for phase in Phase)
+STOP_REASONS = tuple(reason.value for reason in StopReason)
 
 
 def describe() -> dict[str, str]:

@@ -17,7 +17,8 @@ from typing import Any, Callable, Literal, Optional
 import numpy as np
 
 from raylaws.data import TokenData
-from raylaws.ladder import Objective, Rung
+from raylaws.ladder import Size
+from raylaws.trial import Objective
 from raylaws.spec import TrainingSpec
 
 TrialStatus = Literal["completed", "pruned", "diverged", "failed"]
@@ -82,7 +83,60 @@ def total_steps(training: TrainingSpec, batch_size: int, seq_len: int) -> int:
 
 
 def train_trial(
-    rung: Rung,
+    size: Size,
+    hparams: "Any",
+    data: TokenData,
+    settings: "Any",
+    seed: int,
+    hooks: "Any" = None,
+) -> "Any":
+    """Interim adapter to the typed interface of :mod:`raylaws.trial` (replaced by the backend rewrite)."""
+    import os
+
+    import torch
+
+    from raylaws.trial import Outcome as TypedOutcome
+    from raylaws.trial import Progress as TypedProgress
+    from raylaws.trial import TrialHooks
+
+    hooks = hooks or TrialHooks()
+    resume = None
+    if hooks.resume_from is not None:
+        resume = torch.load(os.path.join(hooks.resume_from, "trial.pt"), weights_only=False)
+    pending: dict[str, Any] = {}
+    started = resume["started_at"] if resume else datetime.now(timezone.utc)
+
+    def keep(state: dict[str, Any]) -> None:
+        pending["state"] = state
+
+    def report(progress: Progress) -> Optional[bool]:
+        if hooks.report is None:
+            return None
+        state = pending.pop("state", None)
+        save = None if state is None else (lambda folder: torch.save(state, os.path.join(folder, "trial.pt")))
+        typed = TypedProgress(progress.step, progress.tokens, progress.eval_loss, progress.best_eval_loss,
+                              progress.train_loss, progress.wall_seconds, started,
+                              None if resume is None else int(resume["step"]))
+        return hooks.report(typed, save)
+
+    training = settings.training
+    outcome = _train_trial(size, hparams, data, training, objective=settings.objective, seq_len=settings.seq_len,
+                           seed=seed, report=report, threads=settings.threads,
+                           checkpoint=keep if training.checkpoint_every else None,
+                           checkpoint_every=training.checkpoint_every, resume=resume,
+                           tie_embeddings=settings.tie_embeddings)
+    return TypedOutcome.from_report(_as_report(outcome))
+
+
+def _as_report(outcome: Outcome) -> dict[str, Any]:
+    report = outcome.as_dict()
+    report["started_at"] = outcome.started_at.isoformat()
+    report["finished_at"] = outcome.finished_at.isoformat()
+    return report
+
+
+def _train_trial(
+    rung: Size,
     hparams: Hyperparameters,
     data: TokenData,
     training: TrainingSpec,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from raylaws.ladder import Objective, Rung
+from raylaws.ladder import Size
+from raylaws.trial import Objective
 
 if TYPE_CHECKING:
     import torch
@@ -12,7 +13,7 @@ if TYPE_CHECKING:
 
 def build_model(
     objective: Objective,
-    rung: Rung,
+    rung: Size,
     *,
     vocab_size: int,
     seq_len: int,

@@ -19,7 +19,7 @@ import psutil
 import yaml
 
 from raylaws import store
-from raylaws.search import EVENTS_FILE, JOURNAL_FILE
+from raylaws.layout import SweepLayout
 from tests.conftest import REPO, tiny_spec_dict
 
 
@@ -40,7 +40,7 @@ def start_cli(*args: str, faults: Optional[dict[str, Any]] = None) -> subprocess
 
 
 def events(sweep_dir: Path) -> list[dict[str, Any]]:
-    path = sweep_dir / EVENTS_FILE
+    path = SweepLayout.at(sweep_dir).events
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -64,14 +64,14 @@ def kill_group(process: subprocess.Popen) -> None:
 
 
 def records(sweep_dir: Path) -> dict[str, dict[str, Any]]:
-    rows = store.read_trials(sweep_dir).to_pylist()
+    rows = store.read_trials(SweepLayout.at(sweep_dir).trials).to_pylist()
     ids = [r["trial_id"] for r in rows]
     assert len(ids) == len(set(ids)), "duplicate trial_id"
     return {r["trial_id"]: r for r in rows}
 
 
 def recorded_ray_pids(sweep_dir: Path) -> list[tuple[int, float]]:
-    path = sweep_dir / "ray-processes.json"
+    path = SweepLayout.at(sweep_dir).ray_processes
     if not path.exists():
         return []
     return [(p["pid"], p["create_time"]) for p in json.loads(path.read_text())["processes"]]
@@ -98,7 +98,7 @@ def assert_sweep_complete(sweep_dir: Path, *, sizes: int, trials_per_size: int, 
     for size, mine in by_size.items():
         assert sum(r["phase"] == "search" for r in mine) == trials_per_size, size
         assert sorted(r["seed"] for r in mine if r["phase"] == "seed") == list(range(1, seeds + 1)), size
-    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(sweep_dir / JOURNAL_FILE)))
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(SweepLayout.at(sweep_dir).journal)))
     for summary in optuna.get_all_study_summaries(storage):
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
         assert len(study.trials) == trials_per_size, summary.study_name
@@ -172,7 +172,7 @@ def kill_and_resume(folder: Path, point: str) -> KillReport:
     resumed = start_cli("resume", str(sweep_dir))
     _, err = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, err[-3000:]
-    rows_after = store.read_trials(sweep_dir).num_rows
+    rows_after = store.read_trials(SweepLayout.at(sweep_dir).trials).num_rows
     after = assert_sweep_complete(sweep_dir, sizes=2, trials_per_size=3, seeds=2)
     new_events = events_of_new_runs(sweep_dir, runs_before)
     first = next(e for e in new_events if e["event"] == "started")

@@ -9,22 +9,34 @@ from typing import Any, Optional
 import optuna
 import pytest
 
-from raylaws import store
+from raylaws import store, views
 from raylaws.ladder import build_ladder
-from raylaws.search import JOURNAL_FILE, SweepPlanner, TrialPlan
+from raylaws.layout import SweepLayout
+from raylaws.search import SweepPlanner
 from raylaws.spec import spec_from_dict
+from raylaws.trial import Hyperparameters, Outcome, Phase, Progress, Status, StopReason, TrialPlan
 from tests.conftest import tiny_spec_dict
 
+NOW = datetime.now(timezone.utc)
 
-def final(loss: Optional[float], status: str = "completed") -> dict[str, Any]:
-    now = datetime.now(timezone.utc).isoformat()
-    return {"status": status, "stop_reason": "budget", "eval_loss": loss, "steps": 40, "tokens": 40 * 8 * 32,
-            "wall_seconds": 1.0, "started_at": now, "finished_at": now, "history": [[40, loss]] if loss else []}
+
+def final(loss: Optional[float], status: Status = Status.COMPLETED) -> Outcome:
+    return Outcome(status=status, stop_reason=StopReason.BUDGET, eval_loss=loss, steps=40, tokens=40 * 8 * 32,
+                   wall_seconds=1.0, started_at=NOW, finished_at=NOW, history=[(40, loss)] if loss else [])
+
+
+def failed() -> Outcome:
+    return Outcome.stopped(Status.FAILED, StopReason.ERROR, None, [])
+
+
+def at(step: int, eval_loss: float) -> Progress:
+    return Progress(step=step, tokens=step * 8 * 32, eval_loss=eval_loss, best_eval_loss=eval_loss, train_loss=eval_loss,
+                    wall_seconds=0.1, started_at=NOW)
 
 
 def make_planner(tmp_path: Path, **overrides: Any) -> SweepPlanner:
     spec = spec_from_dict(tiny_spec_dict(**overrides))
-    return SweepPlanner(spec, build_ladder(spec), tmp_path)
+    return SweepPlanner(spec, build_ladder(spec), SweepLayout.at(tmp_path))
 
 
 def drain(planner: SweepPlanner) -> list[TrialPlan]:
@@ -39,8 +51,8 @@ def test_search_budget_is_exact_per_size_and_largest_size_first(tmp_path: Path) 
     plans = drain(planner)
     assert [p.size for p in plans] == ["L2-H16"] * 3 + ["L1-H8"] * 3
     assert [p.trial_id for p in plans[:3]] == ["L2-H16.s000", "L2-H16.s001", "L2-H16.s002"]
-    assert all(p.phase == "search" and p.seed == 0 for p in plans)
-    assert all(1e-3 <= p.learning_rate <= 3e-2 and p.batch_size in (8, 16) for p in plans)
+    assert all(p.phase is Phase.SEARCH and p.seed == 0 for p in plans)
+    assert all(1e-3 <= p.hparams.learning_rate <= 3e-2 and p.hparams.batch_size in (8, 16) for p in plans)
     assert planner.next_trial() is None and not planner.is_finished()
 
 
@@ -49,15 +61,15 @@ def test_a_size_is_pruned_only_by_trials_of_its_own_size(tmp_path: Path) -> None
     plans = drain(planner)
     big, small = plans[:3], plans[3:]
     # The big size reports a far better loss at step 10 than the small size ever will.
-    assert not planner.report(big[0].trial_id, {"step": 10, "eval_loss": 1.0})
+    assert not planner.should_prune(big[0].trial_id, at(10, 1.0))
     # The small size's first trial is alone in its own study: not pruned, whatever the big size did.
-    assert not planner.report(small[0].trial_id, {"step": 10, "eval_loss": 5.0})
+    assert not planner.should_prune(small[0].trial_id, at(10, 5.0))
     # Its second trial is worse than the first at the same step: pruned within the size.
-    assert planner.report(small[1].trial_id, {"step": 10, "eval_loss": 6.0})
+    assert planner.should_prune(small[1].trial_id, at(10, 6.0))
     # A big-size trial worse than its own size's first trial is pruned too.
-    assert planner.report(big[1].trial_id, {"step": 10, "eval_loss": 2.0})
+    assert planner.should_prune(big[1].trial_id, at(10, 2.0))
     # A trial better than its size's earlier ones goes on.
-    assert not planner.report(small[2].trial_id, {"step": 10, "eval_loss": 4.0})
+    assert not planner.should_prune(small[2].trial_id, at(10, 4.0))
 
 
 def test_seed_phase_runs_exactly_k_seeds_of_the_best_config(tmp_path: Path) -> None:
@@ -65,19 +77,19 @@ def test_seed_phase_runs_exactly_k_seeds_of_the_best_config(tmp_path: Path) -> N
     plans = drain(planner)
     losses = {0: 3.0, 1: 2.0, 2: 4.0}
     for plan in plans:
-        planner.complete(plan.trial_id, final(losses[plan.optuna_number]))
-    best = {p.size: p for p in plans if p.optuna_number == 1}
+        planner.complete(plan.trial_id, final(losses[plan.study_number]))
+    best = {p.size: p for p in plans if p.study_number == 1}
     seeds = drain(planner)
     assert len(seeds) == 2 * 2
     for plan in seeds:
-        assert plan.phase == "seed"
-        assert (plan.learning_rate, plan.batch_size) == (best[plan.size].learning_rate, best[plan.size].batch_size)
+        assert plan.phase is Phase.SEED
+        assert plan.hparams == best[plan.size].hparams
     assert sorted((p.size, p.seed) for p in seeds) == [("L1-H8", 1), ("L1-H8", 2), ("L2-H16", 1), ("L2-H16", 2)]
     assert planner.next_trial() is None
     for plan in seeds:
         planner.complete(plan.trial_id, final(2.5))
     assert planner.is_finished()
-    table = store.read_trials(tmp_path)
+    table = store.read_trials(tmp_path / SweepLayout.TRIALS)
     assert table.num_rows == 2 * (3 + 2)
     assert len(set(table.column("trial_id").to_pylist())) == table.num_rows
 
@@ -86,25 +98,26 @@ def test_pruned_diverged_and_failed_trials_are_never_best(tmp_path: Path) -> Non
     planner = make_planner(tmp_path)
     plans = drain(planner)
     for plan in plans:
-        if plan.optuna_number == 0:
-            planner.complete(plan.trial_id, final(0.5, status="diverged"))
-        elif plan.optuna_number == 1:
-            planner.complete(plan.trial_id, None, error="ValueError: boom")
+        if plan.study_number == 0:
+            planner.complete(plan.trial_id, final(0.5, status=Status.DIVERGED))
+        elif plan.study_number == 1:
+            planner.complete(plan.trial_id, failed(), error="ValueError: boom")
         else:
             planner.complete(plan.trial_id, final(4.0))
     seeds = drain(planner)
-    chosen = {p.size: p for p in plans if p.optuna_number == 2}
-    assert all(s.learning_rate == chosen[s.size].learning_rate for s in seeds)
-    statuses = sorted(store.read_trials(tmp_path).column("status").to_pylist())
+    chosen = {p.size: p for p in plans if p.study_number == 2}
+    assert all(s.hparams == chosen[s.size].hparams for s in seeds)
+    trials = store.read_trials(tmp_path / SweepLayout.TRIALS)
+    statuses = sorted(trials.column("status").to_pylist())
     assert statuses.count("failed") == 2 and statuses.count("diverged") == 2
-    failed = [r for r in store.read_trials(tmp_path).to_pylist() if r["status"] == "failed"]
-    assert all(r["error"] == "ValueError: boom" and r["eval_loss"] is None for r in failed)
+    failures = [r for r in trials.to_pylist() if r["status"] == "failed"]
+    assert all(r["error"] == "ValueError: boom" and r["eval_loss"] is None for r in failures)
 
 
 def test_a_size_with_no_completed_trial_has_no_seed_phase(tmp_path: Path) -> None:
     planner = make_planner(tmp_path)
     for plan in drain(planner):
-        planner.complete(plan.trial_id, final(None, status="diverged"))
+        planner.complete(plan.trial_id, final(None, status=Status.DIVERGED))
     assert planner.next_trial() is None
     assert planner.is_finished()
 
@@ -113,7 +126,7 @@ def test_studies_live_in_the_sweeps_journal(tmp_path: Path) -> None:
     planner = make_planner(tmp_path)
     for plan in drain(planner):
         planner.complete(plan.trial_id, final(3.0))
-    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(tmp_path / JOURNAL_FILE)))
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(SweepLayout.at(tmp_path).journal)))
     names = sorted(s.study_name for s in optuna.get_all_study_summaries(storage))
     assert names == ["tiny/L1-H8", "tiny/L2-H16"]
     study = optuna.load_study(study_name="tiny/L1-H8", storage=storage)
@@ -125,33 +138,53 @@ def test_planner_pickles_without_locks(tmp_path: Path) -> None:
 
     planner = make_planner(tmp_path)
     clone = pickle.loads(pickle.dumps(planner))
-    assert clone.spec == planner.spec and clone.sweep_dir == planner.sweep_dir
+    assert clone.spec == planner.spec and clone.layout == planner.layout
 
 
 def test_pruning_disabled_never_prunes(tmp_path: Path) -> None:
     planner = make_planner(tmp_path, search={"learning_rate": {"low": 1e-3, "high": 3e-2}, "batch_size": [8],
                                              "trials_per_size": 3, "pruning": {"enabled": False}})
     plans = drain(planner)
-    planner.report(plans[0].trial_id, {"step": 10, "eval_loss": 1.0})
-    assert not planner.report(plans[1].trial_id, {"step": 10, "eval_loss": 9.0})
+    planner.should_prune(plans[0].trial_id, at(10, 1.0))
+    assert not planner.should_prune(plans[1].trial_id, at(10, 9.0))
 
 
 @pytest.mark.parametrize("sampler", ["tpe", "random"])
 def test_sampler_seed_makes_the_search_reproducible(tmp_path: Path, sampler: str) -> None:
     search = {"learning_rate": {"low": 1e-3, "high": 3e-2}, "batch_size": [8, 16], "trials_per_size": 3,
               "sampler": sampler, "sampler_seed": 7}
-    first = [(p.learning_rate, p.batch_size) for p in drain(make_planner(tmp_path / "a", search=search))]
-    again = [(p.learning_rate, p.batch_size) for p in drain(make_planner(tmp_path / "b", search=search))]
+    first = [p.hparams for p in drain(make_planner(tmp_path / "a", search=search))]
+    again = [p.hparams for p in drain(make_planner(tmp_path / "b", search=search))]
     assert first == again
 
 
 def test_remaining_seconds_weights_each_size_by_its_own_trial_time(tmp_path: Path) -> None:
     planner = make_planner(tmp_path)
-    assert planner.remaining_seconds(2) is None  # nothing measured yet
+    assert views.remaining_seconds(planner.status(), 2) is None  # nothing measured yet
     plans = drain(planner)
     for plan in plans[:3]:  # the big size's three search trials, 1 s each
         planner.complete(plan.trial_id, final(3.0))
     # big: 2 seeds left at 1 s; small (N 768 vs 6144, no trial yet): 5 left, 3 of them running
     # (counted half done), at 1 s * 768/6144; two slots.
     expected = (2 * 1.0 + (5 - 3 / 2) * (768 / 6144)) / 2
-    assert planner.remaining_seconds(2) == pytest.approx(expected)
+    assert views.remaining_seconds(planner.status(), 2) == pytest.approx(expected)
+
+
+def test_an_interrupted_trial_is_handed_out_again_by_the_next_driver(tmp_path: Path) -> None:
+    planner = make_planner(tmp_path)
+    plans = drain(planner)
+    planner.complete(plans[0].trial_id, final(3.0))
+    planner.interrupt(plans[1].trial_id)
+    again = make_planner(tmp_path)
+    assert sorted(again.resumed["reattached"]) == sorted(p.trial_id for p in plans[1:])
+    reattached = drain(again)
+    assert sorted((p.trial_id, p.hparams) for p in reattached) == sorted((p.trial_id, p.hparams) for p in plans[1:])
+
+
+def test_trial_plans_and_outcomes_survive_the_runners_dicts() -> None:
+    plan = TrialPlan("L1-H8.s003", "L1-H8", Phase.SEARCH, 0, Hyperparameters(1e-3, 8), study_number=3)
+    assert TrialPlan.from_config(plan.to_config()) == plan
+    outcome = final(2.5)
+    assert Outcome.from_report(outcome.to_report()) == outcome
+    progress = at(20, 3.0)
+    assert Progress.from_report(progress.to_report()) == progress

@@ -29,7 +29,7 @@ from raylaws.spec import (
     LearningRateRange,
     PruningSpec,
     ResourcesSpec,
-    RungSpec,
+    SizeSpec,
     SearchSpec,
     SpecError,
     SpecProblem,
@@ -102,7 +102,7 @@ INT_LISTS = ["ladder.layers", "search.batch_size"]
 SECTIONS: dict[str, type] = {"": ExperimentSpec, "data": DataSpec, "data.tokenizer": TokenizerSpec,
                              "ladder": LadderSpec, "training": TrainingSpec, "search": SearchSpec,
                              "search.learning_rate": LearningRateRange, "search.pruning": PruningSpec,
-                             "resources": ResourcesSpec, "ladder.rungs[0]": RungSpec}
+                             "resources": ResourcesSpec, "ladder.rungs[0]": SizeSpec}
 OPTIONAL = {"data.max_tokens", "data.tokenizer.path", "ladder.aspect_ratio", "ladder.layers", "ladder.rungs",
             "ladder.rungs[1].d_ff", "ladder.rungs[1].name", "training.max_steps", "training.max_tokens",
             "training.patience", "training.grad_clip", "resources.max_concurrent_trials"}

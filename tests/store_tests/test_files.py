@@ -38,7 +38,7 @@ def test_write_then_read_round_trips(tmp_path: Path) -> None:
     table = store.read_trials(tmp_path)
     assert table.num_rows == 1 and table.schema.equals(store.TRIALS_SCHEMA, check_metadata=False)
     row = table.to_pylist()[0]
-    assert row["trial_id"] == "L1-H16.s000" and row["eval_loss"] == 4.2 and row["schema_version"] == 1
+    assert row["trial_id"] == "L1-H16.s000" and row["eval_loss"] == 4.2 and row["schema_version"] == store.SCHEMA_VERSION
 
 
 def test_writing_the_same_trial_id_again_adds_no_row(tmp_path: Path) -> None:
@@ -58,10 +58,10 @@ def test_crash_between_temp_write_and_rename_leaves_no_row(tmp_path: Path) -> No
     repo = str(Path(__file__).resolve().parents[2])
     result = subprocess.run([sys.executable, "-c", code, str(tmp_path), repo], capture_output=True)
     assert result.returncode == 9, result.stderr.decode()
-    assert list((tmp_path / store.TRIALS_DIR).glob(".tmp-*"))
+    assert list((tmp_path).glob(".tmp-*"))
     assert store.read_trials(tmp_path).num_rows == 0
     assert store.clean_stray(tmp_path) == 1
-    assert not list((tmp_path / store.TRIALS_DIR).iterdir())
+    assert not list((tmp_path).iterdir())
 
 
 def test_publish_refuses_to_overwrite(tmp_path: Path) -> None:
@@ -94,7 +94,7 @@ def test_files_are_plain_parquet_for_pandas_and_pyarrow_dataset(tmp_path: Path) 
 
     for i in range(3):
         store.write_record(tmp_path, record(f"L1-H16.s00{i}"))
-    folder = tmp_path / store.TRIALS_DIR
+    folder = tmp_path
     assert len(pd.read_parquet(folder)) == 3
     assert ds.dataset(folder, format="parquet").count_rows() == 3
     assert pq.read_table(next(folder.glob("*.parquet"))).num_rows == 1
@@ -105,6 +105,19 @@ def test_polars_and_duckdb_read_the_store(tmp_path: Path) -> None:
     duckdb = pytest.importorskip("duckdb")
     for i in range(2):
         store.write_record(tmp_path, record(f"L1-H16.s00{i}"))
-    pattern = str(tmp_path / store.TRIALS_DIR / "*.parquet")
+    pattern = str(tmp_path / "*.parquet")
     assert polars.read_parquet(pattern).height == 2
     assert duckdb.sql(f"select count(*) from read_parquet('{pattern}')").fetchall() == [(2,)]
+
+
+def test_a_schema_1_record_reads_with_the_new_columns_null(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    store.write_record(tmp_path, record())
+    path = next(tmp_path.glob("*.parquet"))
+    old = pq.read_table(path).drop_columns(["precision", "backend", "workers", "cpus_per_worker", "gpus_per_worker"])
+    old = old.set_column(old.schema.get_field_index("schema_version"), "schema_version", pa.array([1], pa.int32()))
+    pq.write_table(old, path)
+    (row,) = store.read_trials(tmp_path).to_pylist()
+    assert row["schema_version"] == 1 and row["trial_id"] == "L1-H16.s000"
+    assert row["precision"] is None and row["workers"] is None

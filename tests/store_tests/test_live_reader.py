@@ -72,8 +72,7 @@ def test_reads_beside_a_live_writer_never_fail_never_shrink_and_never_see_a_torn
     import pandas as pd
     import pyarrow.dataset as ds
 
-    folder = tmp_path / store.TRIALS_DIR
-    folder.mkdir()
+    folder = tmp_path
     writer = python("import sys; from tests.store_tests.test_live_reader import publish_numbered; "
                     "publish_numbered(sys.argv[1], int(sys.argv[2]), 0.002)", str(tmp_path), str(N_RECORDS))
     expected = {i: as_stored(numbered_record(i)) for i in range(N_RECORDS)}
@@ -123,7 +122,7 @@ def test_a_staged_record_is_invisible_to_every_reader(tmp_path: Path) -> None:
 
     store.write_record(tmp_path, numbered_record(0))
     staged = store.stage_record(tmp_path, numbered_record(1))
-    folder = tmp_path / store.TRIALS_DIR
+    folder = tmp_path
     assert staged.exists() and staged.name.startswith(".")
     assert store.read_trials(tmp_path).num_rows == 1
     assert len(pd.read_parquet(folder)) == 1
@@ -154,4 +153,4 @@ def test_two_processes_racing_to_write_the_same_trials_leave_one_row_each(tmp_pa
     for row in rows:  # each row is whole, and is the one its publisher wrote
         winner = 1 if index_of(row["trial_id"]) in won[1] else 2
         assert row == as_stored(numbered_record(index_of(row["trial_id"]), writer=winner))
-    assert not list((tmp_path / store.TRIALS_DIR).glob(".tmp-*"))
+    assert not list((tmp_path).glob(".tmp-*"))

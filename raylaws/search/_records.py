@@ -1,0 +1,66 @@
+"""The record builder: a trial's plan and outcome -> one row of the trials table."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+from raylaws.ladder import Size
+from raylaws.spec import ExperimentSpec
+from raylaws.trial import Outcome, TrialPlan
+
+
+def trial_config(spec: ExperimentSpec, size: Size, plan: TrialPlan, data_fingerprint: str) -> dict[str, Any]:
+    """The resolved config of a trial: everything needed to train it again."""
+    return {
+        "trial": plan.to_config(),
+        "size": asdict(size),
+        "objective": spec.objective,
+        "training": spec.training.model_dump(mode="json"),
+        "data": spec.data.model_dump(mode="json"),
+        "data_fingerprint": data_fingerprint,
+    }
+
+
+def build_record(spec: ExperimentSpec, size: Size, plan: TrialPlan, outcome: Outcome, *,
+                 error: Optional[str] = None, data_fingerprint: str = "") -> dict[str, Any]:
+    """One row of :data:`raylaws.store.TRIALS_SCHEMA` for ``plan`` that ended as ``outcome``."""
+    loss = outcome.eval_loss
+    return {
+        "sweep": spec.name,
+        "trial_id": plan.trial_id,
+        "size": size.name,
+        "n_layers": size.n_layers,
+        "d_model": size.d_model,
+        "n_params": size.n_params,
+        "n_params_exact": size.n_params_exact,
+        "phase": plan.phase.value,
+        "seed": plan.seed,
+        "learning_rate": plan.hparams.learning_rate,
+        "batch_size": plan.hparams.batch_size,
+        "status": outcome.status.value,
+        "stop_reason": outcome.stop_reason.value,
+        "error": error,
+        "eval_loss": loss if loss is None or math.isfinite(loss) else None,
+        "steps": outcome.steps,
+        "tokens": outcome.tokens,
+        "flops": size.flops(outcome.tokens),
+        "wall_seconds": outcome.wall_seconds,
+        "started_at": outcome.started_at,
+        "finished_at": outcome.finished_at or datetime.now(timezone.utc),
+        "resumed_from_step": outcome.resumed_from_step,
+        "eval_steps": [int(s) for s, _ in outcome.history],
+        "eval_losses": [float(v) for _, v in outcome.history],
+        "precision": spec.training.precision,
+        "backend": size.resources.backend,
+        "workers": size.resources.workers,
+        "cpus_per_worker": size.resources.cpus,
+        "gpus_per_worker": size.resources.gpus,
+        "config_json": json.dumps(trial_config(spec, size, plan, data_fingerprint), sort_keys=True),
+    }
+
+
+__all__ = ["build_record", "trial_config"]

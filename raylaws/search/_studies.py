@@ -1,0 +1,130 @@
+"""The per-size Optuna studies: one study per size in one journal. The only user of Optuna.
+
+A size is only ever compared with trials of its own size: each study has its own sampler
+(seeded ``sampler_seed + index`` of the size) and its own pruner.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Optional
+
+import optuna
+from optuna.distributions import CategoricalDistribution, FloatDistribution
+from optuna.trial import TrialState
+
+from raylaws.ladder import Size
+from raylaws.spec import ExperimentSpec
+from raylaws.trial import Hyperparameters, Status
+
+_STATE = {Status.PRUNED: TrialState.PRUNED, Status.DIVERGED: TrialState.FAIL, Status.FAILED: TrialState.FAIL}
+
+
+class SizeStudies:
+    """One Optuna study per size, in the journal file ``journal``; trials are named by number.
+
+    Not thread-safe: the planner serialises calls.
+    """
+
+    def __init__(self, spec: ExperimentSpec, sizes: tuple[Size, ...], journal: Path) -> None:
+        self._spec = spec
+        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self._studies: dict[str, optuna.Study] = {}
+        self._live: dict[tuple[str, int], optuna.Trial] = {}  # (size, number) -> trial being trained
+        for index, size in enumerate(sizes):
+            self._studies[size.name] = optuna.create_study(
+                storage=storage,
+                study_name=f"{spec.name}/{size.name}",
+                direction="minimize",
+                sampler=self._sampler(index),
+                pruner=self._pruner(),
+                load_if_exists=True,
+            )
+
+    def _sampler(self, index: int) -> optuna.samplers.BaseSampler:
+        search = self._spec.search
+        seed = search.sampler_seed + index  # one reproducible stream per size
+        if search.sampler == "random":
+            return optuna.samplers.RandomSampler(seed=seed)
+        startup = min(10, max(3, search.trials_per_size // 3))  # Optuna's default of 10 exceeds small budgets
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, constant_liar=True, multivariate=True)
+
+    def _pruner(self) -> optuna.pruners.BasePruner:
+        pruning = self._spec.search.pruning
+        if not pruning.enabled:
+            return optuna.pruners.NopPruner()
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=pruning.grace_steps,
+                                                      reduction_factor=pruning.reduction_factor)
+
+    # ---- reading ----------------------------------------------------------------------------
+
+    def n_asked(self, size: str) -> int:
+        """Trials of the size's study in any state (the search budget counts these)."""
+        return len(self._studies[size].get_trials(deepcopy=False))
+
+    def n_finished(self, size: str) -> int:
+        return sum(t.state.is_finished() for t in self._studies[size].get_trials(deepcopy=False))
+
+    def running(self, size: str) -> list[int]:
+        """Numbers of the size's trials left RUNNING (by a driver that died, on a fresh start)."""
+        return [t.number for t in self._studies[size].get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
+
+    def best(self, size: str) -> Optional[Hyperparameters]:
+        """The best completed config of the size (lowest loss, then lowest number), or None."""
+        completed = self._studies[size].get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if not completed:
+            return None
+        best = min(completed, key=lambda t: (t.value, t.number))
+        return Hyperparameters(float(best.params["learning_rate"]), int(best.params["batch_size"]))
+
+    # ---- writing ----------------------------------------------------------------------------
+
+    def ask(self, size: str) -> tuple[int, Hyperparameters]:
+        """Sample the size's next config: ``(number, hyperparameters)``."""
+        search = self._spec.search
+        trial = self._studies[size].ask({
+            "learning_rate": FloatDistribution(search.learning_rate.low, search.learning_rate.high, log=True),
+            "batch_size": CategoricalDistribution(list(search.batch_size)),
+        })
+        return self._hold(size, trial)
+
+    def reopen(self, size: str, number: int) -> tuple[int, Hyperparameters]:
+        """Hand out again a RUNNING trial of a dead driver, with its number and parameters."""
+        study = self._studies[size]
+        storage = study._storage  # Optuna has no public way to re-open a RUNNING trial
+        trial = optuna.Trial(study, storage.get_trial_id_from_study_id_trial_number(study._study_id, number))
+        return self._hold(size, trial)
+
+    def _hold(self, size: str, trial: optuna.Trial) -> tuple[int, Hyperparameters]:
+        self._live[(size, trial.number)] = trial
+        return trial.number, Hyperparameters(float(trial.params["learning_rate"]), int(trial.params["batch_size"]))
+
+    def should_prune(self, size: str, number: int, step: int, eval_loss: float) -> bool:
+        """Report an intermediate eval loss; True if the size's pruner stops the trial."""
+        trial = self._live.get((size, number))
+        if trial is None or not math.isfinite(eval_loss):
+            return False
+        if step not in trial.storage.get_trial(trial._trial_id).intermediate_values:  # a re-run re-reports
+            trial.report(eval_loss, step)
+        return trial.should_prune()
+
+    def tell(self, size: str, number: int, status: Status, eval_loss: Optional[float]) -> None:
+        """Finish a trial in its study: a completed trial's loss, else pruned or failed."""
+        self._live.pop((size, number), None)
+        study = self._studies[size]
+        if status is Status.COMPLETED and eval_loss is not None:
+            study.tell(number, eval_loss)
+        else:  # diverged or failed: never a candidate for best
+            study.tell(number, state=_STATE.get(status, TrialState.FAIL))
+
+    def forget(self, size: str, number: int) -> None:
+        """Drop a trial interrupted from outside: it stays RUNNING, to be re-opened on resume."""
+        self._live.pop((size, number), None)
+
+    def is_live(self, size: str, number: int) -> bool:
+        return (size, number) in self._live
+
+
+__all__ = ["SizeStudies"]
