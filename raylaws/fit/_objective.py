@@ -179,16 +179,19 @@ class LogSpaceObjective:
 
 
 def minimize(
-    objective: LogSpaceObjective, thetas0: np.ndarray, *, gtol: float = 1e-9
+    objective: LogSpaceObjective, thetas0: np.ndarray, *, gtol: float = 1e-9, max_iter: int = 1000
 ) -> BatchResult:
     """Run batched L-BFGS on every problem of `objective` from `thetas0` (B, k).
 
     Each problem runs until its largest projected-gradient component is <= 1e-9 (the objective
     is scaled to be of order one) or no step along the L-BFGS direction lowers it any more; no
     relative-decrease test, which on this nearly piecewise-linear Huber objective stops early
-    after a short step. The optima are at least as low as scipy L-BFGS-B's with ftol 1e-14.
+    after a short step, or until `max_iter` iterations. With the defaults the optima are at least
+    as low as scipy L-BFGS-B's with ftol 1e-14.
     """
-    return minimize_batch(objective, thetas0, lower=objective.lower_bounds(), ftol=0.0, gtol=gtol)
+    return minimize_batch(
+        objective, thetas0, lower=objective.lower_bounds(), ftol=0.0, gtol=gtol, max_iter=max_iter
+    )
 
 
 def fit_from_grid(
@@ -257,6 +260,7 @@ def fit_resamples(
     theta0: np.ndarray,
     *,
     gtol: float = 1e-9,
+    max_iter: int = 1000,
 ) -> np.ndarray:
     """Refit every bootstrap resample by L-BFGS warm-started from the full-data optimum.
 
@@ -271,6 +275,7 @@ def fit_resamples(
         counts: (B, n) how many times each point appears in each resample.
         theta0: The full-data optimum.
         gtol: Projected-gradient tolerance (see `minimize`).
+        max_iter: Iteration limit per resample.
 
     Returns:
         (B, k) thetas.
@@ -278,4 +283,5 @@ def fit_resamples(
     if counts.shape[0] == 0:
         return np.empty((0, theta0.size))
     objective = LogSpaceObjective(model, ln_x, ln_y, counts, loss)
-    return minimize(objective, np.tile(theta0, (counts.shape[0], 1)), gtol=gtol).x
+    thetas0 = np.tile(theta0, (counts.shape[0], 1))
+    return minimize(objective, thetas0, gtol=gtol, max_iter=max_iter).x
