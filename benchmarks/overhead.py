@@ -84,7 +84,7 @@ def run_demo(storage: Path) -> None:
     import psutil
 
     import raylaws
-    from raylaws.sweep import loglog_line
+    from raylaws.views import loglog_line
 
     command = [str(Path(sys.executable).parent / "raylaws"), "run", str(REPO / "search_spaces" / "demo.yaml"),
                "--storage", str(storage), "--quiet"]

@@ -197,38 +197,60 @@ def best(
 
 @app.command()
 def fit(
-    sweep_dir: Path = typer.Argument(..., help="a sweep directory, <storage>/<name>"),
-    form: str = typer.Option("power", help="power (the paper's) or saturating (E + A*N^-alpha)"),
+    sweep_dir: Path = typer.Argument(..., help="a sweep directory, <storage>/<name>, or a .csv/.parquet table"),
+    form: str = typer.Option("power", help="power (the paper's), saturating (E + A*N^-alpha), sigmoid, m4 "
+                                          "(Alabdulmohsin et al. 2022) or auto (chosen by backtest)"),
     metric: str = typer.Option("eval_loss", help="numeric trials column, lower is better"),
     bootstrap: int = typer.Option(1000, help="hierarchical bootstrap replicates"),
     holdout: int = typer.Option(2, help="largest sizes held out for the backtest"),
     level: float = typer.Option(0.95, help="interval coverage"),
     seed: int = typer.Option(0, help="bootstrap seed"),
+    x: Optional[str] = typer.Option(None, "--x", help="table: column of the scale (N, tokens, FLOPs)"),
+    y: Optional[str] = typer.Option(None, "--y", help="table: column of the loss, lower is better"),
+    group: Optional[str] = typer.Option(None, "--group", help="table: column separating curves, one law each"),
+    seed_column: Optional[str] = typer.Option(None, "--seed-column", help="table: column naming each row's seed"),
 ) -> None:
-    """Fit a scaling law to a sweep: parameters with CIs, R^2, backtest MRE, off-law sizes."""
+    """Fit a scaling law to a sweep or a table: parameters with CIs, backtest, reliability, off-law sizes."""
     import warnings
 
     import raylaws
-    from raylaws.fit import backtest
+    from raylaws.fit import fit_table
 
-    if form not in ("power", "saturating"):
-        _error(f"--form: {form!r} is not one of power, saturating")
+    if form not in ("power", "saturating", "sigmoid", "m4", "auto"):
+        _error(f"--form: {form!r} is not one of power, saturating, sigmoid, m4, auto")
         raise typer.Exit(EXIT_INPUT)
-    sweep = _guarded(lambda: raylaws.open(sweep_dir))
+    is_table = sweep_dir.suffix.lower() in (".csv", ".parquet")
+    if is_table and (x is None or y is None):
+        _error(f"{sweep_dir}: a table needs --x COL and --y COL")
+        raise typer.Exit(EXIT_INPUT)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            rows = sweep.fit_rows(metric)
-            n_params, values = rows.n_params, rows.values
-            law = sweep.fit(form, metric=metric, n_bootstrap=bootstrap, random_state=seed, rows=rows)
+            if is_table:
+                fits = [(f"{sweep_dir.name}" + (f" [{group}={g.group}]" if group else ""), g.law)
+                        for g in fit_table(sweep_dir, x=x, y=y, group=group, seed=seed_column,  # type: ignore[arg-type]
+                                           form=form, n_bootstrap=bootstrap, random_state=seed)]
+                what = f"{y} against {x}"
+            else:
+                sweep = _guarded(lambda: raylaws.open(sweep_dir))
+                rows = sweep.fit_rows(metric)
+                fits = [(sweep.name, sweep.fit(form, metric=metric, n_bootstrap=bootstrap, random_state=seed,
+                                               rows=rows))]
+                what = f"{metric} against N (non-embedding, 12*L*H^2)"
         except ValueError as error:
             _error(str(error))
             raise typer.Exit(EXIT_INPUT) from None
     for warning in caught:
         err.print(f"warning: {warning.message}", markup=False, highlight=False)
+    for name, law in fits:
+        _print_fit(law, title=f"{name}: {law.form_} law of {what}", bootstrap=bootstrap, holdout=holdout, level=level)
+
+
+def _print_fit(law: Any, *, title: str, bootstrap: int, holdout: int, level: float) -> None:
+    from raylaws.fit import PowerLaw, backtest, off_law, reliability
+
     intervals = law.confidence_intervals(level) if bootstrap else {}
-    table = Table(title=f"{sweep.name}: {form} law of {metric} against N (non-embedding, 12*L*H^2), "
-                        f"{law.n_sizes_} sizes, {len(values)} runs")
+    table = Table(title=f"{title}, {law.n_sizes_} sizes, {len(law.y_)} runs")
     table.add_column("parameter")
     table.add_column("estimate", justify="right")
     table.add_column(f"{level:.0%} CI (hierarchical bootstrap, B={bootstrap})", justify="right")
@@ -236,22 +258,35 @@ def fit(
         low_high = intervals.get(key)
         table.add_row(key, f"{value:.6g}", f"{low_high[0]:.6g} .. {low_high[1]:.6g}" if low_high else "-")
     out.print(table)
-    out.print(f"R^2 (log-log) {law.r2_:.4f}" + ("" if law.r2_ >= 0.95 else "  (below 0.95: predictions unreliable)"),
-              highlight=False)
+    if law.selection_ is not None:
+        out.print(f"form: {law.form_} (auto); runner-up {law.selection_.runner_up}: {law.selection_.reason}",
+                  highlight=False)
+    verdict = reliability(law)
+    out.print(f"R^2 (log-log) {law.r2_:.4f}; rolling backtest RMSE of ln y {verdict.backtest_rmse:.4f}; "
+              f"95% interval at 4x the largest size spans {verdict.width:.1%}: "
+              + ("reliable" if verdict.reliable else f"unreliable ({'; '.join(verdict.reasons)})"), highlight=False)
+    for problem in law.problems_:
+        out.print(f"degenerate fit: {problem}", highlight=False)
     try:
-        result = backtest(raylaws.PowerLaw(form, n_bootstrap=0), n_params, values, holdout=holdout)  # type: ignore[arg-type]
-        held = ", ".join(f"N={row['n_params']:,.0f} RE {row['re']:+.4f}" for row in result.table.to_pylist())
+        result = backtest(PowerLaw(law.form_, n_bootstrap=0), law.x_, law.y_, holdout=holdout)
+        label = "N" if law.x_name == "n_params" else law.x_name
+        held = ", ".join(f"{label}={row['n_params']:,.0f} RE {row['re']:+.4f}" for row in result.table.to_pylist())
         out.print(f"backtest: fit without the {holdout} largest sizes, MRE {result.mre:.4f} ({held})", highlight=False)
     except ValueError as error:
         out.print(f"backtest: skipped ({error})", highlight=False)
     if bootstrap:
-        flagged = [row for row in law.off_law(level).to_pylist() if row["flagged"]]
+        try:
+            flagged = [row for row in off_law(law, level=level).to_pylist() if row["flagged"]]
+        except ValueError as error:
+            out.print(f"off-law sizes: skipped ({error})", highlight=False)
+            return
         if not flagged:
             out.print(f"off-law sizes: none (every size inside the {level:.0%} interval of the others' fit)",
                       highlight=False)
         for row in flagged:
             hint = "likely under-trained or stopped too early" if row["direction"] == "above" else "better than the law"
-            out.print(f"off-law: N={row['n_params']:,.0f} is {row['direction']} the line by "
+            label = "N" if law.x_name == "n_params" else law.x_name
+            out.print(f"off-law: {label}={row['n_params']:,.0f} is {row['direction']} the line by "
                       f"{row['rel_deviation']:+.1%} ({hint})", highlight=False)
 
 

@@ -97,7 +97,8 @@ class Sweep:
         """Fit a scaling law of ``metric`` against N (the paper's non-embedding count).
 
         Args:
-            form: ``power`` (the paper's ln y = -alpha ln N + b) or ``saturating`` (E + A N^-alpha).
+            form: ``power`` (the paper's ln y = -alpha ln N + b), ``saturating`` (E + A N^-alpha),
+                ``sigmoid``, ``m4`` or ``auto`` (see :class:`raylaws.fit.PowerLaw`).
             metric: see :meth:`fit_rows`.
             loss: ``auto``, ``squared`` or ``huber`` (see :class:`raylaws.fit.PowerLaw`).
             n_bootstrap: hierarchical bootstrap replicates (sizes, then seeds within sizes).

@@ -100,6 +100,10 @@ def test_run_then_best_and_status(tmp_path: Path, ray_session: Any) -> None:
     assert runner.invoke(app, ["best", str(sweep_dir), "--format", "parquet", "-o", str(out)]).exit_code == 0
     assert pq.read_table(out).num_rows == 2
 
+    fitted = runner.invoke(app, ["fit", str(sweep_dir), "--bootstrap", "20"])
+    assert fitted.exit_code == 0, fitted.output
+    assert "power law of eval_loss against N" in fitted.output and "unreliable (" in fitted.output
+
     status = runner.invoke(app, ["status", str(sweep_dir)])
     assert status.exit_code == 0 and "6/6 trials recorded" in status.output
 

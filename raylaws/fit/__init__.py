@@ -21,21 +21,37 @@ Example:
 
 from __future__ import annotations
 
-from raylaws.fit._analysis import BacktestResult, Comparison, backtest, compare, off_law
+from raylaws.fit._analysis import (
+    BacktestResult,
+    Comparison,
+    Reliability,
+    backtest,
+    compare,
+    off_law,
+    reliability,
+)
 from raylaws.fit._base import NotFittedError, clone
 from raylaws.fit._chinchilla import ChinchillaLaw
 from raylaws.fit._objective import HUBER_DELTA
-from raylaws.fit._power import PowerLaw
+from raylaws.fit._power import DegenerateFitWarning, PowerLaw
+from raylaws.fit._selection import FormSelection
+from raylaws.fit._table import GroupFit, fit_table
 
 __all__ = [
     "HUBER_DELTA",
     "BacktestResult",
     "ChinchillaLaw",
     "Comparison",
+    "DegenerateFitWarning",
+    "FormSelection",
+    "GroupFit",
     "NotFittedError",
     "PowerLaw",
+    "Reliability",
     "backtest",
     "clone",
     "compare",
+    "fit_table",
     "off_law",
+    "reliability",
 ]

@@ -7,6 +7,7 @@ parameter count throughout, as in `PowerLaw`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -15,7 +16,11 @@ from numpy.typing import ArrayLike
 from raylaws.fit import _validate
 from raylaws.fit._base import clone
 from raylaws.fit._bootstrap import group_sizes, percentile_interval
-from raylaws.fit._power import PowerLaw
+
+if TYPE_CHECKING:
+    # Only for annotations: the estimators do not import this module, nor it them, so there is
+    # no cycle (scikit-learn's rule: the analysis uses estimators, never the other way round).
+    from raylaws.fit._power import PowerLaw
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,7 @@ def backtest(law: PowerLaw, n_params: ArrayLike, y: ArrayLike, holdout: int = 2)
     if isinstance(holdout, bool) or not isinstance(holdout, (int, np.integer)) or holdout < 1:
         raise ValueError(f"holdout: must be a positive integer, got {holdout!r}")
     n_fit_sizes = sizes.size - int(holdout)
-    n_coefficients = 3 if law.form == "saturating" else 2
+    n_coefficients = law.n_coefficients
     if n_fit_sizes < n_coefficients:
         raise ValueError(
             f"holdout: holding out {holdout} of {sizes.size} sizes leaves {max(n_fit_sizes, 0)} "
@@ -112,7 +117,12 @@ def backtest(law: PowerLaw, n_params: ArrayLike, y: ArrayLike, holdout: int = 2)
     return BacktestResult(table=table, mre=float(np.mean(np.abs(relative_error))), law=fitted)
 
 
-def off_law(law: PowerLaw, n_params: ArrayLike, y: ArrayLike, level: float = 0.95) -> pa.Table:
+def off_law(
+    law: PowerLaw,
+    n_params: ArrayLike | None = None,
+    y: ArrayLike | None = None,
+    level: float = 0.95,
+) -> pa.Table:
     """Flag sizes that lie off the law fitted to the other sizes (the paper's convergence check).
 
     For each size, a fresh clone of `law` is fitted without it, and the size is flagged when the
@@ -127,7 +137,8 @@ def off_law(law: PowerLaw, n_params: ArrayLike, y: ArrayLike, level: float = 0.9
     Args:
         law: An unfitted or fitted `PowerLaw` with ``n_bootstrap > 0``; it is cloned, not
             refitted.
-        n_params: (n_rows,) non-embedding parameter count of each row; equal N are seeds.
+        n_params: (n_rows,) non-embedding parameter count (or other scale x) of each row; equal
+            values are seeds. None, with `y` None too: the data `law` was fitted to.
         y: (n_rows,) loss (or 1 - metric) of each row; lower is better.
         level: Coverage of the prediction interval.
 
@@ -143,13 +154,16 @@ def off_law(law: PowerLaw, n_params: ArrayLike, y: ArrayLike, level: float = 0.9
             to fit once one is left out.
     """
     level = _validate.level(level)
+    if n_params is None and y is None:
+        law._check_fitted()
+        n_params, y = law.x_, law.y_
     n_values, y_values, sizes = _check_data(n_params, y)
     if law.n_bootstrap == 0:
         raise ValueError(
             "law: off_law needs prediction intervals, so law.n_bootstrap must be > 0 "
             f"(got {law!r})"
         )
-    n_coefficients = 3 if law.form == "saturating" else 2
+    n_coefficients = law.n_coefficients
     if sizes.size - 1 < n_coefficients:
         raise ValueError(
             f"n_params: {sizes.size} distinct sizes; leaving one out must leave at least "
@@ -242,3 +256,61 @@ def _check_data(n_params: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarr
     _validate.same_length(n_params=n_values, y=y_values)
     sizes, _, _ = group_sizes(n_values)
     return n_values, y_values, sizes
+
+
+@dataclass(frozen=True)
+class Reliability:
+    """Whether a fitted law's extrapolations can be used, judged by extrapolation, not R².
+
+    Attributes:
+        reliable: True when the law backtested within `max_backtest_rmse`, its interval at
+            `at` is narrower than `max_width`, and the fit is not degenerate.
+        backtest_rmse: The law's rolling-origin backtest RMSE of ln y (nan: not run).
+        width: Relative width hi / lo - 1 of the 95% prediction interval at `at` (nan without
+            a bootstrap).
+        at: Where the width was taken: 4x the largest fitted size.
+        reasons: Why it is not reliable, one phrase each (empty when reliable).
+    """
+
+    reliable: bool
+    backtest_rmse: float
+    width: float
+    at: float
+    reasons: tuple[str, ...]
+
+
+def reliability(
+    law: PowerLaw, *, max_backtest_rmse: float = 0.03, max_width: float = 0.25
+) -> Reliability:
+    """Judge a fitted law by how its own extrapolations fared and how wide its intervals are.
+
+    The R² of the fit says how well the law describes the sizes it was fitted on, which is a
+    poor guide to how well it extrapolates; this uses the rolling-origin backtest error
+    (`PowerLaw.backtest_rmse_`: fit on smaller sizes, predict larger) and the width of the 95%
+    prediction interval 4x beyond the largest size.
+
+    Args:
+        law: A fitted `PowerLaw` (with ``n_bootstrap > 0`` for the width and the backtest).
+        max_backtest_rmse: Largest acceptable backtest RMSE of ln y (0.03: about 3% error).
+        max_width: Largest acceptable relative interval width.
+
+    Returns:
+        The verdict and the figures behind it.
+    """
+    law._check_fitted()
+    at = float(law.sizes_[-1] * 4.0)
+    width = float("nan")
+    if law.bootstrap_params_.shape[0]:
+        lo, hi = law.predict_interval(at, 0.95)
+        width = float(hi / lo - 1.0)
+    reasons = list(law.problems_)
+    rmse = law.backtest_rmse_
+    if not np.isfinite(rmse):
+        reasons.append("no backtest (too few sizes, or n_bootstrap=0)")
+    elif rmse > max_backtest_rmse:
+        reasons.append(f"backtest RMSE of ln y {rmse:.3f} > {max_backtest_rmse}")
+    if not np.isfinite(width):
+        reasons.append("no prediction interval (n_bootstrap=0)")
+    elif width > max_width:
+        reasons.append(f"95% interval at 4x the largest size spans {width:.0%} > {max_width:.0%}")
+    return Reliability(not reasons, rmse, width, at, tuple(reasons))

@@ -86,6 +86,25 @@ class SumOfPowers:
         """Return (B, n) predictions of ln y for (B, k) parameters at (J, n) log inputs."""
         return self.log_predict_with_shares(thetas, ln_x)[0]
 
+    def log_predict_and_jacobian(
+        self, thetas: np.ndarray, ln_x: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return (B, n) predictions of ln y and their (B, k, n) derivatives by theta."""
+        log_prediction, shares = self.log_predict_with_shares(thetas, ln_x)
+        n_floor = int(self.has_floor)
+        term_shares = shares[:, n_floor:]  # (B, J, n)
+        parts = [term_shares, -term_shares * ln_x[None]]
+        if n_floor:
+            parts.insert(0, shares[:, :1])
+        return log_prediction, np.concatenate(parts, axis=1)
+
+    def lower_bounds(self, ln_y: np.ndarray) -> np.ndarray:
+        """(k,) lower bounds: only e = ln E has one, which keeps E >= 0 meaningful."""
+        bounds = np.full(self.n_coefficients, -np.inf)
+        if self.has_floor:
+            bounds[0] = float(ln_y.min()) - _E_FLOOR_NATS
+        return bounds
+
     def to_params(self, theta: np.ndarray) -> np.ndarray:
         """Map theta (..., k) to the public parameters: exp of E and A_j, exponents as they are."""
         params = np.array(theta, dtype=np.float64, copy=True)
@@ -147,37 +166,32 @@ class LogSpaceObjective:
         self.loss = loss
 
     def __call__(self, thetas: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        log_prediction, shares = self.model.log_predict_with_shares(thetas, self.ln_x)
+        log_prediction, jacobian = self.model.log_predict_and_jacobian(thetas, self.ln_x)
         rho, psi = loss_and_derivative(log_prediction - self.ln_y, self.loss)
         weights = self.weights[0][None] if self.weights.shape[0] == 1 else self.weights[rows]
         values = np.einsum("bn,bn->b", weights, rho)
         weighted_psi = weights * psi  # (b, n): d value / d ln y_hat
-        n_floor = int(self.model.has_floor)
-        term_shares = shares[:, n_floor:]  # (b, J, n)
-        by_term = np.einsum("bn,bjn->bj", weighted_psi, term_shares)
-        by_exponent = -np.einsum("bn,bjn,jn->bj", weighted_psi, term_shares, self.ln_x)
-        parts = [by_term, by_exponent]
-        if n_floor:
-            parts.insert(0, np.einsum("bn,bn->b", weighted_psi, shares[:, 0])[:, None])
-        return values, np.concatenate(parts, axis=1)
+        return values, np.einsum("bn,bkn->bk", weighted_psi, jacobian)
 
     def lower_bounds(self) -> np.ndarray:
-        """(k,) lower bounds: only e = ln E has one, which keeps E >= 0 meaningful."""
-        bounds = np.full(self.model.n_coefficients, -np.inf)
-        if self.model.has_floor:
-            bounds[0] = float(self.ln_y.min()) - _E_FLOOR_NATS
-        return bounds
+        """(k,) lower bounds of theta (-inf where there is none); see the model's."""
+        return self.model.lower_bounds(self.ln_y)
 
 
-def minimize(objective: LogSpaceObjective, thetas0: np.ndarray) -> BatchResult:
+def minimize(
+    objective: LogSpaceObjective, thetas0: np.ndarray, *, gtol: float = 1e-9, max_iter: int = 1000
+) -> BatchResult:
     """Run batched L-BFGS on every problem of `objective` from `thetas0` (B, k).
 
     Each problem runs until its largest projected-gradient component is <= 1e-9 (the objective
     is scaled to be of order one) or no step along the L-BFGS direction lowers it any more; no
     relative-decrease test, which on this nearly piecewise-linear Huber objective stops early
-    after a short step. The optima are at least as low as scipy L-BFGS-B's with ftol 1e-14.
+    after a short step, or until `max_iter` iterations. With the defaults the optima are at least
+    as low as scipy L-BFGS-B's with ftol 1e-14.
     """
-    return minimize_batch(objective, thetas0, lower=objective.lower_bounds(), ftol=0.0)
+    return minimize_batch(
+        objective, thetas0, lower=objective.lower_bounds(), ftol=0.0, gtol=gtol, max_iter=max_iter
+    )
 
 
 def fit_from_grid(
@@ -244,6 +258,9 @@ def fit_resamples(
     loss: Loss,
     counts: np.ndarray,
     theta0: np.ndarray,
+    *,
+    gtol: float = 1e-9,
+    max_iter: int = 1000,
 ) -> np.ndarray:
     """Refit every bootstrap resample by L-BFGS warm-started from the full-data optimum.
 
@@ -257,6 +274,8 @@ def fit_resamples(
         loss: Loss on log residuals.
         counts: (B, n) how many times each point appears in each resample.
         theta0: The full-data optimum.
+        gtol: Projected-gradient tolerance (see `minimize`).
+        max_iter: Iteration limit per resample.
 
     Returns:
         (B, k) thetas.
@@ -264,4 +283,5 @@ def fit_resamples(
     if counts.shape[0] == 0:
         return np.empty((0, theta0.size))
     objective = LogSpaceObjective(model, ln_x, ln_y, counts, loss)
-    return minimize(objective, np.tile(theta0, (counts.shape[0], 1))).x
+    thetas0 = np.tile(theta0, (counts.shape[0], 1))
+    return minimize(objective, thetas0, gtol=gtol, max_iter=max_iter).x

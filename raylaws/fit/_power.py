@@ -7,45 +7,46 @@ comparable when N is counted the same way.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+import warnings
+from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
+from scipy.special import ndtri, stdtrit
 
 from raylaws.fit import _validate
-from raylaws.fit._base import BaseLaw
+from raylaws.fit._base import BaseLaw, NotFittedError
 from raylaws.fit._bootstrap import group_sizes, hierarchical_resamples, percentile_interval
-from raylaws.fit._objective import (
-    LogSpaceObjective,
-    SumOfPowers,
-    fit_from_grid,
-    fit_resamples,
-    minimize,
-)
+from raylaws.fit._forms import FORMS, FitLoss, LawForm, fit_theta, least_squares_lines
+from raylaws.fit._objective import fit_resamples
+from raylaws.fit._selection import FormSelection, RollingErrors, rolling_errors, select_form
+from raylaws.fit._sigmoid import PlateauLaw
 
-if TYPE_CHECKING:
-    import pyarrow as pa
-
-Form = Literal["power", "saturating"]
+Form = Literal["power", "saturating", "sigmoid", "m4", "auto"]
 LossChoice = Literal["auto", "squared", "huber"]
 
-_MODELS: dict[str, SumOfPowers] = {
-    "power": SumOfPowers(has_floor=False, n_terms=1),
-    "saturating": SumOfPowers(has_floor=True, n_terms=1),
-}
-_PARAM_NAMES: dict[str, tuple[str, ...]] = {
-    "power": ("A", "alpha"),
-    "saturating": ("E", "A", "alpha"),
-}
-# Exponents screened for starting points of the saturating fit (see `fit_from_grid`).
-_ALPHA_GRID = np.linspace(0.02, 2.0, 100)[:, None]
-_N_STARTS = 4
+#: Growth of the extrapolation error per unit of ln x beyond the fitted sizes assumed when the
+#: curve has too few sizes to backtest (ln y per e-fold of x). A guess, stated as one.
+DEFAULT_DRIFT = 0.02
+# Multiplies the drift measured by the rolling backtest. Calibrated on simulated curves only
+# (known truth, misspecified forms, size and seed noise: `benchmarks/extrapolation.py --calibrate
+# --seed 1`, 36 curves x 3 held-out sizes per form): at 1.0 the 95% intervals covered 97-100% for
+# power, saturating, sigmoid and auto and 93% for m4; at 0.75, 90-98%; 0.85 sits between.
+_DRIFT_SCALE = 0.85
+_PLATEAU_BOOTSTRAP_ITERATIONS = 150
+
+
+class DegenerateFitWarning(UserWarning):
+    """The fitted law says little: a flat or rising curve, a parameter at its bound, or a fit
+    no better than a constant. Its predictions should not be used."""
 
 
 class PowerLaw(BaseLaw):
-    """A scaling law y(N) fitted over sizes x seeds, with hierarchical-bootstrap uncertainty.
+    """A scaling law y(x) fitted over sizes x seeds, with hierarchical-bootstrap uncertainty.
 
-    Forms (N = non-embedding parameters, y = loss or 1 - metric, lower is better):
+    x is the scale: N, non-embedding parameters, for a raylaws sweep (written N below), or
+    tokens, compute, data set size for other curves (name it with `x_name`). Forms (y = loss or
+    1 - metric, lower is better):
 
     - ``"power"``, the paper's law: ln y = ln A - alpha ln N, i.e. y = A·N^(-alpha), fitted by
       least squares in log-log space over every (size, seed) row (Ivgi et al. 2022). The paper
@@ -53,6 +54,21 @@ class PowerLaw(BaseLaw):
     - ``"saturating"``: y = E + A·N^(-alpha), E >= 0, fitted as Hoffmann et al. (2022) and Epoch
       AI do: Huber loss (delta 1e-3) on log residuals, log-sum-exp parametrisation, L-BFGS with
       analytic gradients from a screened grid of starting points.
+    - ``"m4"``: (y - E) / (L0 - y)^gamma = A·N^(-alpha), Alabdulmohsin et al. (2022)'s M4 (their
+      L_inf, L_0, beta, c, alpha are E, L0, A, alpha, gamma): a curve that starts on a plateau
+      near L0 (chance error, an untrained model's loss), falls as a power of N and levels off at
+      E. Same loss, parametrisation (E > 0, L0 > E) and analytic gradients (the law is implicit
+      in y, solved by Newton's method); starts screened over a grid of (E, L0, gamma).
+    - ``"sigmoid"``: M4 with gamma = 1, y = E + (L0 - E) / (1 + N^alpha / A): a logistic curve in
+      ln N, one parameter fewer.
+    - ``"auto"``: picks one of the above per curve by a rolling-origin backtest: fit on the m
+      smallest sizes, score the log-error of predicting every larger size, for each m; the form
+      that extrapolated best wins (a form with fewer parameters wins ties within 5%).
+      `selection_` says which form won, the runner-up and why it lost. A form competes only with
+      at least k + 3 sizes (k its parameter count: 5 for power, 6 saturating, 7 sigmoid, 8 m4),
+      and all are scored on the origins the richest allows, often just 2 or 3 fits; do not trust
+      ``auto`` with fewer than about 8 sizes, or when the scores in `selection_` are close. With
+      fewer than 5 sizes it falls back to ``"power"`` untested.
 
     Uncertainty is the paper's hierarchical bootstrap: each replicate resamples the sizes with
     replacement, then the seeds within each drawn size, and refits; intervals are percentiles of
@@ -60,9 +76,9 @@ class PowerLaw(BaseLaw):
     warm-started from the full-data optimum.
 
     Args:
-        form: ``"power"`` or ``"saturating"``.
+        form: ``"power"``, ``"saturating"``, ``"sigmoid"``, ``"m4"`` or ``"auto"``.
         loss: Loss on log residuals: ``"squared"``, ``"huber"`` (delta 1e-3), or ``"auto"``:
-            squared for ``"power"`` (the paper's least squares), Huber for ``"saturating"``
+            squared for ``"power"`` (the paper's least squares), Huber for the others
             (Hoffmann et al.).
         n_bootstrap: Number of bootstrap replicates B (the paper uses 1000). 0 skips the
             bootstrap: the fit is then a few milliseconds, and interval methods raise
@@ -70,9 +86,14 @@ class PowerLaw(BaseLaw):
         random_state: Seed or `numpy.random.Generator` for the bootstrap. Two laws fitted on the
             same sizes with the same int seed draw the same size resamples, which `compare`
             uses to pair them.
+        x_name: What x is, used to name it in error messages (``"n_params"``: N of a sweep).
 
     Attributes:
-        params_: Fitted parameters by name: ``{"A", "alpha"}`` or ``{"E", "A", "alpha"}``.
+        form_: The form fitted (the chosen one for ``"auto"``).
+        selection_: `FormSelection` for ``"auto"`` (chosen form, runner-up, backtest scores,
+            reason); None otherwise.
+        params_: Fitted parameters by name: ``{"A", "alpha"}``, ``{"E", "A", "alpha"}``,
+            ``{"E", "L0", "A", "alpha"}`` (sigmoid) or ``{"E", "L0", "A", "alpha", "gamma"}``.
         exponent_: alpha.
         r2_: R² = 1 - SS_res/SS_tot of ln y over all rows (the paper's goodness of fit; it treats
             R² >= 0.95 as the sign that predictions are reliable).
@@ -85,6 +106,13 @@ class PowerLaw(BaseLaw):
             (pretraining variance and lack of fit), estimated from the residuals.
         seed_noise_std_: Standard deviation of one seed around its size's mean, in ln y, pooled
             over sizes with two or more seeds (0 when no size has two).
+        backtest_rmse_: RMSE of ln y of the rolling-origin backtest of the fitted form (nan when
+            not run: ``n_bootstrap=0`` and a fixed form, or too few sizes).
+        drift_: Extrapolation error, in ln y per unit of ln x beyond the fitted sizes, that
+            `predict_interval` adds (from the backtest; `DEFAULT_DRIFT` without one).
+        problems_: Why the fit is degenerate, one sentence each (each also warned as a
+            `DegenerateFitWarning`); empty for a sound fit.
+        x_, y_: The data fitted.
 
     Example:
         >>> import numpy as np
@@ -105,54 +133,94 @@ class PowerLaw(BaseLaw):
         loss: LossChoice = "auto",
         n_bootstrap: int = 1000,
         random_state: int | np.random.Generator | None = None,
+        x_name: str = "n_params",
     ) -> None:
         self.form = form
         self.loss = loss
         self.n_bootstrap = n_bootstrap
         self.random_state = random_state
+        self.x_name = x_name
 
     # ------------------------------------------------------------------ fitting
 
-    def fit(self, n_params: ArrayLike, y: ArrayLike) -> PowerLaw:
+    def fit(
+        self,
+        x: ArrayLike | None = None,
+        y: ArrayLike | None = None,
+        *,
+        n_params: ArrayLike | None = None,
+    ) -> PowerLaw:
         """Fit the law to one row per (size, seed).
 
         Args:
-            n_params: (n_rows,) non-embedding parameter count of each row; rows with equal N are
-                seeds of one size.
+            x: (n_rows,) scale of each row: N non-embedding parameters for a raylaws sweep, or
+                tokens, compute, data set size...; rows with equal x are seeds of one size.
             y: (n_rows,) loss (or 1 - metric) of each row; lower is better.
+            n_params: Alias of `x` for sweeps, where x is N (give one of the two).
 
         Returns:
             self, fitted.
 
         Raises:
-            ValueError: On bad settings, or on non-positive or non-finite N or y, mismatched
+            ValueError: On bad settings, or on non-positive or non-finite x or y, mismatched
                 lengths, or fewer distinct sizes than the form has parameters; raised before any
-                fitting, naming the argument.
-        """
-        model, loss = self._check_settings()
-        n_values = _validate.positive_finite("n_params", n_params)
-        y_values = _validate.positive_finite("y", y)
-        _validate.same_length(n_params=n_values, y=y_values)
-        sizes, size_index, n_seeds = group_sizes(n_values)
-        names = _PARAM_NAMES[self.form]
-        _validate.enough_sizes("n_params", sizes.size, len(names), f"the {self.form!r} form")
+                fitting, naming the argument (x is named by `x_name`).
 
-        ln_x = np.log(n_values)[None, :]
+        Warns:
+            DegenerateFitWarning: When y does not fall with x, the fitted law is flat or no
+                better than a constant, or a parameter sits at its bound.
+        """
+        form, loss = self._check_settings()
+        x = _one_of(x, n_params)
+        x_values = _validate.positive_finite(self.x_name, x)
+        y_values = _validate.positive_finite("y", y)
+        _validate.same_length(**{self.x_name: x_values, "y": y_values})
+        sizes, size_index, n_seeds = group_sizes(x_values)
+        needed = 2 if form is None else form.n_coefficients
+        what = f"the {self.form!r} form"
+        _validate.enough_sizes(self.x_name, sizes.size, needed, what)
+
+        ln_x = np.log(x_values)[None, :]
         ln_y = np.log(y_values)
+        ln_sizes = np.log(sizes)
         rng = np.random.default_rng(self.random_state)
-        theta = self._fit_full(model, loss, ln_x, ln_y)
+        rolling: RollingErrors | None = None
+        if form is None:
+            self.selection_, backtests = select_form(self.loss, ln_x, ln_y, size_index, ln_sizes)
+            form = FORMS[self.selection_.form]
+            rolling = backtests.get(form.name)
+        else:
+            self.selection_ = None
+        if loss is None:
+            loss = form.default_loss
+        model = form.model
+        names = form.param_names
+        theta = fit_theta(form, loss, ln_x, ln_y)
 
         resamples = hierarchical_resamples(
             size_index, self.n_bootstrap, rng, min_distinct_sizes=len(names)
         )
         if self.n_bootstrap == 0:
             thetas = np.empty((0, len(names)))
-        elif self.form == "power" and loss == "squared":
-            thetas = _least_squares_lines(ln_x[0], ln_y, resamples.counts)
+        elif form.name == "power" and loss == "squared":
+            thetas = least_squares_lines(ln_x[0], ln_y, resamples.counts)
         else:
-            thetas = fit_resamples(model, ln_x, ln_y, loss, resamples.counts, theta)
+            # Plateau laws creep along flat valleys: replicates differ far more than a 1e-4
+            # gradient or the last of 150 iterations moves them, and a few stragglers would
+            # otherwise hold the whole batch for hundreds of iterations.
+            plateau = isinstance(model, PlateauLaw)
+            thetas = fit_resamples(
+                model, ln_x, ln_y, loss, resamples.counts, theta,  # type: ignore[arg-type]
+                gtol=1e-4 if plateau else 1e-9, max_iter=_PLATEAU_BOOTSTRAP_ITERATIONS if plateau else 1000,
+            )
+        if rolling is None and self.n_bootstrap > 0:
+            # Origins from k sizes: the richest forms get two origins, not one, from 7 sizes.
+            rolling = rolling_errors(
+                form, loss, ln_x, ln_y, size_index, ln_sizes, form.n_coefficients
+            )
 
         residual = ln_y - model.log_predict_many(theta[None], ln_x)[0]
+        self.form_ = form.name
         self.params_ = dict(zip(names, (float(v) for v in model.to_params(theta))))
         self.exponent_ = self.params_["alpha"]
         self.r2_ = float(1.0 - residual @ residual / np.sum((ln_y - ln_y.mean()) ** 2))
@@ -163,6 +231,13 @@ class PowerLaw(BaseLaw):
         self.size_noise_std_, self.seed_noise_std_ = _noise_levels(
             residual, size_index, n_seeds, n_params=len(names)
         )
+        self.backtest_rmse_ = rolling.rmse if rolling is not None else float("nan")
+        self.drift_ = _drift(rolling)
+        self.x_ = x_values
+        self.y_ = y_values
+        self.problems_ = _degeneracies(form, theta, ln_x, ln_y, size_index, ln_sizes, self.r2_)
+        for problem in self.problems_:
+            warnings.warn(f"{self.form_} fit: {problem}", DegenerateFitWarning, stacklevel=2)
         self._model = model
         self._theta = theta
         self._bootstrap_thetas = thetas
@@ -170,141 +245,188 @@ class PowerLaw(BaseLaw):
         # Standard normal draws, one per replicate, that turn curve replicates into predictive
         # replicates in `predict_interval`; drawn here so that method is deterministic.
         self._noise_draws = rng.standard_normal(self.n_bootstrap)
-        self._n_fit = n_values
-        self._y_fit = y_values
         return self
 
-    def _check_settings(self) -> tuple[SumOfPowers, Literal["squared", "huber"]]:
-        if self.form not in _MODELS:
-            raise ValueError(f"form: must be 'power' or 'saturating', got {self.form!r}")
+    def _check_settings(self) -> tuple[LawForm | None, FitLoss | None]:
+        """The form (None for "auto") and the loss (None: the chosen form's default)."""
+        if self.form != "auto" and self.form not in FORMS:
+            raise ValueError(
+                f"form: must be one of {', '.join(map(repr, [*FORMS, 'auto']))}, got {self.form!r}"
+            )
         if self.loss not in ("auto", "squared", "huber"):
             raise ValueError(f"loss: must be 'auto', 'squared' or 'huber', got {self.loss!r}")
         _validate.n_bootstrap(self.n_bootstrap)
-        loss: Literal["squared", "huber"]
-        if self.loss == "auto":
-            loss = "squared" if self.form == "power" else "huber"
-        else:
-            loss = self.loss
-        return _MODELS[self.form], loss
+        form = FORMS.get(self.form)
+        if self.loss != "auto":
+            return form, self.loss  # type: ignore[return-value]
+        return form, None if form is None else form.default_loss
 
-    def _fit_full(
-        self,
-        model: SumOfPowers,
-        loss: Literal["squared", "huber"],
-        ln_x: np.ndarray,
-        ln_y: np.ndarray,
-    ) -> np.ndarray:
-        if self.form == "power":
-            theta = _least_squares_lines(ln_x[0], ln_y, np.ones((1, ln_y.size)))[0]
-            if loss == "huber":
-                objective = LogSpaceObjective(model, ln_x, ln_y, np.ones((1, ln_y.size)), loss)
-                theta = minimize(objective, theta[None]).x[0]
-            return theta
-        return fit_from_grid(model, ln_x, ln_y, loss, _ALPHA_GRID, _N_STARTS)
+    @property
+    def n_coefficients(self) -> int:
+        """Fewest distinct sizes a fit needs: the form's parameter count (2 for "auto")."""
+        return FORMS[self.form].n_coefficients if self.form in FORMS else 2
 
     # --------------------------------------------------------------- prediction
 
-    def predict(self, n_params: ArrayLike) -> np.ndarray:
-        """Predict y at N.
+    def predict(self, x: ArrayLike | None = None, *, n_params: ArrayLike | None = None) -> np.ndarray:
+        """Predict y at x.
 
         Args:
-            n_params: Non-embedding parameter count(s), scalar or 1-D.
+            x: Scale(s) (N non-embedding parameters for a sweep), scalar or 1-D.
+            n_params: Alias of `x`.
 
         Returns:
-            Predictions with the shape of `n_params` (a numpy scalar for a scalar).
+            Predictions with the shape of `x` (a numpy scalar for a scalar).
         """
         self._check_fitted()
-        n_values = _validate.positive_finite("n_params", n_params, allow_scalar=True)
-        ln_x = np.log(n_values).reshape(1, -1)
+        x_values = _validate.positive_finite(self.x_name, _one_of(x, n_params), allow_scalar=True)
+        ln_x = np.log(x_values).reshape(1, -1)
         prediction = np.exp(self._model.log_predict_many(self._theta[None], ln_x)[0])
-        return prediction.reshape(n_values.shape)[()]
+        return prediction.reshape(x_values.shape)[()]
 
-    def predict_replicates(self, n_params: ArrayLike) -> np.ndarray:
-        """Predict y at N under every bootstrap replicate of the fit (no run-to-run noise).
+    def predict_replicates(
+        self, x: ArrayLike | None = None, *, n_params: ArrayLike | None = None
+    ) -> np.ndarray:
+        """Predict y at x under every bootstrap replicate of the fit (no run-to-run noise).
 
         Args:
-            n_params: Non-embedding parameter count(s), scalar or 1-D.
+            x: Scale(s) (N non-embedding parameters for a sweep), scalar or 1-D.
+            n_params: Alias of `x`.
 
         Returns:
-            (B, *shape of n_params) predictions.
+            (B, *shape of x) predictions.
         """
         self._check_bootstrapped("predict_replicates")
-        n_values = _validate.positive_finite("n_params", n_params, allow_scalar=True)
-        ln_x = np.log(n_values).reshape(1, -1)
+        x_values = _validate.positive_finite(self.x_name, _one_of(x, n_params), allow_scalar=True)
+        ln_x = np.log(x_values).reshape(1, -1)
         log_predictions = self._model.log_predict_many(self._bootstrap_thetas, ln_x)
-        return np.exp(log_predictions).reshape(-1, *n_values.shape)
+        return np.exp(log_predictions).reshape(-1, *x_values.shape)
 
     def predict_interval(
-        self, n_params: ArrayLike, level: float = 0.95, *, n_seeds: int | None = 1
+        self,
+        x: ArrayLike | None = None,
+        level: float = 0.95,
+        *,
+        n_seeds: int | None = 1,
+        n_params: ArrayLike | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Bootstrap interval for what a run (or a mean over seeds) at N will give.
+        """Interval for what a run (or a mean over seeds) at x will give, extrapolation included.
 
-        Each bootstrap replicate's prediction is perturbed, in ln y, by a normal draw with the
-        estimated run-to-run variance size_noise_std_² + seed_noise_std_² / n_seeds, and the
-        interval is the percentiles of the result: the uncertainty of the fit and the noise of a
-        new size's outcome together.
+        Each bootstrap replicate's prediction is perturbed, in ln y, by a normal draw with
+        variance size_noise_std_² + seed_noise_std_² / n_seeds + (drift_ · d)², where d is how
+        far x lies outside the fitted sizes in ln x (0 inside). The last term is the error of
+        extrapolating, which the bootstrap alone misses when the form is not quite the truth:
+        `drift_` is measured by a rolling-origin backtest of the fit (fit on the smaller sizes,
+        predict the larger), so the interval widens with distance as fast as this curve's own
+        extrapolations went wrong. The interval is the percentiles of the result.
 
         Args:
-            n_params: Non-embedding parameter count(s), scalar or 1-D.
+            x: Scale(s) (N non-embedding parameters for a sweep), scalar or 1-D.
             level: Coverage, e.g. 0.95 for the [2.5, 97.5] percentiles.
             n_seeds: The interval is for the geometric mean of y over this many seeds of one new
                 size (1: a single run). None: the interval of the fitted curve itself, without
-                run-to-run noise.
+                run-to-run noise or extrapolation error.
+            n_params: Alias of `x`.
 
         Returns:
-            (lo, hi), each with the shape of `n_params`.
+            (lo, hi), each with the shape of `x`.
+
+        Raises:
+            NotFittedError: When the law is unfitted or was fitted with ``n_bootstrap=0``.
         """
         level = _validate.level(level)
-        replicates = np.log(self.predict_replicates(n_params))
+        self._check_fitted()
+        if self.bootstrap_params_.shape[0] == 0:
+            raise NotFittedError(
+                f"predict_interval needs bootstrap replicates, but this {type(self).__name__} "
+                "was fitted with n_bootstrap=0: set n_bootstrap > 0 (e.g. "
+                f"{type(self).__name__}(form={self.form!r}, n_bootstrap=1000)) and fit again"
+            )
+        x = _one_of(x, n_params)
+        replicates = np.log(self.predict_replicates(x))
         if n_seeds is not None:
             if int(n_seeds) < 1:
                 raise ValueError(f"n_seeds: must be a positive integer or None, got {n_seeds!r}")
-            std = np.sqrt(self.size_noise_std_**2 + self.seed_noise_std_**2 / int(n_seeds))
+            ln_x = np.log(np.asarray(x, dtype=np.float64))
+            ln_range = np.log(self.sizes_[[0, -1]])
+            outside = np.maximum(0.0, np.maximum(ln_x - ln_range[1], ln_range[0] - ln_x))
+            std = np.sqrt(
+                self.size_noise_std_**2
+                + self.seed_noise_std_**2 / int(n_seeds)
+                + (self.drift_ * outside) ** 2
+            )
             noise = self._noise_draws.reshape(-1, *([1] * (replicates.ndim - 1))) * std
             replicates = replicates + noise
         lo, hi = percentile_interval(replicates, level)
         return np.exp(lo)[()], np.exp(hi)[()]
 
-    def off_law(self, level: float = 0.95) -> pa.Table:
-        """Flag sizes whose mean lies off the law fitted to the other sizes.
 
-        Runs `raylaws.fit.off_law` on the data this law was fitted to; see there.
-
-        Args:
-            level: Coverage of the prediction interval each size is checked against.
-
-        Returns:
-            One row per size; see `raylaws.fit.off_law`.
-        """
-        from raylaws.fit._analysis import off_law
-
-        self._check_fitted()
-        return off_law(self, self._n_fit, self._y_fit, level=level)
+def _one_of(x: ArrayLike | None, n_params: ArrayLike | None) -> ArrayLike:
+    """The scale argument, given as `x` or under its sweep name `n_params` (not both)."""
+    if n_params is None:
+        if x is None:
+            raise TypeError("x: missing (the scale of each row; `n_params=` for a sweep's N)")
+        return x
+    if x is not None:
+        raise TypeError("x and n_params: give one of them (n_params is x's name for N)")
+    return n_params
 
 
-def _least_squares_lines(ln_n: np.ndarray, ln_y: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Weighted least-squares fits of ln y = a - alpha ln N, one per row of `weights`, at once.
+def _drift(rolling: RollingErrors | None) -> float:
+    """Extrapolation error per unit of ln x beyond the fitted sizes, from backtest errors.
 
-    Args:
-        ln_n: (n,) ln N.
-        ln_y: (n,) ln y.
-        weights: (B, n) non-negative weights (bootstrap counts, or ones for the plain fit); each
-            row must put weight on at least two distinct N.
-
-    Returns:
-        (B, 2) thetas (a = ln A, alpha).
+    The slope of a no-intercept regression of squared error on squared distance,
+    sqrt(sum e² / sum d²), widened for being estimated from few errors by t(0.975, P) / z(0.975)
+    (P errors: 1.6 from 3, 1.14 from 10), and scaled by `_DRIFT_SCALE`; `DEFAULT_DRIFT` without
+    a backtest.
     """
-    # Centre both variables once so the moments below do not cancel catastrophically.
-    x_mean, y_mean = ln_n.mean(), ln_y.mean()
-    x, y = ln_n - x_mean, ln_y - y_mean
-    total = weights.sum(axis=1)
-    mean_x = weights @ x / total
-    mean_y = weights @ y / total
-    var_x = weights @ (x * x) / total - mean_x**2
-    cov_xy = weights @ (x * y) / total - mean_x * mean_y
-    slope = cov_xy / var_x
-    intercept = y_mean + mean_y - slope * (mean_x + x_mean)
-    return np.stack([intercept, -slope], axis=1)
+    if rolling is None or rolling.errors.size == 0:
+        return DEFAULT_DRIFT
+    ratio = float(np.sum(rolling.errors**2) / np.sum(rolling.distances**2))
+    small_sample = float(stdtrit(rolling.errors.size, 0.975) / ndtri(0.975))
+    return _DRIFT_SCALE * small_sample * float(np.sqrt(ratio))
+
+
+def _degeneracies(
+    form: LawForm,
+    theta: np.ndarray,
+    ln_x: np.ndarray,
+    ln_y: np.ndarray,
+    size_index: np.ndarray,
+    ln_sizes: np.ndarray,
+    r2: float,
+) -> tuple[str, ...]:
+    """Reasons the fitted law says little about the curve, one sentence each (none: fine)."""
+    problems = []
+    n_sizes = ln_sizes.size
+    size_mean = np.bincount(size_index, weights=ln_y, minlength=n_sizes) / np.bincount(
+        size_index, minlength=n_sizes
+    )
+    slope = np.polyfit(ln_sizes, size_mean, 1)[0] if n_sizes > 1 else 0.0
+    if slope >= 0.0 or size_mean[-1] >= size_mean[0]:
+        problems.append(
+            "y does not decrease with x (mean y goes from "
+            f"{np.exp(size_mean[0]):.4g} to {np.exp(size_mean[-1]):.4g}); no decreasing law fits it"
+        )
+    fitted = form.model.log_predict_many(theta[None], ln_sizes[None])[0]
+    if float(fitted.max() - fitted.min()) < 1e-3:
+        problems.append(
+            "the fitted law is flat over the data (it changes y by less than 0.1%): the "
+            "x-dependent term vanished"
+        )
+    lower = form.model.lower_bounds(ln_y)
+    at_bound = [
+        name
+        for name, value, bound in zip(form.param_names, theta, lower)
+        if name != "E" and np.isfinite(bound) and value <= bound + 1e-6
+    ]
+    if "alpha" in form.param_names and theta[form.param_names.index("alpha")] <= 1e-3:
+        at_bound.append("alpha") if "alpha" not in at_bound else None
+    for name in at_bound:
+        problems.append(f"parameter {name} is at its lower bound")
+    if r2 <= 0.1:
+        problems.append(f"the fit is no better than a constant (R² of ln y {r2:.3f})")
+    return tuple(problems)
 
 
 def _noise_levels(

@@ -91,10 +91,10 @@ def test_off_law_flags_nothing_on_a_clean_sweep(sweep):
     assert not any(table["flagged"].to_pylist())
 
 
-def test_off_law_method_on_a_fitted_law_matches_the_function(sweep):
+def test_off_law_of_a_fitted_law_alone_checks_the_data_it_was_fitted_to(sweep):
     n, y = sweep(seed=6)
     law = PowerLaw(n_bootstrap=100, random_state=1).fit(n, y)
-    assert law.off_law().equals(off_law(law, n, y))
+    assert off_law(law).equals(off_law(law, n, y))
 
 
 def test_off_law_needs_a_bootstrap_for_its_intervals(sweep):

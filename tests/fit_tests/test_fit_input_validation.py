@@ -21,10 +21,10 @@ def no_fitting_allowed(monkeypatch):
         raise AssertionError("fitting started before the input was validated")
 
     for module in (power_module, chinchilla_module):
-        for name in ("fit_from_grid", "fit_resamples", "hierarchical_resamples"):
+        for name in ("fit_from_grid", "fit_resamples", "hierarchical_resamples", "fit_theta",
+                     "least_squares_lines", "select_form"):
             if hasattr(module, name):
                 monkeypatch.setattr(module, name, forbidden)
-    monkeypatch.setattr(power_module, "_least_squares_lines", forbidden)
 
 
 def replaced(values, index, value):
@@ -65,7 +65,7 @@ def test_fewer_sizes_than_parameters_is_refused():
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"form": "linear"}, r"form: must be 'power' or 'saturating', got 'linear'"),
+        ({"form": "linear"}, r"form: must be one of 'power', 'saturating', 'sigmoid', 'm4', 'auto', got 'linear'"),
         ({"loss": "l1"}, r"loss: must be 'auto', 'squared' or 'huber', got 'l1'"),
         ({"n_bootstrap": -1}, r"n_bootstrap: must be >= 0, got -1"),
         ({"n_bootstrap": 10.5}, r"n_bootstrap: must be an integer >= 0"),

@@ -142,7 +142,9 @@ def test_clone_copies_settings_but_not_the_fit(sweep):
     copy = clone(law)
     assert copy.get_params() == law.get_params()
     assert not hasattr(copy, "params_")
-    assert repr(copy) == "PowerLaw(form='saturating', loss='huber', n_bootstrap=7, random_state=5)"
+    assert repr(copy) == (
+        "PowerLaw(form='saturating', loss='huber', n_bootstrap=7, random_state=5, x_name='n_params')"
+    )
 
 
 @settings(max_examples=30, deadline=None)

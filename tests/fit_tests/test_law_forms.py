@@ -1,0 +1,156 @@
+"""The plateau forms (M4, sigmoid), form="auto", degenerate-fit warnings and tables of curves."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from raylaws.fit import DegenerateFitWarning, NotFittedError, PowerLaw, fit_table
+from raylaws.fit._sigmoid import PlateauLaw
+
+SIZES = np.geomspace(1e6, 1e10, 14)
+
+
+def plateau_curve(params, *, gamma=None, noise=0.002, seeds=2, seed=0):
+    """Rows (x, y) of an M4 curve (E, L0, A, alpha[, gamma]) with seed noise in ln y."""
+    model = PlateauLaw(gamma)
+    ln_y = model.log_predict_many(model.to_theta(np.array(params))[None], np.log(SIZES)[None])[0]
+    x = np.repeat(SIZES, seeds)
+    rng = np.random.default_rng(seed)
+    return x, np.exp(np.repeat(ln_y, seeds) + rng.normal(0.0, noise, x.size))
+
+
+def test_m4_solves_its_implicit_equation():
+    x, y = plateau_curve([0.2, 1.0, 1e3, 0.45, 0.6], noise=0.0, seeds=1)
+    assert np.all((0.2 < y) & (y < 1.0))
+    np.testing.assert_allclose((y - 0.2) / (1.0 - y) ** 0.6, 1e3 * x**-0.45, rtol=1e-9)
+
+
+def test_m4_form_recovers_its_parameters():
+    truth = {"E": 0.2, "L0": 1.0, "A": 1e3, "alpha": 0.45, "gamma": 0.6}
+    x, y = plateau_curve(list(truth.values()))
+    law = PowerLaw("m4", n_bootstrap=0).fit(x, y)
+    assert list(law.params_) == list(truth)
+    assert law.params_["E"] == pytest.approx(0.2, abs=0.02)
+    assert law.params_["L0"] == pytest.approx(1.0, abs=0.05)
+    assert law.params_["alpha"] == pytest.approx(0.45, abs=0.05)
+    assert law.params_["gamma"] == pytest.approx(0.6, abs=0.2)
+
+
+def test_sigmoid_form_recovers_its_parameters():
+    x, y = plateau_curve([0.3, 0.9, 2e3, 0.5], gamma=1.0)
+    law = PowerLaw("sigmoid", n_bootstrap=0).fit(x, y)
+    assert list(law.params_) == ["E", "L0", "A", "alpha"]
+    assert law.params_["E"] == pytest.approx(0.3, abs=0.01)
+    assert law.params_["L0"] == pytest.approx(0.9, abs=0.02)
+    assert law.params_["alpha"] == pytest.approx(0.5, abs=0.03)
+    assert law.params_["A"] == pytest.approx(2e3, rel=0.4)
+
+
+def test_m4_gradient_matches_finite_differences():
+    from raylaws.fit._objective import LogSpaceObjective
+
+    x, y = plateau_curve([0.2, 1.0, 1e3, 0.45, 0.6], noise=0.01, seeds=1)
+    model = PlateauLaw()
+    objective = LogSpaceObjective(model, np.log(x)[None], np.log(y), np.ones((1, x.size)), "squared")
+    theta = model.to_theta(np.array([0.25, 1.1, 5e2, 0.4, 0.8]))[None]
+    _, gradient = objective(theta, np.arange(1))
+    numeric = []
+    for i in range(theta.shape[1]):
+        step = np.zeros_like(theta)
+        step[0, i] = 1e-6
+        numeric.append((objective(theta + step, np.arange(1))[0] - objective(theta - step, np.arange(1))[0])[0] / 2e-6)
+    np.testing.assert_allclose(gradient[0], numeric, rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("shape", "expected"),
+    [("power", {"power"}), ("saturating", {"saturating", "sigmoid"}), ("plateau", {"sigmoid", "m4"})],
+)
+def test_auto_picks_a_form_that_contains_the_curve(shape, expected):
+    rng = np.random.default_rng(3)
+    x = np.repeat(SIZES, 2)
+    if shape == "plateau":
+        x, y = plateau_curve([0.3, 1.0, 5e3, 0.6], gamma=1.0, noise=0.003)
+    else:
+        floor = 1.5 if shape == "saturating" else 0.0
+        y = (floor + 60.0 * x**-0.3) * np.exp(rng.normal(0.0, 0.003, x.size))
+    law = PowerLaw("auto", n_bootstrap=0).fit(x, y)
+    assert law.form_ in expected, law.selection_
+    assert law.selection_.runner_up is not None and law.selection_.runner_up != law.form_
+    assert law.selection_.reason
+
+
+def test_auto_with_too_few_sizes_falls_back_to_power_and_says_so():
+    x = np.repeat([1e6, 1e7, 1e8, 1e9], 2)
+    law = PowerLaw("auto", n_bootstrap=0).fit(x, 5.0 * x**-0.1)
+    assert law.form_ == "power"
+    assert "fell back" in law.selection_.reason
+
+
+@pytest.mark.parametrize("trend", [0.0, 0.05], ids=["flat", "rising"])
+def test_a_flat_or_rising_curve_warns_that_the_fit_is_degenerate(trend):
+    x = np.repeat(np.geomspace(1e6, 1e9, 8), 3)
+    y = 3.0 * x**trend * np.exp(np.random.default_rng(0).normal(0.0, 0.01, x.size))
+    with pytest.warns(DegenerateFitWarning, match="does not decrease"):
+        law = PowerLaw("saturating", n_bootstrap=0).fit(x, y)
+    assert law.problems_
+
+
+def test_a_sound_fit_warns_nothing(sweep):
+    n, y = sweep(seed=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DegenerateFitWarning)
+        assert PowerLaw("saturating", n_bootstrap=0).fit(n, y).problems_ == ()
+
+
+def test_predict_interval_without_bootstrap_names_the_argument_to_set(sweep):
+    n, y = sweep(seed=1)
+    law = PowerLaw(n_bootstrap=0).fit(n, y)
+    with pytest.raises(NotFittedError, match=r"predict_interval .*set n_bootstrap > 0"):
+        law.predict_interval(1e9)
+
+
+def test_x_is_generic_and_n_params_still_names_it(sweep):
+    n, y = sweep(seed=1)
+    assert PowerLaw(n_bootstrap=0).fit(n_params=n, y=y).params_ == PowerLaw(n_bootstrap=0).fit(n, y).params_
+    with pytest.raises(ValueError, match="tokens: must be positive"):
+        PowerLaw(n_bootstrap=0, x_name="tokens").fit(-n, y)
+
+
+def test_estimators_do_not_import_the_analysis_that_uses_them():
+    source = (Path(__file__).resolve().parents[2] / "raylaws" / "fit" / "_power.py").read_text()
+    assert "_analysis" not in source
+
+
+def test_fit_table_fits_one_law_per_group_from_a_csv(tmp_path, sweep):
+    lines = ["run,tokens,loss,seed"]
+    for name, alpha in (("a", 0.3), ("b", 0.2)):
+        n, y = sweep(seed=4, alpha=alpha, n_seeds=2)
+        lines += [f"{name},{x},{v},{i % 2}" for i, (x, v) in enumerate(zip(n, y))]
+    path = tmp_path / "curves.csv"
+    path.write_text("\n".join(lines) + "\n")
+    fits = fit_table(path, x="tokens", y="loss", group="run", seed="seed", n_bootstrap=0)
+    assert [f.group for f in fits] == ["a", "b"]
+    assert [round(f.law.exponent_, 1) for f in fits] == [0.3, 0.2]
+    with pytest.raises(ValueError, match="x: no column 'steps'"):
+        fit_table(path, x="steps", y="loss")
+    with pytest.raises(ValueError, match="seed: seed 0 appears twice"):
+        fit_table(path, x="tokens", y="loss", seed="seed")
+
+
+def test_cli_fits_a_csv_with_the_same_output_as_a_sweep(tmp_path, sweep):
+    from typer.testing import CliRunner
+
+    from raylaws.cli import app
+
+    n, y = sweep(seed=5, n_seeds=2)
+    path = tmp_path / "curve.csv"
+    path.write_text("n,loss\n" + "".join(f"{a},{b}\n" for a, b in zip(n, y)))
+    result = CliRunner().invoke(app, ["fit", str(path), "--x", "n", "--y", "loss", "--bootstrap", "50"])
+    assert result.exit_code == 0, result.output
+    for expected in ("alpha", "rolling backtest RMSE", "backtest: fit without", "off-law"):
+        assert expected in result.output
