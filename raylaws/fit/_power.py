@@ -170,7 +170,7 @@ class PowerLaw(BaseLaw):
             DegenerateFitWarning: When y does not fall with x, the fitted law is flat or no
                 better than a constant, or a parameter sits at its bound.
         """
-        form, loss = self._check_settings()
+        form, loss = _settings(self.form, self.loss, self.n_bootstrap)
         x = _one_of(x, n_params)
         x_values = _validate.positive_finite(self.x_name, x)
         y_values = _validate.positive_finite("y", y)
@@ -200,19 +200,7 @@ class PowerLaw(BaseLaw):
         resamples = hierarchical_resamples(
             size_index, self.n_bootstrap, rng, min_distinct_sizes=len(names)
         )
-        if self.n_bootstrap == 0:
-            thetas = np.empty((0, len(names)))
-        elif form.name == "power" and loss == "squared":
-            thetas = least_squares_lines(ln_x[0], ln_y, resamples.counts)
-        else:
-            # Plateau laws creep along flat valleys: replicates differ far more than a 1e-4
-            # gradient or the last of 150 iterations moves them, and a few stragglers would
-            # otherwise hold the whole batch for hundreds of iterations.
-            plateau = isinstance(model, PlateauLaw)
-            thetas = fit_resamples(
-                model, ln_x, ln_y, loss, resamples.counts, theta,  # type: ignore[arg-type]
-                gtol=1e-4 if plateau else 1e-9, max_iter=_PLATEAU_BOOTSTRAP_ITERATIONS if plateau else 1000,
-            )
+        thetas = _bootstrap_thetas(form, loss, ln_x, ln_y, resamples.counts, theta)
         if rolling is None and self.n_bootstrap > 0:
             # Origins from k sizes: the richest forms get two origins, not one, from 7 sizes.
             rolling = rolling_errors(
@@ -246,20 +234,6 @@ class PowerLaw(BaseLaw):
         # replicates in `predict_interval`; drawn here so that method is deterministic.
         self._noise_draws = rng.standard_normal(self.n_bootstrap)
         return self
-
-    def _check_settings(self) -> tuple[LawForm | None, FitLoss | None]:
-        """The form (None for "auto") and the loss (None: the chosen form's default)."""
-        if self.form != "auto" and self.form not in FORMS:
-            raise ValueError(
-                f"form: must be one of {', '.join(map(repr, [*FORMS, 'auto']))}, got {self.form!r}"
-            )
-        if self.loss not in ("auto", "squared", "huber"):
-            raise ValueError(f"loss: must be 'auto', 'squared' or 'huber', got {self.loss!r}")
-        _validate.n_bootstrap(self.n_bootstrap)
-        form = FORMS.get(self.form)
-        if self.loss != "auto":
-            return form, self.loss  # type: ignore[return-value]
-        return form, None if form is None else form.default_loss
 
     @property
     def n_coefficients(self) -> int:
@@ -347,18 +321,51 @@ class PowerLaw(BaseLaw):
         if n_seeds is not None:
             if int(n_seeds) < 1:
                 raise ValueError(f"n_seeds: must be a positive integer or None, got {n_seeds!r}")
-            ln_x = np.log(np.asarray(x, dtype=np.float64))
-            ln_range = np.log(self.sizes_[[0, -1]])
-            outside = np.maximum(0.0, np.maximum(ln_x - ln_range[1], ln_range[0] - ln_x))
-            std = np.sqrt(
-                self.size_noise_std_**2
-                + self.seed_noise_std_**2 / int(n_seeds)
-                + (self.drift_ * outside) ** 2
-            )
+            std = _run_std(self, np.log(np.asarray(x, dtype=np.float64)), int(n_seeds))
             noise = self._noise_draws.reshape(-1, *([1] * (replicates.ndim - 1))) * std
             replicates = replicates + noise
         lo, hi = percentile_interval(replicates, level)
         return np.exp(lo)[()], np.exp(hi)[()]
+
+
+def _settings(form_name: str, loss: str, n_bootstrap: int) -> tuple[LawForm | None, FitLoss | None]:
+    """The form (None for "auto") and the loss (None: the chosen form's default)."""
+    if form_name != "auto" and form_name not in FORMS:
+        raise ValueError(f"form: must be one of {', '.join(map(repr, [*FORMS, 'auto']))}, got {form_name!r}")
+    if loss not in ("auto", "squared", "huber"):
+        raise ValueError(f"loss: must be 'auto', 'squared' or 'huber', got {loss!r}")
+    _validate.n_bootstrap(n_bootstrap)
+    form = FORMS.get(form_name)
+    if loss != "auto":
+        return form, loss  # type: ignore[return-value]
+    return form, None if form is None else form.default_loss
+
+
+def _bootstrap_thetas(form: LawForm, loss: FitLoss, ln_x: np.ndarray, ln_y: np.ndarray, counts: np.ndarray,
+                      theta: np.ndarray) -> np.ndarray:
+    """(B, k) internal parameters refitted to each hierarchical resample (``counts``: (B, n))."""
+    model = form.model
+    if counts.shape[0] == 0:
+        return np.empty((0, len(form.param_names)))
+    if form.name == "power" and loss == "squared":
+        return least_squares_lines(ln_x[0], ln_y, counts)
+    # Plateau laws creep along flat valleys: replicates differ far more than a 1e-4 gradient or
+    # the last of 150 iterations moves them, and a few stragglers would otherwise hold the whole
+    # batch for hundreds of iterations.
+    plateau = isinstance(model, PlateauLaw)
+    return fit_resamples(
+        model, ln_x, ln_y, loss, counts, theta,  # type: ignore[arg-type]
+        gtol=1e-4 if plateau else 1e-9, max_iter=_PLATEAU_BOOTSTRAP_ITERATIONS if plateau else 1000,
+    )
+
+
+def _run_std(law: PowerLaw, ln_x: np.ndarray, n_seeds: int) -> np.ndarray:
+    """Std, in ln y, of a mean of ``n_seeds`` runs around the law at ln x: size-level and
+    seed-level noise, plus the extrapolation error ``drift_`` per unit of ln x outside the
+    fitted sizes."""
+    ln_range = np.log(law.sizes_[[0, -1]])
+    outside = np.maximum(0.0, np.maximum(ln_x - ln_range[1], ln_range[0] - ln_x))
+    return np.sqrt(law.size_noise_std_**2 + law.seed_noise_std_**2 / n_seeds + (law.drift_ * outside) ** 2)
 
 
 def _one_of(x: ArrayLike | None, n_params: ArrayLike | None) -> ArrayLike:
