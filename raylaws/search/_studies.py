@@ -50,11 +50,14 @@ class SizeStudies:
         self._studies: dict[str, optuna.Study] = {}
         self._live: dict[tuple[str, int], optuna.Trial] = {}  # (size, number) -> trial being trained
         self._index: dict[str, int] = {}
+        # A study is named "<sweep>/<size>" when created; a moved or renamed sweep finds its
+        # studies by size (one journal holds one sweep).
+        existing = {study.study_name.rpartition("/")[2]: study.study_name for study in storage.get_all_studies()}
         for index, size in enumerate(sizes):
             self._index[size.name] = index
             self._studies[size.name] = optuna.create_study(
                 storage=storage,
-                study_name=f"{spec.name}/{size.name}",
+                study_name=existing.get(size.name, f"{spec.name}/{size.name}"),
                 direction="minimize",
                 sampler=self._sampler(index),
                 pruner=self._pruner(),
@@ -176,6 +179,15 @@ class SizeStudies:
         return (size, number) in self._live
 
 
+def journal_trials(journal: Path) -> dict[str, list[optuna.trial.FrozenTrial]]:
+    """Every study trial of a sweep's journal, by size name; read-only (no study is created)."""
+    if not journal.exists():
+        return {}
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+    return {study.study_name.rpartition("/")[2]: storage.get_all_trials(study._study_id, deepcopy=False)
+            for study in storage.get_all_studies()}
+
+
 SAMPLER_STATE_ATTR = "raylaws:sampler_state"  # trial system attribute: the streams' state after its ask
 
 
@@ -201,4 +213,4 @@ def _load_rng_state(saved: dict[str, object]) -> tuple[object, ...]:
             float(saved["cached_gaussian"]))  # type: ignore[arg-type]
 
 
-__all__ = ["SAMPLER_STATE_ATTR", "SizeStudies"]
+__all__ = ["SAMPLER_STATE_ATTR", "SizeStudies", "journal_trials"]
