@@ -306,6 +306,10 @@ def fit(
             raise typer.Exit(EXIT_INPUT) from None
     for warning in caught:
         err.print(f"warning: {warning.message}", markup=False, highlight=False)
+    if holdout is not None and holdout > law.n_sizes_ - 2:  # before any output: one line
+        _error(f"--holdout: {holdout} of {law.n_sizes_} sizes leaves fewer than 2 to fit; hold out at most "
+               f"{max(0, law.n_sizes_ - 2)}" + (" (fit more sizes to backtest)" if law.n_sizes_ < 3 else ""))
+        raise typer.Exit(EXIT_INPUT)
     intervals = law.confidence_intervals(level) if bootstrap else {}
     table = Table(title=f"{sweep.name}: {form} law of {metric} against N (non-embedding, 12*L*H^2), "
                         f"{law.n_sizes_} sizes, {len(values)} runs")
@@ -318,10 +322,6 @@ def fit(
     out.print(table)
     out.print(f"R^2 (log-log) {law.r2_:.4f}" + ("" if law.r2_ >= 0.95 else "  (below 0.95: predictions unreliable)"),
               highlight=False)
-    if holdout is not None and holdout > law.n_sizes_ - 2:
-        _error(f"--holdout: {holdout} of {law.n_sizes_} sizes leaves fewer than 2 to fit; hold out at most "
-               f"{max(0, law.n_sizes_ - 2)}" + (" (fit more sizes to backtest)" if law.n_sizes_ < 3 else ""))
-        raise typer.Exit(EXIT_INPUT)
     holdout = holdout if holdout is not None else min(2, law.n_sizes_ - 2)
     try:
         if holdout < 1:
