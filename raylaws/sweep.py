@@ -227,6 +227,8 @@ def run(
                 if cause is None:
                     raise
                 raise cause from None
+            if planner.failure is not None:
+                raise planner.failure
             if not planner.is_finished():
                 raise _interrupted(planner, layout)
     return Sweep(layout.root)

@@ -126,3 +126,29 @@ def test_uninterrupted_draws_are_those_of_the_sampler_before_states_were_stored(
         (3, 0.02642043789728526, 32), (4, 0.00123419199944872, 32), (5, 0.005518595291896156, 32),
         (6, 0.004359024217093013, 32), (7, 0.028196206334859475, 16),
     ]
+
+
+def test_a_record_that_cannot_be_written_stops_the_sweep_resumably(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    import pyarrow.parquet as pq
+
+    from raylaws.errors import SweepError
+
+    planner = make(tmp_path)
+    first, second = planner.next_trial(), planner.next_trial()
+
+    def full(*args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pq, "write_table", full)
+    assert planner.complete(first.trial_id, final(3.0)) is None
+    assert isinstance(planner.failure, SweepError) and "No space left" in str(planner.failure)
+    assert planner.next_trial() is None  # nothing new starts
+    assert not list((tmp_path / "trials").glob(".tmp-*"))  # no partial record
+    monkeypatch.undo()
+    resumed = make(tmp_path)
+    assert sorted(resumed.resumed["reattached"]) == sorted([first.trial_id, second.trial_id])
+    run(resumed)
+    assert_no_repeats_contiguous_exact(resumed)
