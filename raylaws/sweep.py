@@ -56,7 +56,10 @@ class Sweep:
         spec = load_spec(self.layout.spec)
         if spec.name == self.name:
             return spec
-        return spec_from_dict({**spec.model_dump(mode="json"), "name": self.name}, source=str(self.layout.spec))
+        try:
+            return spec_from_dict({**spec.model_dump(mode="json"), "name": self.name}, source=str(self.layout.spec))
+        except SpecError:  # a folder name that is not a valid sweep name: `resume` says so
+            return spec
 
     def sizes_without_result(self) -> list[str]:
         """The sizes of the ladder with no completed trial (nothing to fit for them)."""
@@ -409,7 +412,14 @@ def _holds_trials(layout: SweepLayout) -> bool:
         has_records = trials.is_dir() and any(p.suffix == ".parquet" for p in trials.iterdir())
     except OSError:
         has_records = True  # unreadable: assume the worst, never re-spec it
-    return has_records or (layout.journal.exists() and layout.journal.stat().st_size > 0)
+    if has_records or not layout.journal.exists():
+        return has_records
+    from raylaws.search._studies import journal_trials
+
+    try:  # studies are created before the cluster check; only their trials count
+        return any(journal_trials(layout.journal).values())
+    except Exception:  # a damaged journal: assume the worst
+        return True
 
 
 def _read_meta(layout: SweepLayout) -> dict[str, Any]:

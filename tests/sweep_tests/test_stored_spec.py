@@ -90,3 +90,19 @@ def test_a_moved_and_renamed_sweep_resumes_under_its_folder_name(tmp_path: Path,
     ids = sorted(sweep.trials().column("trial_id").to_pylist())
     assert len(ids) == len(set(ids)) == 2 * (3 + 2)  # budgets exact, no trial restarted from s000
     assert raylaws.check(moved) == []
+
+
+def test_a_sweep_stopped_by_the_cluster_check_before_any_trial_takes_a_corrected_spec(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import raylaws.tune
+
+    def no_node(planner, *args, **kwargs):  # as wait_for_nodes refuses, after the planner exists
+        raise raylaws.SweepError("size L2-H16 asks for 64 CPU per trial worker, but no node ...")
+
+    monkeypatch.setattr(raylaws.tune, "run_trials", no_node)
+    monkeypatch.setattr(raylaws.tune, "kill_stale_ray_processes", lambda layout: [])
+    with pytest.raises(raylaws.SweepError, match="no node"):
+        raylaws.run(write_spec(tmp_path, resources={"cpus_per_trial": 64}), storage=tmp_path / "results")
+    fake_runner(monkeypatch)
+    sweep = raylaws.run(write_spec(tmp_path), storage=tmp_path / "results")
+    assert sweep.spec.resources.cpus_per_trial == 1 and raylaws.check(sweep.path) == []
