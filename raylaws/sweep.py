@@ -158,9 +158,12 @@ def run(
 ) -> Sweep:
     """Run a tuned, multi-seed scaling sweep and return it, or resume it.
 
-    Every input is checked before Ray starts. The sweep lives in ``storage/name``; if that
-    directory holds a sweep of the same spec, it is resumed (a different spec is refused,
-    naming the fields that differ). Only one driver runs a sweep at a time (a lock).
+    Every input is checked before Ray starts (the spec, the data source, each size's memory
+    per trial on a local run, the cluster address) and the spec is stored only once they all
+    passed. The sweep lives in ``storage/name`` and its name is that folder's name; if the
+    folder holds a sweep of the same spec (the name aside), it is resumed (a different spec,
+    an edited ``spec.yaml`` or trials without one are refused, naming what differs). Only one
+    driver runs a sweep at a time (a lock).
 
     Args:
         spec: an :class:`ExperimentSpec` or the path of a spec YAML file.
@@ -176,7 +179,9 @@ def run(
 
     Raises:
         SpecError: the spec is invalid, or differs from the one stored in the sweep.
-        SweepError: storage or address unusable, or the sweep is being run by another driver.
+        SweepError: storage or address unusable, a size too big for this machine, an edited
+            or missing stored spec, a record that cannot be written, or the sweep is being
+            run by another driver.
         SweepInterrupted: stopped (Ctrl-C) before the budget was met; resumable.
     """
     if not isinstance(spec, ExperimentSpec):
