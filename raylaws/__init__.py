@@ -16,18 +16,20 @@ from __future__ import annotations
 from typing import Any
 
 from raylaws.spec import ExperimentSpec, SpecError, load_spec
-from raylaws.sweep import Sweep, SweepError, SweepInterrupted, open, resume, run
+from raylaws.sweep import Finding, Sweep, SweepError, SweepInterrupted, check, open, resume, run
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ChinchillaLaw",
     "ExperimentSpec",
+    "Finding",
     "PowerLaw",
     "SpecError",
     "Sweep",
     "SweepError",
     "SweepInterrupted",
+    "check",
     "load_spec",
     "open",
     "resume",

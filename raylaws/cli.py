@@ -2,6 +2,10 @@
 
 Each command parses its arguments and calls one public function. Bad input is reported as
 one line per problem on stderr with exit code 2, and no traceback, before Ray starts.
+
+Exit codes: 0 done; 1 a finished sweep with a size that has no completed trial, or
+``raylaws check`` found problems; 2 bad input (spec, paths, arguments, an unusable sweep);
+130 interrupted (resumable).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
+EXIT_PROBLEMS = 1
 EXIT_INPUT = 2
 EXIT_INTERRUPTED = 130
 
@@ -35,6 +40,29 @@ EXIT_INTERRUPTED = 130
 def main() -> None:
     """Entry point of the ``raylaws`` script."""
     app()
+
+
+def _version(value: bool) -> None:
+    if value:
+        import raylaws
+
+        print(f"raylaws {raylaws.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                          help="print the version and exit")) -> None:
+    """Tuned, multi-seed scaling-law sweeps on Ray (Ivgi, Carmon & Berant 2022)."""
+    import warnings
+
+    # A warning (a bad record file, a fit falling back) is one line, like an error.
+    warnings.showwarning = _warning_line
+
+
+def _warning_line(message: Any, category: Any, filename: str, lineno: int, file: Any = None,
+                  line: Optional[str] = None) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
 def _guarded(action: Callable[[], Any]) -> Any:
@@ -56,6 +84,10 @@ def _guarded(action: Callable[[], Any]) -> Any:
         raise typer.Exit(EXIT_INPUT) from None
     except SweepError as error:
         _error(str(error))
+        raise typer.Exit(EXIT_INPUT) from None
+    except OSError as error:  # an output file that cannot be written, a full disk
+        where = f" {error.filename!r}" if getattr(error, "filename", None) else ""
+        _error(f"cannot write{where}: {error.strerror or error}")
         raise typer.Exit(EXIT_INPUT) from None
 
 
@@ -120,14 +152,12 @@ def run(
     """
     import raylaws
 
-    _quiet_libraries()
+    _quiet_libraries(local=address is None)
     display = _Progress(enabled=not quiet)
     with display:
         sweep = _guarded(lambda: raylaws.run(spec, storage=storage, name=name, address=address,
                                              on_event=display.event, on_start=display.start))
-    _print_best(sweep.best_per_size(), title=f"{sweep.name}: best per size")
-    out.print(f"results: {sweep.path}", highlight=False)
-    _write_report(sweep)
+    _finish(sweep)
 
 
 @app.command()
@@ -139,14 +169,38 @@ def resume(
     """Resume an interrupted sweep from its directory: nothing lost, nothing trained twice."""
     import raylaws
 
-    _quiet_libraries()
+    _quiet_libraries(local=address is None)
     display = _Progress(enabled=not quiet)
     with display:
         sweep = _guarded(lambda: raylaws.resume(sweep_dir, address=address, on_event=display.event,
                                                 on_start=display.start))
+    _finish(sweep)
+
+
+def _finish(sweep: Any) -> None:
+    """The best config per size; exit 1 naming the sizes with no completed trial."""
     _print_best(sweep.best_per_size(), title=f"{sweep.name}: best per size")
     out.print(f"results: {sweep.path}", highlight=False)
     _write_report(sweep)
+    missing = sweep.sizes_without_result()
+    if missing:
+        _error(f"no completed trial for size(s) {', '.join(missing)} (every trial pruned, diverged or failed); "
+               f"see `raylaws status {sweep.path}`")
+        raise typer.Exit(EXIT_PROBLEMS)
+
+
+@app.command()
+def check(sweep_dir: Path = typer.Argument(..., help="a sweep directory, <storage>/<name>")) -> None:
+    """List what is inconsistent in a sweep: unreadable record files, staged leftovers, the
+    Optuna journal against the records, an edited spec.yaml. Exit 0 if none, 1 if any."""
+    import raylaws
+
+    findings = _guarded(lambda: raylaws.check(sweep_dir))
+    for finding in findings:
+        print(finding)
+    if findings:
+        raise typer.Exit(EXIT_PROBLEMS)
+    out.print(f"ok: {sweep_dir}", highlight=False)
 
 
 @app.command()
@@ -165,7 +219,8 @@ def status(sweep_dir: Path = typer.Argument(..., help="a sweep directory, <stora
 def best(
     sweep_dir: Path = typer.Argument(..., help="a sweep directory, <storage>/<name>"),
     format: str = typer.Option("table", "--format", help="table, csv, json or parquet"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="file for parquet (default: stdout)"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="file for csv, json or parquet "
+                                                                         "(default: stdout)"),
 ) -> None:
     """Print the best learning rate / batch size / loss per size."""
     import raylaws
@@ -173,26 +228,42 @@ def best(
     if format not in ("table", "csv", "json", "parquet"):
         _error(f"--format: {format!r} is not one of table, csv, json, parquet")
         raise typer.Exit(EXIT_INPUT)
+    if output is not None and format == "table":
+        _error("--output: give --format csv, json or parquet to write a file")
+        raise typer.Exit(EXIT_INPUT)
     table = _guarded(lambda: raylaws.open(sweep_dir).best_per_size())
     if format == "table":
         _print_best(table, title=f"{Path(sweep_dir).name}: best per size")
-    elif format == "csv":
+        return
+    buffer = io.BytesIO()
+    if format == "csv":
         import pyarrow.csv as pacsv
 
-        buffer = io.BytesIO()
         pacsv.write_csv(table, buffer)
-        sys.stdout.write(buffer.getvalue().decode())
     elif format == "json":
-        sys.stdout.write(json.dumps(table.to_pylist(), indent=2) + "\n")
+        buffer.write((json.dumps(table.to_pylist(), indent=2) + "\n").encode())
     else:
         import pyarrow.parquet as pq
 
-        if output is not None:
-            pq.write_table(table, output)
-        else:
-            buffer = io.BytesIO()
-            pq.write_table(table, buffer)
-            sys.stdout.buffer.write(buffer.getvalue())
+        pq.write_table(table, buffer)
+    if output is None:
+        sys.stdout.buffer.write(buffer.getvalue())
+        sys.stdout.flush()
+    else:
+        _guarded(lambda: _write_file(output, buffer.getvalue()))
+
+
+def _write_file(path: Path, content: bytes) -> None:
+    """Write a whole file or nothing: a temp file beside it, then a rename."""
+    import os
+
+    temp = path.with_name(f".{path.name}.tmp")
+    try:
+        temp.write_bytes(content)
+        os.replace(temp, path)
+    except OSError as error:
+        temp.unlink(missing_ok=True)
+        raise OSError(error.errno, error.strerror, str(path)) from None
 
 
 @app.command()
@@ -200,13 +271,15 @@ def fit(
     sweep_dir: Path = typer.Argument(..., help="a sweep directory, <storage>/<name>, or a .csv/.parquet table"),
     form: str = typer.Option("power", help="power (the paper's), saturating (E + A*N^-alpha), sigmoid, m4 "
                                           "(Alabdulmohsin et al. 2022) or auto (chosen by backtest)"),
-    metric: str = typer.Option("eval_loss", help="numeric trials column, lower is better"),
+    y: Optional[str] = typer.Option(None, "--y", "--metric", help="the loss, lower is better: a numeric trials "
+                                                                 "column of a sweep (default eval_loss), or a "
+                                                                 "table's column"),
     bootstrap: int = typer.Option(1000, help="hierarchical bootstrap replicates"),
-    holdout: int = typer.Option(2, help="largest sizes held out for the backtest"),
+    holdout: Optional[int] = typer.Option(None, help="largest sizes held out for the backtest (default: 2, fewer "
+                                                      "if the sweep has fewer than 4 sizes)"),
     level: float = typer.Option(0.95, help="interval coverage"),
     seed: int = typer.Option(0, help="bootstrap seed"),
     x: Optional[str] = typer.Option(None, "--x", help="table: column of the scale (N, tokens, FLOPs)"),
-    y: Optional[str] = typer.Option(None, "--y", help="table: column of the loss, lower is better"),
     group: Optional[str] = typer.Option(None, "--group", help="table: column separating curves, one law each"),
     seed_column: Optional[str] = typer.Option(None, "--seed-column", help="table: column naming each row's seed"),
 ) -> None:
@@ -223,6 +296,15 @@ def fit(
     if is_table and (x is None or y is None):
         _error(f"{sweep_dir}: a table needs --x COL and --y COL")
         raise typer.Exit(EXIT_INPUT)
+    if not 0.0 < level < 1.0:
+        _error(f"--level: {level:g} is not a coverage between 0 and 1 (e.g. 0.95)")
+        raise typer.Exit(EXIT_INPUT)
+    if holdout is not None and holdout < 1:
+        _error(f"--holdout: {holdout} sizes; hold out at least 1 (the largest) for the backtest")
+        raise typer.Exit(EXIT_INPUT)
+    if bootstrap < 0:
+        _error(f"--bootstrap: {bootstrap} replicates; give 0 (none) or more")
+        raise typer.Exit(EXIT_INPUT)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -233,6 +315,7 @@ def fit(
                 what = f"{y} against {x}"
             else:
                 sweep = _guarded(lambda: raylaws.open(sweep_dir))
+                metric = y or "eval_loss"
                 rows = sweep.fit_rows(metric)
                 fits = [(sweep.name, sweep.fit(form, metric=metric, n_bootstrap=bootstrap, random_state=seed,
                                                rows=rows))]
@@ -246,9 +329,13 @@ def fit(
         _print_fit(law, title=f"{name}: {law.form_} law of {what}", bootstrap=bootstrap, holdout=holdout, level=level)
 
 
-def _print_fit(law: Any, *, title: str, bootstrap: int, holdout: int, level: float) -> None:
+def _print_fit(law: Any, *, title: str, bootstrap: int, holdout: Optional[int], level: float) -> None:
     from raylaws.fit import PowerLaw, backtest, off_law, reliability
 
+    if holdout is not None and holdout > law.n_sizes_ - 2:  # before any output: one line
+        _error(f"--holdout: {holdout} of {law.n_sizes_} sizes leaves fewer than 2 to fit; hold out at most "
+               f"{max(0, law.n_sizes_ - 2)}" + (" (fit more sizes to backtest)" if law.n_sizes_ < 3 else ""))
+        raise typer.Exit(EXIT_INPUT)
     intervals = law.confidence_intervals(level) if bootstrap else {}
     table = Table(title=f"{title}, {law.n_sizes_} sizes, {len(law.y_)} runs")
     table.add_column("parameter")
@@ -267,7 +354,10 @@ def _print_fit(law: Any, *, title: str, bootstrap: int, holdout: int, level: flo
               + ("reliable" if verdict.reliable else f"unreliable ({'; '.join(verdict.reasons)})"), highlight=False)
     for problem in law.problems_:
         out.print(f"degenerate fit: {problem}", highlight=False)
+    holdout = holdout if holdout is not None else min(2, law.n_sizes_ - 2)
     try:
+        if holdout < 1:
+            raise ValueError(f"{law.n_sizes_} sizes: a backtest needs 3 or more")
         result = backtest(PowerLaw(law.form_, n_bootstrap=0), law.x_, law.y_, holdout=holdout)
         label = "N" if law.x_name == "n_params" else law.x_name
         held = ", ".join(f"{label}={row['n_params']:,.0f} RE {row['re']:+.4f}" for row in result.table.to_pylist())
@@ -277,8 +367,8 @@ def _print_fit(law: Any, *, title: str, bootstrap: int, holdout: int, level: flo
     if bootstrap:
         try:
             flagged = [row for row in off_law(law, level=level).to_pylist() if row["flagged"]]
-        except ValueError as error:
-            out.print(f"off-law sizes: skipped ({error})", highlight=False)
+        except ValueError as error:  # too few sizes to refit without one
+            out.print(f"off-law sizes: not checked ({error})", highlight=False)
             return
         if not flagged:
             out.print(f"off-law sizes: none (every size inside the {level:.0%} interval of the others' fit)",
@@ -350,10 +440,14 @@ def _span(values: list[float], pattern: str) -> str:
     return pattern.format(low) if low == high else f"{pattern.format(low)}-{pattern.format(high)}"
 
 
-def _quiet_libraries() -> None:
+def _quiet_libraries(*, local: bool = False) -> None:
     import os
 
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    if local:
+        # The local Ray keeps token authentication on (other users of the machine cannot reach
+        # it); saying so explicitly keeps Ray from printing its notice as if something were wrong.
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
     for name in ("ray", "ray.tune", "ray.train", "optuna"):
         logging.getLogger(name).setLevel(logging.WARNING)
 

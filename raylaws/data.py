@@ -67,8 +67,16 @@ def cache_dir() -> Path:
     return Path(os.environ.get("RAYLAWS_CACHE", Path.home() / ".cache" / "raylaws"))
 
 
+MAX_FILE_BYTES = 1 << 30  # one source file is read whole into memory: 1 GiB at most
+
+
 def check_source(data: DataSpec) -> None:
-    """Refuse a source that cannot be read, naming ``data.source`` (no work done)."""
+    """Refuse a source that cannot be read, naming ``data.source`` (no work done).
+
+    A local source must be a regular file or a directory of them (no FIFO, device or socket),
+    each file at most :data:`MAX_FILE_BYTES`, and each ``.txt``/``.jsonl`` file text: UTF-8
+    with no NUL byte in its first 8 KiB.
+    """
     source = data.source
     if source == "stdlib" or source.startswith("hub:"):
         return
@@ -77,11 +85,50 @@ def check_source(data: DataSpec) -> None:
         raise SpecError([SpecProblem("data.source", f"no such file or directory {source!r}; use 'stdlib', a local "
                                                     ".txt/.jsonl file or directory, a datasets.save_to_disk "
                                                     "directory, or 'hub:<name>'")])
-    if path.is_file() and path.suffix not in {".txt", ".jsonl", ".json"}:
-        raise SpecError([SpecProblem("data.source", f"{source!r} is not a .txt or .jsonl file")])
+    if path.is_dir():
+        if not _is_saved_dataset(path):
+            for file in sorted(p for p in path.rglob("*") if p.suffix in {".txt", ".jsonl"}):
+                _check_file(file)
+    else:
+        if path.suffix not in {".txt", ".jsonl", ".json"}:
+            raise SpecError([SpecProblem("data.source", f"{source!r} is not a .txt or .jsonl file")])
+        _check_file(path)
     if data.tokenizer.kind == "file" and not _expand(data.tokenizer.path or "", "data.tokenizer.path").is_file():
         raise SpecError([SpecProblem("data.tokenizer.path", f"no such file {data.tokenizer.path!r}; give a local "
                                                             "tokenizer.json")])
+
+
+def _check_file(path: Path) -> None:
+    """One source file: regular, under the size cap, and text."""
+    import codecs
+    import stat
+
+    def refuse(why: str) -> SpecError:
+        return SpecError([SpecProblem("data.source", f"{str(path)!r} {why}")])
+
+    try:
+        info = path.stat()
+    except OSError as error:
+        raise refuse(f"cannot be read ({error.strerror or error})") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = ("a FIFO" if stat.S_ISFIFO(info.st_mode) else "a device" if stat.S_ISCHR(info.st_mode)
+                or stat.S_ISBLK(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode) else "not a file")
+        raise refuse(f"is {kind}, not a regular file; give text files or a directory of them")
+    if info.st_size > MAX_FILE_BYTES:
+        raise refuse(f"is {info.st_size / 2**30:.1f} GiB, above the {MAX_FILE_BYTES / 2**30:g} GiB cap for one file; "
+                     "split it into a directory of smaller files")
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(8192)
+    except OSError as error:
+        raise refuse(f"cannot be read ({error.strerror or error})") from None
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        text = b"\x00" not in head
+    except UnicodeDecodeError:
+        text = False
+    if not text:
+        raise refuse("is not UTF-8 text (binary bytes in its first 8 KiB); give .txt or .jsonl text")
 
 
 def _expand(path: str, field: str) -> Path:

@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import warnings
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
@@ -22,7 +23,7 @@ from raylaws import store, views
 from raylaws.errors import SweepError, SweepInterrupted
 from raylaws.ladder import build_ladder
 from raylaws.layout import LayoutError, SweepLayout
-from raylaws.spec import ExperimentSpec, SpecError, SpecProblem, load_spec, spec_from_dict
+from raylaws.spec import ExperimentSpec, SpecError, SpecProblem, load_spec, spec_from_dict, spec_hash
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +52,24 @@ class Sweep:
 
     @property
     def spec(self) -> ExperimentSpec:
-        """The spec this sweep ran with (from its stored ``spec.yaml``)."""
-        return load_spec(self.layout.spec)
+        """The spec this sweep ran with (its stored ``spec.yaml``), named after its folder."""
+        spec = load_spec(self.layout.spec)
+        if spec.name == self.name:
+            return spec
+        try:
+            return spec_from_dict({**spec.model_dump(mode="json"), "name": self.name}, source=str(self.layout.spec))
+        except SpecError:  # a folder name that is not a valid sweep name: `resume` says so
+            return spec
+
+    def sizes_without_result(self) -> list[str]:
+        """The sizes of the ladder with no completed trial (nothing to fit for them)."""
+        completed = {r["size"] for r in self.trials().to_pylist() if r["status"] == "completed"
+                     and r["eval_loss"] is not None}
+        return [size.name for size in build_ladder(self.spec) if size.name not in completed]
+
+    def check(self) -> list["Finding"]:
+        """Whatever is inconsistent in the sweep directory (see :func:`check`)."""
+        return check(self.path)
 
     def trials(self) -> pa.Table:
         """Every finished trial, one row each (see :data:`raylaws.store.TRIALS_SCHEMA`)."""
@@ -123,7 +140,9 @@ def open(path: Union[str, Path]) -> Sweep:  # noqa: A001 - the public name is ra
     """
     layout = SweepLayout.at(path)
     if not layout.exists():
-        hint = "it does not exist" if not layout.root.exists() else f"it has no {layout.spec.name}"
+        hint = ("it does not exist" if not layout.root.exists()
+                else f"it holds trials but no {layout.spec.name}" if _holds_trials(layout)
+                else f"it has no {layout.spec.name}")
         raise SweepError(f"{str(layout.root)!r} is not a sweep directory ({hint}); give <storage>/<name> of a sweep "
                          "started with `raylaws run`")
     return Sweep(layout.root)
@@ -140,9 +159,12 @@ def run(
 ) -> Sweep:
     """Run a tuned, multi-seed scaling sweep and return it, or resume it.
 
-    Every input is checked before Ray starts. The sweep lives in ``storage/name``; if that
-    directory holds a sweep of the same spec, it is resumed (a different spec is refused,
-    naming the fields that differ). Only one driver runs a sweep at a time (a lock).
+    Every input is checked before Ray starts (the spec, the data source, each size's memory
+    per trial on a local run, the cluster address) and the spec is stored only once they all
+    passed. The sweep lives in ``storage/name`` and its name is that folder's name; if the
+    folder holds a sweep of the same spec (the name aside), it is resumed (a different spec,
+    an edited ``spec.yaml`` or trials without one are refused, naming what differs). Only one
+    driver runs a sweep at a time (a lock).
 
     Args:
         spec: an :class:`ExperimentSpec` or the path of a spec YAML file.
@@ -158,24 +180,31 @@ def run(
 
     Raises:
         SpecError: the spec is invalid, or differs from the one stored in the sweep.
-        SweepError: storage or address unusable, or the sweep is being run by another driver.
+        SweepError: storage or address unusable, a size too big for this machine, an edited
+            or missing stored spec, a record that cannot be written, or the sweep is being
+            run by another driver.
         SweepInterrupted: stopped (Ctrl-C) before the budget was met; resumable.
     """
     if not isinstance(spec, ExperimentSpec):
         spec = load_spec(spec)
-    sweep_name = name or spec.name
-    if name is not None:  # the same naming rules as the spec's own name
+    if name is not None and name != spec.name:  # the same naming rules as the spec's own name
         spec = spec_from_dict({**spec.model_dump(mode="json"), "name": name})
     sizes = build_ladder(spec)
+    layout = SweepLayout.of(storage, spec.name)
+    _check_stored(layout, spec)  # read-only: nothing is written until every check has passed
     from raylaws.data import check_source, prepare
+    from raylaws.memory import check_memory
 
     check_source(spec.data)
-    layout = SweepLayout.of(storage, sweep_name)
-    _prepare_directory(layout, spec)
-    if address is not None:
+    if address is None:
+        check_memory(spec, sizes, vocab_size=_vocab_size(spec))
+    else:
         check_address(address)
+    try:
+        layout.create()
+    except LayoutError as error:
+        raise SweepError(str(error)) from None
     data = prepare(spec.data)
-    _write_meta(layout, data.fingerprint)
 
     from raylaws.faults import Faults
     from raylaws.search import SweepPlanner
@@ -183,6 +212,8 @@ def run(
 
     faults = Faults.from_env()
     with _SweepLock(layout):
+        _check_stored(layout, spec)  # again, now that no other driver can change it
+        _store_spec(layout, spec, data.fingerprint)
         kill_stale_ray_processes(layout)  # a hard-killed earlier driver's local Ray
         store.clean_stray(layout.trials)
         planner: Optional[SweepPlanner] = None
@@ -195,10 +226,18 @@ def run(
         if on_start is not None:
             on_start(planner)
         if not planner.is_finished():
+            _hide_tune_restore_hint()
             try:
                 run_trials(planner, spec, data, layout, address=address, faults=faults)
             except KeyboardInterrupt:
                 raise _interrupted(planner, layout) from None
+            except Exception as error:  # a SweepError raised inside Tune (a full disk) comes out wrapped
+                cause = _sweep_error_in(error)
+                if cause is None:
+                    raise
+                raise cause from None
+            if planner.failure is not None:
+                raise planner.failure
             if not planner.is_finished():
                 raise _interrupted(planner, layout)
     return Sweep(layout.root)
@@ -219,6 +258,106 @@ def resume(
     sweep = open(path)
     return run(sweep.spec, storage=sweep.path.parent, name=sweep.path.name, address=address,
                on_event=on_event, on_start=on_start)
+
+
+class _NoTuneRestoreHint(logging.Filter):
+    """Drops Tune's "Resume experiment with: Tuner.restore(...)" after Ctrl-C: a raylaws sweep
+    resumes with ``raylaws resume`` (the CLI says so)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Tuner.restore" not in record.getMessage()
+
+
+def _hide_tune_restore_hint() -> None:
+    tune_logger = logging.getLogger("ray.tune.tune")  # where Tune logs the hint (ray/tune/tune.py)
+    if not any(isinstance(f, _NoTuneRestoreHint) for f in tune_logger.filters):
+        tune_logger.addFilter(_NoTuneRestoreHint())
+
+
+def _sweep_error_in(error: BaseException) -> Optional[SweepError]:
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, SweepError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+    return None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One inconsistency in a sweep directory: what kind, which file, what is wrong."""
+
+    kind: str  # "bad record", "staged leftover", "journal", "spec"
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.path}: {self.message}"
+
+
+def check(path: Union[str, Path]) -> list[Finding]:
+    """Everything inconsistent in the sweep directory ``path``, changing nothing.
+
+    Lists the record files that cannot be read, the staged files of a writer that died, a
+    ``spec.yaml`` edited since the sweep started (or missing under trials), records made with
+    another spec hash, and where the Optuna journal and the records disagree (a finished
+    study trial without a record, a search record without a study trial, or different
+    outcomes). A trial left running by a killed driver is not a finding: resume re-runs it.
+
+    Raises:
+        SweepError: ``path`` holds no sweep at all.
+    """
+    from raylaws.search._schedule import search_trial_id
+    from raylaws.search._studies import journal_trials
+
+    layout = SweepLayout.at(path)
+    if not layout.spec.exists() and not _holds_trials(layout):
+        open(path)  # raises the one-line "not a sweep directory"
+    findings: list[Finding] = []
+    expected: Optional[str] = None
+    if not layout.spec.exists():
+        findings.append(Finding("spec", str(layout.spec), "missing, but the sweep holds trials"))
+    else:
+        try:
+            expected = spec_hash(_stored_spec(layout))
+        except SpecError as error:
+            findings += [Finding("spec", str(layout.spec), str(problem)) for problem in error.problems]
+        except SweepError as error:
+            findings.append(Finding("spec", str(layout.spec), str(error)))
+    scan = store.scan_trials(layout.trials)
+    findings += [Finding("bad record", str(bad.path), bad.reason) for bad in scan.bad]
+    findings += [Finding("staged leftover", str(staged), "a record staged by a writer that died (removed by the "
+                                                         "next `raylaws resume`)") for staged in scan.staged]
+    rows = scan.table.to_pylist()
+    if expected is not None:
+        findings += [Finding("spec", str(store.record_path(layout.trials, r["trial_id"])),
+                             f"made with spec hash {r['spec_hash']}, not the sweep's {expected}")
+                     for r in rows if r["spec_hash"] is not None and r["spec_hash"] != expected]
+    try:
+        studies = journal_trials(layout.journal)
+    except Exception as error:  # a damaged journal
+        first = (str(error).splitlines() or [type(error).__name__])[0]
+        return findings + [Finding("journal", str(layout.journal), f"cannot be read ({first})")]
+    by_id = {r["trial_id"]: r for r in rows}
+    in_journal = set()
+    for size, trials in studies.items():
+        for trial in trials:
+            trial_id = search_trial_id(size, trial.number)
+            in_journal.add(trial_id)
+            record = by_id.get(trial_id)
+            if record is None:
+                if trial.state.is_finished():
+                    findings.append(Finding("journal", str(layout.journal),
+                                            f"{trial_id} finished ({trial.state.name.lower()}) but has no record"))
+                continue
+            if trial.state.is_finished() and (trial.state.name == "COMPLETE") != (record["status"] == "completed"):
+                findings.append(Finding("journal", str(layout.journal), f"{trial_id} is {trial.state.name.lower()} "
+                                                                        f"in the journal but {record['status']} in its record"))
+    findings += [Finding("journal", str(store.record_path(layout.trials, trial_id)),
+                         "a search record with no trial in the journal")
+                 for trial_id, r in by_id.items() if r["phase"] == "search" and trial_id not in in_journal]
+    return findings
 
 
 def _interrupted(planner: Any, layout: SweepLayout) -> SweepInterrupted:
@@ -259,28 +398,146 @@ class _SweepLock:
         self._handle.close()
 
 
-def _prepare_directory(layout: SweepLayout, spec: ExperimentSpec) -> None:
+def _vocab_size(spec: ExperimentSpec) -> int:
+    """The vocabulary a trial will have, known before the data is prepared."""
+    tokenizer = spec.data.tokenizer
+    if tokenizer.kind == "bpe":
+        return tokenizer.vocab_size
     try:
-        layout.create()
-    except LayoutError as error:
-        raise SweepError(str(error)) from None
-    spec_path = layout.spec
+        from tokenizers import Tokenizer
+
+        return Tokenizer.from_file(str(Path(tokenizer.path or "").expanduser())).get_vocab_size() + 3
+    except Exception:  # an unreadable tokenizer is reported by the data checks
+        return 0
+
+
+def _holds_trials(layout: SweepLayout) -> bool:
+    """Whether the directory holds any trial: a record file or an Optuna journal."""
+    trials = layout.trials
+    try:
+        has_records = trials.is_dir() and any(p.suffix == ".parquet" for p in trials.iterdir())
+    except OSError:
+        has_records = True  # unreadable: assume the worst, never re-spec it
+    if has_records or not layout.journal.exists():
+        return has_records
+    from raylaws.search._studies import journal_trials
+
+    try:  # studies are created before the cluster check; only their trials count
+        return any(journal_trials(layout.journal).values())
+    except Exception:  # a damaged journal: assume the worst
+        return True
+
+
+def _read_meta(layout: SweepLayout) -> dict[str, Any]:
+    try:
+        meta = json.loads(layout.meta.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as error:
+        raise SweepError(f"{str(layout.meta)!r} cannot be read ({error}); `raylaws check` the sweep") from None
+    return meta if isinstance(meta, dict) else {}
+
+
+def _without_name(spec: ExperimentSpec) -> dict[str, Any]:
     resolved = spec.model_dump(mode="json")
-    sweep_dir = layout.root
-    if spec_path.exists():
-        # Read the stored spec back through the model, so fields added since it was written
-        # take their defaults instead of showing as differences.
-        stored = load_spec(spec_path).model_dump(mode="json")
-        differences = _differences(stored, resolved)
-        if differences:
-            raise SpecError([SpecProblem(field, f"differs from the sweep in {str(sweep_dir)!r} "
-                                                f"(stored {old!r}, given {new!r}); use the stored spec or "
-                                                "start a new sweep with --name")
-                             for field, old, new in differences[:20]])
+    resolved.pop("name", None)
+    return resolved
+
+
+def _stored_spec(layout: SweepLayout) -> ExperimentSpec:
+    """The sweep's ``spec.yaml``, checked against the hash (and copy) stored in ``sweep.json``.
+
+    Raises:
+        SweepError: ``spec.yaml`` was edited after the sweep started (naming what changed).
+    """
+    stored = load_spec(layout.spec)
+    meta = _read_meta(layout)
+    expected = meta.get("spec_hash")
+    if expected is None or spec_hash(stored) == expected:  # a sweep from before spec hashes: trusted
+        return stored
+    original = meta.get("spec")
+    changes = ""
+    if isinstance(original, dict):
+        try:
+            was = spec_from_dict(original)
+            changes = "; ".join(f"{field}: {old!r} -> {new!r}"
+                                for field, old, new in _differences(_without_name(was), _without_name(stored))[:5])
+        except SpecError:
+            changes = ""
+    raise SweepError(f"{str(layout.spec)!r} was edited after the sweep started ({changes or 'hash ' + expected + ' -> ' + spec_hash(stored)}); "
+                     "put it back as it was, or start a new sweep with --name")
+
+
+def _check_stored(layout: SweepLayout, spec: ExperimentSpec) -> None:
+    """Refuse a spec that does not match what the sweep directory already holds. Read-only.
+
+    * records (or a journal) but no ``spec.yaml``: refused, never re-specced;
+    * an edited ``spec.yaml``: refused (see :func:`_stored_spec`);
+    * a different spec than the stored one: refused once the sweep holds any trial (a sweep
+      that holds none yet, stopped by a check before its first trial, takes the new spec);
+    * records made under another spec hash: refused.
+
+    The spec's ``name`` is not compared: a sweep's name is its folder's name.
+    """
+    holds = _holds_trials(layout)
+    if not layout.spec.exists():
+        if holds:
+            raise SweepError(f"{str(layout.root)!r} holds trials but no {layout.spec.name}; its spec is unknown, so it "
+                             "cannot be resumed or given a new spec: restore its spec.yaml, or run under another --name")
         return
-    temp = spec_path.with_suffix(".tmp")
-    temp.write_text(yaml.safe_dump(resolved, sort_keys=False))
-    os.replace(temp, spec_path)
+    stored = _stored_spec(layout)
+    if not holds:
+        return
+    differences = _differences(_without_name(stored), _without_name(spec))
+    if differences:
+        raise SpecError([SpecProblem(field, f"differs from the sweep in {str(layout.root)!r} "
+                                            f"(stored {old!r}, given {new!r}); use the stored spec or "
+                                            "start a new sweep with --name")
+                         for field, old, new in differences[:20]])
+    expected = spec_hash(stored)
+    hashes = store.scan_trials(layout.trials).table.column("spec_hash").to_pylist()
+    foreign = [h for h in hashes if h is not None and h != expected]
+    if foreign:
+        raise SweepError(f"{len(foreign)} record(s) in {str(layout.trials)!r} were made with another spec "
+                         f"(hash {foreign[0]}, not {expected}); `raylaws check` the sweep")
+
+
+def _store_spec(layout: SweepLayout, spec: ExperimentSpec, fingerprint: str) -> None:
+    """Write ``sweep.json`` (versions, data fingerprint, spec hash and copy), then ``spec.yaml``.
+
+    Called once every check has passed. A sweep's stored spec is never rewritten once it
+    holds trials (:func:`_check_stored` refuses another); one from before spec hashes gets
+    its hash added.
+    """
+    meta = _read_meta(layout)
+    resolved = spec.model_dump(mode="json")
+    if layout.spec.exists() and not _differences(_without_name(load_spec(layout.spec)), _without_name(spec)):
+        if meta.get("spec_hash") == spec_hash(spec):
+            return
+        resolved = load_spec(layout.spec).model_dump(mode="json")  # adopt the stored spec as it is
+    elif layout.spec.exists():
+        logger.warning("%s holds no trial yet; its spec is replaced by the one given", layout.root)
+    if not meta:
+        import importlib.metadata as metadata
+
+        versions = {}
+        for package in ("raylaws", "ray", "optuna", "torch", "transformers", "pyarrow", "tokenizers"):
+            try:
+                versions[package] = metadata.version(package)
+            except metadata.PackageNotFoundError:
+                versions[package] = None
+        meta = {"created_at": datetime.now(timezone.utc).isoformat(), "versions": versions}
+    meta.update(data_fingerprint=meta.get("data_fingerprint", fingerprint),
+                spec_hash=spec_hash(spec_from_dict(resolved)), spec=resolved)
+    _write_atomic(layout.meta, json.dumps(meta, indent=2))
+    if not layout.spec.exists() or resolved != load_spec(layout.spec).model_dump(mode="json"):
+        _write_atomic(layout.spec, yaml.safe_dump(resolved, sort_keys=False))
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    temp = path.with_name(f".{path.name}.tmp")
+    temp.write_text(text)
+    os.replace(temp, path)
 
 
 def _differences(old: Any, new: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
@@ -290,22 +547,6 @@ def _differences(old: Any, new: Any, prefix: str = "") -> list[tuple[str, Any, A
             found += _differences(old.get(key), new.get(key), f"{prefix}.{key}" if prefix else str(key))
         return found
     return [] if old == new else [(prefix or "<root>", old, new)]
-
-
-def _write_meta(layout: SweepLayout, fingerprint: str) -> None:
-    meta_path = layout.meta
-    if meta_path.exists():
-        return
-    import importlib.metadata as metadata
-
-    versions = {}
-    for package in ("raylaws", "ray", "optuna", "torch", "transformers", "pyarrow", "tokenizers"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = None
-    meta = {"created_at": datetime.now(timezone.utc).isoformat(), "versions": versions, "data_fingerprint": fingerprint}
-    meta_path.write_text(json.dumps(meta, indent=2))
 
 
 def check_address(address: str, timeout_seconds: float = 5.0) -> None:

@@ -92,7 +92,7 @@ class SizeSearcher(Searcher):
     def suggest(self, trial_id: str) -> Optional[dict[str, Any]]:
         plan = self.planner.next_trial()
         if plan is None:
-            return Searcher.FINISHED if self.planner.is_finished() else None
+            return Searcher.FINISHED if self.planner.is_finished() or self.planner.failure else None
         self._plan_ids[trial_id] = plan.trial_id
         return plan.to_config()
 

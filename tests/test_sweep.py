@@ -51,7 +51,7 @@ def test_store_has_trials_plus_seeds_records_per_size(finished_sweep: raylaws.Sw
         assert row["flops"] == pytest.approx(6 * row["n_params"] * row["tokens"])
         assert row["finished_at"] >= row["started_at"]
         config = json.loads(row["config_json"])
-        assert config["trial"]["trial_id"] == row["trial_id"] and config["rung"]["name"] == row["size"]
+        assert config["trial"]["trial_id"] == row["trial_id"] and config["size"]["name"] == row["size"]
         if row["status"] == "completed":
             assert row["eval_loss"] is not None and row["eval_loss"] == min(row["eval_losses"])
 

@@ -14,6 +14,7 @@ import threading
 from typing import Any, Callable, Optional
 
 from raylaws import store, views
+from raylaws.errors import SweepError
 from raylaws.layout import SweepLayout
 from raylaws.ladder import Size
 from raylaws.search._events import Event, EventLog
@@ -64,6 +65,9 @@ class SweepPlanner:
         self._plans: dict[str, TrialPlan] = {}  # trial_id -> plan, for trials handed out
         self._running = {size.name: 0 for size in sizes}
         self.records: list[dict[str, Any]] = []  # every record of the sweep, this run's included
+        # A record that could not be written (a full disk): no trial starts after it, and the
+        # sweep stops with this error once the running ones have ended (resumable).
+        self.failure: Optional[SweepError] = None
         self.resumed = self._reconcile()
         for kind, trial_ids in self.resumed.items():
             for trial_id in trial_ids:
@@ -146,6 +150,8 @@ class SweepPlanner:
         a size's later phases are handed out once its earlier ones have finished.
         """
         with self._lock:
+            if self.failure is not None:
+                return None
             for state in sorted(self._states.values(), key=lambda s: -s.size.n_params):
                 plan = self._schedule.next(state)
                 if plan is not None:
@@ -199,7 +205,13 @@ class SweepPlanner:
                 return None
             size = self._states[plan.size].size
             record = build_record(self.spec, size, plan, outcome, error=error, data_fingerprint=self._data_fingerprint)
-            written = store.write_record(self.layout.trials, record)
+            try:
+                written = store.write_record(self.layout.trials, record)
+            except SweepError as error:  # not recorded: the trial runs again on resume
+                self.failure = self.failure or error
+                self._plans[trial_id] = plan
+                self.interrupt(trial_id)
+                return None
             if self._after_record is not None:
                 self._after_record(trial_id)
             if plan.study_number is not None and self._studies.is_live(plan.size, plan.study_number):

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from typing import Any, Optional
 
 from raylaws.ladder import Size
-from raylaws.spec import ExperimentSpec
+from raylaws.spec import ExperimentSpec, spec_hash
 from raylaws.trial import Outcome, TrialPlan
 
 
@@ -59,6 +59,7 @@ def build_record(spec: ExperimentSpec, size: Size, plan: TrialPlan, outcome: Out
         "workers": size.resources.workers,
         "cpus_per_worker": size.resources.cpus,
         "gpus_per_worker": size.resources.gpus,
+        "spec_hash": spec_hash(spec),
         "config_json": json.dumps(trial_config(spec, size, plan, data_fingerprint), sort_keys=True),
     }
 

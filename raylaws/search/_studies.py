@@ -2,14 +2,28 @@
 
 A size is only ever compared with trials of its own size: each study has its own sampler
 (seeded ``sampler_seed + index`` of the size) and its own pruner.
+
+Samplers continue across driver runs. Every ask stores the state of the sampler's random
+streams (TPE's own ``RandomState`` and that of the ``RandomSampler`` it uses for its startup
+trials) in the asked trial's system attributes, in the same journal; a resumed driver restores
+the state stored with the size's latest trial, so its next ask draws what an uninterrupted
+driver would have drawn, never a config of the restarted stream. Uninterrupted runs are
+unchanged: the seed and the draws are the same, the states are only written down. If the
+latest trials carry no state (a driver killed between an ask and its write, or a sweep started
+before raylaws stored states), the streams are re-seeded from ``(sampler_seed, size index,
+trials asked)``: different from every earlier stream, and the same on every machine.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import logging
 import math
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState
@@ -17,6 +31,8 @@ from optuna.trial import TrialState
 from raylaws.ladder import Size
 from raylaws.spec import ExperimentSpec
 from raylaws.trial import Hyperparameters, Status
+
+logger = logging.getLogger(__name__)
 
 _STATE = {Status.PRUNED: TrialState.PRUNED, Status.DIVERGED: TrialState.FAIL, Status.FAILED: TrialState.FAIL}
 
@@ -33,15 +49,21 @@ class SizeStudies:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self._studies: dict[str, optuna.Study] = {}
         self._live: dict[tuple[str, int], optuna.Trial] = {}  # (size, number) -> trial being trained
+        self._index: dict[str, int] = {}
+        # A study is named "<sweep>/<size>" when created; a moved or renamed sweep finds its
+        # studies by size (one journal holds one sweep).
+        existing = {study.study_name.rpartition("/")[2]: study.study_name for study in storage.get_all_studies()}
         for index, size in enumerate(sizes):
+            self._index[size.name] = index
             self._studies[size.name] = optuna.create_study(
                 storage=storage,
-                study_name=f"{spec.name}/{size.name}",
+                study_name=existing.get(size.name, f"{spec.name}/{size.name}"),
                 direction="minimize",
                 sampler=self._sampler(index),
                 pruner=self._pruner(),
                 load_if_exists=True,
             )
+            self._continue_sampler(size.name)
 
     def _sampler(self, index: int) -> optuna.samplers.BaseSampler:
         search = self._spec.search
@@ -50,6 +72,24 @@ class SizeStudies:
             return optuna.samplers.RandomSampler(seed=seed)
         startup = min(10, max(3, search.trials_per_size // 3))  # Optuna's default of 10 exceeds small budgets
         return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, constant_liar=True, multivariate=True)
+
+    def _continue_sampler(self, size: str) -> None:
+        """Restore the size's sampler streams from its latest asked trial (a resumed sweep)."""
+        trials = self._studies[size].get_trials(deepcopy=False)
+        if not trials:
+            return  # a new study: the seeded streams as they are
+        latest = max(trials, key=lambda t: t.number)
+        state = latest.system_attrs.get(SAMPLER_STATE_ATTR)
+        rngs = _sampler_rngs(self._studies[size].sampler)
+        if state is not None and len(state) == len(rngs):
+            for rng, saved in zip(rngs, state):
+                rng.set_state(_load_rng_state(saved))
+            return
+        digest = hashlib.sha256(f"{self._spec.search.sampler_seed}/{self._index[size]}/{len(trials)}".encode())
+        for offset, rng in enumerate(rngs):
+            rng.seed(int.from_bytes(digest.digest()[4 * offset:4 * offset + 4], "little"))
+        logger.warning("size %s: trial %d of its study carries no sampler state; its sampler continues from a "
+                       "stream seeded by (sampler_seed, size, %d trials asked)", size, latest.number, len(trials))
 
     def _pruner(self) -> optuna.pruners.BasePruner:
         pruning = self._spec.search.pruning
@@ -88,7 +128,19 @@ class SizeStudies:
             "learning_rate": FloatDistribution(search.learning_rate.low, search.learning_rate.high, log=True),
             "batch_size": CategoricalDistribution(list(search.batch_size)),
         })
+        study = self._studies[size]
+        state = [_dump_rng_state(rng) for rng in _sampler_rngs(study.sampler)]
+        trial.storage.set_trial_system_attr(trial._trial_id, SAMPLER_STATE_ATTR, state)
+        self._warn_if_repeated(size, trial)
         return self._hold(size, trial)
+
+    def _warn_if_repeated(self, size: str, trial: optuna.Trial) -> None:
+        # The learning rate is continuous, so the space is never exhausted: a repeat means the
+        # sampler's streams restarted, which the stored states exist to prevent.
+        for other in self._studies[size].get_trials(deepcopy=False):
+            if other.number != trial.number and other.params == trial.params:
+                logger.warning("size %s: trial %d repeats the config of trial %d (%s)", size, trial.number,
+                               other.number, trial.params)
 
     def reopen(self, size: str, number: int) -> tuple[int, Hyperparameters]:
         """Hand out again a RUNNING trial of a dead driver, with its number and parameters."""
@@ -127,4 +179,38 @@ class SizeStudies:
         return (size, number) in self._live
 
 
-__all__ = ["SizeStudies"]
+def journal_trials(journal: Path) -> dict[str, list[optuna.trial.FrozenTrial]]:
+    """Every study trial of a sweep's journal, by size name; read-only (no study is created)."""
+    if not journal.exists():
+        return {}
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+    return {study.study_name.rpartition("/")[2]: storage.get_all_trials(study._study_id, deepcopy=False)
+            for study in storage.get_all_studies()}
+
+
+SAMPLER_STATE_ATTR = "raylaws:sampler_state"  # trial system attribute: the streams' state after its ask
+
+
+def _sampler_rngs(sampler: optuna.samplers.BaseSampler) -> list[np.random.RandomState]:
+    """The random streams of a sampler, in a fixed order: TPE's own and its startup sampler's."""
+    if isinstance(sampler, optuna.samplers.TPESampler):
+        return [sampler._rng.rng, sampler._random_sampler._rng.rng]
+    if isinstance(sampler, optuna.samplers.RandomSampler):
+        return [sampler._rng.rng]
+    raise TypeError(f"no known random streams in {type(sampler).__name__}")
+
+
+def _dump_rng_state(rng: np.random.RandomState) -> dict[str, object]:
+    """A ``RandomState``'s state as JSON (the journal's format): the MT19937 key as base64."""
+    kind, key, pos, has_gauss, cached = rng.get_state(legacy=True)
+    return {"kind": kind, "key": base64.b64encode(np.asarray(key, dtype="<u4").tobytes()).decode(), "pos": int(pos),
+            "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}
+
+
+def _load_rng_state(saved: dict[str, object]) -> tuple[object, ...]:
+    key = np.frombuffer(base64.b64decode(str(saved["key"])), dtype="<u4").astype(np.uint32)
+    return (saved["kind"], key, int(saved["pos"]), int(saved["has_gauss"]),  # type: ignore[call-overload]
+            float(saved["cached_gaussian"]))  # type: ignore[arg-type]
+
+
+__all__ = ["SAMPLER_STATE_ATTR", "SizeStudies", "journal_trials"]

@@ -1,6 +1,6 @@
 """The experiment spec: load ``search_spaces/*.yaml`` once into frozen, typed config."""
 
-from raylaws.spec._load import SpecError, SpecProblem, load_spec, spec_from_dict, spec_from_text
+from raylaws.spec._load import SpecError, SpecProblem, load_spec, spec_from_dict, spec_from_text, spec_hash
 from raylaws.spec._model import (
     DataSpec,
     DeepSpeedSpec,
@@ -34,4 +34,5 @@ __all__ = [
     "load_spec",
     "spec_from_dict",
     "spec_from_text",
+    "spec_hash",
 ]

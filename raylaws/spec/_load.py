@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
 import re
 import typing
 from dataclasses import dataclass
@@ -13,6 +15,9 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from raylaws.spec._model import ExperimentSpec
+
+
+MAX_SPEC_BYTES = 1 << 20  # a spec is a page of YAML; 1 MiB is far above any real one
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,12 @@ def load_spec(path: Union[str, Path]) -> ExperimentSpec:
         raise SpecError([SpecProblem("<file>", f"no such file {source!r}; give the path of a spec YAML file")], source)
     if path.is_dir():
         raise SpecError([SpecProblem("<file>", f"{source!r} is a directory; give a spec YAML file")], source)
+    if not path.is_file():
+        raise SpecError([SpecProblem("<file>", f"{source!r} is not a regular file; give a spec YAML file")], source)
+    size = path.stat().st_size
+    if size > MAX_SPEC_BYTES:
+        raise SpecError([SpecProblem("<file>", f"{size:,} bytes, above the {MAX_SPEC_BYTES:,}-byte cap for a spec; "
+                                               "is it the right file?")], source)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -66,10 +77,28 @@ def load_spec(path: Union[str, Path]) -> ExperimentSpec:
     return spec_from_text(text, source=source)
 
 
+def spec_hash(spec: ExperimentSpec) -> str:
+    """The identity of what a sweep trains: a hash of the resolved spec, its ``name`` excluded.
+
+    The name is left out because a sweep's name is its folder's name (a moved or renamed
+    sweep is the same sweep); every other field, defaults included, is in. Stored in the
+    sweep's ``sweep.json`` and in every record (``spec_hash``).
+    """
+    resolved = spec.model_dump(mode="json")
+    resolved.pop("name", None)
+    text = json.dumps(resolved, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def spec_from_text(text: str, *, source: str = "spec") -> ExperimentSpec:
     """Validate a spec given as YAML text (see :func:`load_spec`)."""
+    if len(text) > MAX_SPEC_BYTES:
+        raise SpecError([SpecProblem("<yaml>", f"{len(text):,} characters, above the {MAX_SPEC_BYTES:,} cap for a "
+                                               "spec")], source)
     try:
         raw = yaml.load(text, Loader=_SpecLoader)  # noqa: S506 - a SafeLoader subclass
+    except RecursionError:
+        raise SpecError([SpecProblem("<yaml>", "nested too deeply to be a spec")], source) from None
     except _DuplicateKey as error:
         raise SpecError([SpecProblem("<yaml>", str(error))], source) from None
     except yaml.YAMLError as error:
@@ -119,6 +148,8 @@ def spec_from_dict(raw: Any, *, source: str = "spec") -> ExperimentSpec:
         return ExperimentSpec.model_validate(raw)
     except ValidationError as error:
         raise SpecError(_problems(error), source) from None
+    except RecursionError:
+        raise SpecError([SpecProblem("<root>", "nested too deeply to be a spec")], source) from None
 
 
 def _problems(error: ValidationError) -> list[SpecProblem]:

@@ -130,7 +130,8 @@ def _check_heads(d_model: int, n_heads: int, name: str) -> None:
 class SizeSpec(_Frozen):
     """One explicit model size. ``d_ff`` defaults to 4 * ``d_model``."""
 
-    name: Optional[str] = None
+    # Names key files (records are <size>.s000.parquet): letters, digits and _ . = - only.
+    name: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.=-]*$", max_length=100)
     n_layers: int = Field(ge=1, le=512)
     d_model: int = Field(ge=4, le=65_536)
     n_heads: int = Field(4, ge=1, le=256)

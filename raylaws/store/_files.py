@@ -4,20 +4,29 @@ A record is staged in a hidden temp file (written, fsynced), then hard-linked to
 name ``<trial_id>.parquet`` in the sweep's trials folder (:attr:`raylaws.layout.SweepLayout.trials`). ``link`` fails when the name exists, so a second write of
 the same ``trial_id`` adds nothing; readers skip hidden files, so a crash between staging and
 publishing leaves no visible row (:func:`clean_stray` removes the leftovers).
+
+Reading never trusts a file: every good record is read, and each file that is not a record of
+this schema (garbage, truncated, another table, a newer raylaws) is reported by name
+(:func:`scan_trials`; :func:`read_trials` warns with :class:`BadRecordWarning`) and left where
+it is; nothing here deletes a published file.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
 import uuid
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Union
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from raylaws.errors import SweepError
 from raylaws.store._schema import SCHEMA_VERSION, TRIALS_SCHEMA
 
 logger = logging.getLogger(__name__)
@@ -59,10 +68,16 @@ def stage_record(folder: Union[str, Path], record: Mapping[str, Any]) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     staged = folder / f"{_STAGING_PREFIX}{record['trial_id']}-{uuid.uuid4().hex[:8]}.parquet"
-    with open(staged, "wb") as handle:
-        pq.write_table(table, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        with open(staged, "wb") as handle:
+            pq.write_table(table, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as error:  # a full disk, a quota: leave no partial file behind
+        staged.unlink(missing_ok=True)
+        hint = "; free some space and `raylaws resume` the sweep" if error.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+        raise SweepError(f"cannot write the record of {record['trial_id']} in {str(folder)!r} "
+                         f"({error.strerror or error}){hint}") from None
     return staged
 
 
@@ -92,20 +107,110 @@ def clean_stray(folder: Union[str, Path]) -> int:
     return removed
 
 
-def read_trials(folder: Union[str, Path]) -> pa.Table:
-    """All published records in the trials ``folder``, in ``finished_at`` order, as one table."""
+class BadRecordWarning(UserWarning):
+    """A file of the trials folder is not a readable record; it was skipped, not deleted."""
+
+
+@dataclass(frozen=True)
+class BadFile:
+    """A file of the trials folder that is not a record of this schema, and why."""
+
+    path: Path
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class StoreScan:
+    """What a trials folder holds: its good records, its bad files and staged leftovers."""
+
+    table: pa.Table  # every good record, in ``finished_at`` order
+    bad: tuple[BadFile, ...]
+    staged: tuple[Path, ...]  # hidden files of a writer that died before publishing
+
+
+def scan_trials(folder: Union[str, Path]) -> StoreScan:
+    """Read every record of the trials ``folder`` and name each file that is not one.
+
+    A missing folder is an empty store.
+
+    Raises:
+        SweepError: the folder exists but cannot be listed (permissions, not a directory).
+    """
     folder = Path(folder)
-    files = sorted(p for p in folder.glob("*.parquet") if not p.name.startswith(".")) if folder.exists() else []
-    tables = []
-    for path in files:
+    try:
+        names = sorted(entry.name for entry in os.scandir(folder))
+    except FileNotFoundError:
+        return StoreScan(TRIALS_SCHEMA.empty_table(), (), ())
+    except OSError as error:
+        raise SweepError(f"cannot read the trials folder {str(folder)!r} ({error.strerror or error})") from None
+    tables, bad = [], []
+    for name in names:
+        if name.startswith(".") or not name.endswith(".parquet"):
+            continue
         try:
-            tables.append(_conform(pq.read_table(path)))
+            tables.append(_read_record(folder / name))
         except FileNotFoundError:  # pragma: no cover - removed by a concurrent clean-up
             continue
+        except _NotARecord as error:
+            bad.append(BadFile(folder / name, str(error)))
+    staged = tuple(folder / n for n in names if n.startswith(_STAGING_PREFIX))
     if not tables:
-        return TRIALS_SCHEMA.empty_table()
-    table = pa.concat_tables(tables)
-    return table.sort_by([("finished_at", "ascending"), ("trial_id", "ascending")])
+        return StoreScan(TRIALS_SCHEMA.empty_table(), tuple(bad), staged)
+    table = pa.concat_tables(tables).sort_by([("finished_at", "ascending"), ("trial_id", "ascending")])
+    return StoreScan(table, tuple(bad), staged)
+
+
+def read_trials(folder: Union[str, Path]) -> pa.Table:
+    """All published records in the trials ``folder``, in ``finished_at`` order, as one table.
+
+    Each file that is not a readable record is skipped with a :class:`BadRecordWarning` naming
+    it (``raylaws check`` lists them); it is never deleted.
+    """
+    scan = scan_trials(folder)
+    for item in scan.bad:
+        warnings.warn(f"skipped {item}", BadRecordWarning, stacklevel=2)
+    return scan.table
+
+
+class _NotARecord(Exception):
+    pass
+
+
+_REQUIRED = [field for field in TRIALS_SCHEMA if not field.nullable]  # in every schema version
+
+
+def _read_record(path: Path) -> pa.Table:
+    """One record file as a table of the current schema, or :class:`_NotARecord` saying why."""
+    try:
+        table = pq.read_table(path)
+    except FileNotFoundError:
+        raise
+    except (pa.ArrowException, OSError, ValueError) as error:
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        raise _NotARecord(f"not a readable Parquet file ({first})") from None
+    missing = [field.name for field in _REQUIRED if field.name not in table.column_names]
+    if missing:
+        raise _NotARecord(f"not a raylaws trials record (no column {', '.join(missing[:5])}"
+                          f"{', ...' if len(missing) > 5 else ''})")
+    if table.num_rows != 1:
+        raise _NotARecord(f"holds {table.num_rows} rows; a record holds one")
+    try:
+        table = _conform(table)
+    except (pa.ArrowException, ValueError) as error:
+        raise _NotARecord(f"a column has the wrong type ({str(error).splitlines()[0][:200]})") from None
+    for field in _REQUIRED:
+        if table.column(field.name).null_count:
+            raise _NotARecord(f"column {field.name} is empty")
+    version = table.column("schema_version")[0].as_py()
+    if version > SCHEMA_VERSION:
+        raise _NotARecord(f"written by a newer raylaws (schema {version}; this one reads up to {SCHEMA_VERSION})")
+    trial_id = table.column("trial_id")[0].as_py()
+    if f"{trial_id}.parquet" != path.name:
+        raise _NotARecord(f"holds the record of {trial_id!r}, not of {path.stem!r}")
+    return table
 
 
 def _conform(table: pa.Table) -> pa.Table:

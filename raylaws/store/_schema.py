@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from raylaws.trial import Phase, Status, StopReason
 
-SCHEMA_VERSION = 2  # 2: precision, backend, workers, cpus_per_worker, gpus_per_worker
+SCHEMA_VERSION = 3  # 2: precision, backend, workers, cpus_per_worker, gpus_per_worker; 3: spec_hash
 
 _COLUMNS: list[tuple[str, pa.DataType, bool, str]] = [
     ("sweep", pa.string(), False, "sweep name (the directory under the storage root)"),
@@ -45,6 +45,8 @@ _COLUMNS: list[tuple[str, pa.DataType, bool, str]] = [
     ("cpus_per_worker", pa.int32(), True, "CPUs each worker asked of Ray (null before schema 2)"),
     ("gpus_per_worker", pa.float64(), True, "GPUs each worker asked of Ray; a fraction shares a GPU (null before "
                                             "schema 2)"),
+    ("spec_hash", pa.string(), True, "hash of the sweep's resolved spec, its name excluded "
+                                     "(raylaws.spec.spec_hash); null before schema 3"),
     ("config_json", pa.string(), False, "the resolved trial config (rung, hyperparameters, training, data) as JSON"),
     ("schema_version", pa.int32(), False, "version of this schema"),
 ]

@@ -97,6 +97,10 @@ def assert_sweep_complete(sweep_dir: Path, *, sizes: int, trials_per_size: int, 
     assert len(by_size) == sizes
     for size, mine in by_size.items():
         assert sum(r["phase"] == "search" for r in mine) == trials_per_size, size
+        search = [r for r in mine if r["phase"] == "search"]
+        assert sorted(r["trial_id"] for r in search) == [f"{size}.s{n:03d}" for n in range(trials_per_size)], size
+        configs = [(r["learning_rate"], r["batch_size"]) for r in search]
+        assert len(set(configs)) == len(configs), f"{size}: a search config repeats"
         assert sorted(r["seed"] for r in mine if r["phase"] == "seed") == list(range(1, seeds + 1)), size
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(SweepLayout.at(sweep_dir).journal)))
     for summary in optuna.get_all_study_summaries(storage):

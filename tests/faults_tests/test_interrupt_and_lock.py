@@ -29,6 +29,7 @@ def test_second_driver_is_refused_and_ctrl_c_leaves_a_resumable_sweep(tmp_path: 
     _, err = first.communicate(timeout=120)
     assert first.returncode == 130, err[-2000:]
     assert "raylaws resume" in err and "Traceback" not in err
+    assert "Tuner.restore" not in err  # Tune's own resume hint is wrong for raylaws
     recorded = records(sweep_dir)
     assert 0 < len(recorded) < 10
 

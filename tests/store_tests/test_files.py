@@ -121,3 +121,92 @@ def test_a_schema_1_record_reads_with_the_new_columns_null(tmp_path: Path) -> No
     (row,) = store.read_trials(tmp_path).to_pylist()
     assert row["schema_version"] == 1 and row["trial_id"] == "L1-H16.s000"
     assert row["precision"] is None and row["workers"] is None
+
+
+def test_a_schema_2_record_reads_with_spec_hash_null(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    store.write_record(tmp_path, record())
+    path = store.record_path(tmp_path, "L1-H16.s000")
+    old = pq.read_table(path).drop_columns(["spec_hash"])
+    old = old.set_column(old.schema.get_field_index("schema_version"), "schema_version", pa.array([2], pa.int32()))
+    pq.write_table(old, path)
+    row = store.read_trials(tmp_path).to_pylist()[0]
+    assert row["schema_version"] == 2 and row["spec_hash"] is None
+
+
+def _bad_files(folder: Path) -> dict[str, bytes]:
+    """One of each kind of bad file the store must survive, by file name."""
+    import io
+
+    import pyarrow as pa
+
+    good = io.BytesIO()
+    pq.write_table(pa.table({"trial_id": ["L1-H16.s000"], "size": ["x"]}), good)  # record of another schema
+    store.write_record(folder, record("L1-H16.s009"))
+    whole = store.record_path(folder, "L1-H16.s009").read_bytes()
+    store.record_path(folder, "L1-H16.s009").unlink()
+    return {
+        "L1-H16.s005.parquet": whole[:10],  # truncated to 10 bytes
+        "L1-H16.s006.parquet": whole[: len(whole) // 2],  # truncated halfway
+        "x.parquet": b"garbage, not parquet",
+        "foreign.parquet": good.getvalue(),
+        "L1-H16.s007.parquet": whole,  # a good record under another trial's name
+    }
+
+
+def test_bad_files_are_skipped_and_named_never_deleted(tmp_path: Path) -> None:
+    store.write_record(tmp_path, record("L1-H16.s000"))
+    store.write_record(tmp_path, record("L1-H16.s001"))
+    bad = _bad_files(tmp_path)
+    for name, content in bad.items():
+        (tmp_path / name).write_bytes(content)
+    with pytest.warns(store.BadRecordWarning) as caught:
+        table = store.read_trials(tmp_path)
+    assert sorted(table.column("trial_id").to_pylist()) == ["L1-H16.s000", "L1-H16.s001"]
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == len(bad) and all(any(name in m for m in messages) for name in bad)
+    assert all((tmp_path / name).read_bytes() == content for name, content in bad.items())  # untouched
+
+
+def test_a_record_of_a_newer_raylaws_is_named_not_misread(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    store.write_record(tmp_path, record())
+    path = store.record_path(tmp_path, "L1-H16.s000")
+    table = pq.read_table(path)
+    table = table.set_column(table.schema.get_field_index("schema_version"), "schema_version",
+                             pa.array([store.SCHEMA_VERSION + 1], pa.int32()))
+    pq.write_table(table, path)
+    scan = store.scan_trials(tmp_path)
+    assert scan.table.num_rows == 0 and "newer raylaws" in scan.bad[0].reason
+
+
+def test_an_unreadable_trials_folder_is_an_error_not_an_empty_sweep(tmp_path: Path) -> None:
+    from raylaws.errors import SweepError
+
+    (tmp_path / "trials").write_text("a file where the folder belongs")
+    with pytest.raises(SweepError, match="cannot read the trials folder"):
+        store.read_trials(tmp_path / "trials")
+
+
+def test_a_full_disk_leaves_no_staged_file_and_says_so_in_one_line(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from raylaws.errors import SweepError
+
+    def full(*args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pq, "write_table", full)
+    with pytest.raises(SweepError, match="No space left on device.*raylaws resume") as raised:
+        store.write_record(tmp_path, record())
+    assert "\n" not in str(raised.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_staged_leftovers_are_listed_by_a_scan(tmp_path: Path) -> None:
+    store.stage_record(tmp_path, record("L1-H16.s003"))
+    scan = store.scan_trials(tmp_path)
+    assert scan.table.num_rows == 0 and len(scan.staged) == 1 and scan.bad == ()
