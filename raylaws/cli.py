@@ -323,19 +323,25 @@ def fit(
         except ValueError as error:
             _error(str(error))
             raise typer.Exit(EXIT_INPUT) from None
+    for _, law in fits:  # before any output: a bad --holdout is one line
+        _check_holdout(law, holdout)
     for warning in caught:
         err.print(f"warning: {warning.message}", markup=False, highlight=False)
     for name, law in fits:
         _print_fit(law, title=f"{name}: {law.form_} law of {what}", bootstrap=bootstrap, holdout=holdout, level=level)
 
 
-def _print_fit(law: Any, *, title: str, bootstrap: int, holdout: Optional[int], level: float) -> None:
-    from raylaws.fit import PowerLaw, backtest, off_law, reliability
-
-    if holdout is not None and holdout > law.n_sizes_ - 2:  # before any output: one line
+def _check_holdout(law: Any, holdout: Optional[int]) -> None:
+    """An explicit --holdout must leave at least 2 sizes to fit."""
+    if holdout is not None and holdout > law.n_sizes_ - 2:
         _error(f"--holdout: {holdout} of {law.n_sizes_} sizes leaves fewer than 2 to fit; hold out at most "
                f"{max(0, law.n_sizes_ - 2)}" + (" (fit more sizes to backtest)" if law.n_sizes_ < 3 else ""))
         raise typer.Exit(EXIT_INPUT)
+
+
+def _print_fit(law: Any, *, title: str, bootstrap: int, holdout: Optional[int], level: float) -> None:
+    from raylaws.fit import PowerLaw, backtest, off_law, reliability
+
     intervals = law.confidence_intervals(level) if bootstrap else {}
     table = Table(title=f"{title}, {law.n_sizes_} sizes, {len(law.y_)} runs")
     table.add_column("parameter")
