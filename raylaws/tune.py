@@ -346,15 +346,18 @@ def run_trials(
         spec: the experiment.
         data: prepared token streams (shipped once through Ray's object store).
         layout: the sweep directory; Tune's own state goes to its ``tune`` folder.
-        address: a Ray cluster to attach to; None starts a local Ray in this process (and
-            shuts it down at the end). An already initialised Ray is used as it is.
+        address: a Ray cluster to attach to; None attaches to ``RAY_ADDRESS`` where it is set
+            (a driver submitted as a Ray job), else starts a fresh local Ray in this process
+            (never a Ray cluster already running on the machine) and shuts it down at the end.
+            An already initialised Ray is used as it is.
         faults: test-only fault injection.
     """
     started_here = False
     if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
+        target = address or os.environ.get("RAY_ADDRESS") or "local"
+        ray.init(address=target, include_dashboard=False, logging_level=logging.WARNING,
                  log_to_driver=False, configure_logging=False)
-        started_here = address is None
+        started_here = target == "local"
     callbacks = [RayProcessLog(layout)] if started_here else []
     # Keeping one checkpoint per trial makes Tune snapshot its (small) experiment state at each
     # checkpoint, and warn that this may be a bottleneck; here it is not.
