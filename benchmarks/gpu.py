@@ -162,6 +162,7 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=20, help="timed steps per throughput measurement")
     parser.add_argument("--pack-steps", type=int, default=200, help="optimizer steps of one packed trial")
     parser.add_argument("--base-only", action="store_true", help="only the BERT-Base-shaped size, no packing")
+    parser.add_argument("--packing-only", action="store_true", help="only the packing measurement")
     args = parser.parse_args()
     import torch
 
@@ -174,11 +175,13 @@ def main() -> int:
     print(f"device: {name}; MFU against {peak / 1e12:.0f} TFLOP/s dense bf16; torch {torch.__version__}")
     data = synthetic_data()
     backends = ["torch"] + (["deepspeed"] if importlib.util.find_spec("deepspeed") else [])
-    rows = [] if args.base_only else [(size(layers, 32 * layers, 4), 256, "torch", "bf16", False)
+    rows = [] if args.base_only or args.packing_only else [(size(layers, 32 * layers, 4), 256, "torch", "bf16", False)
                                       for layers in range(1, 9)]
     base = size(12, 768, 12)
-    rows += [(base, 256, backend, "bf16", False) for backend in backends]
-    rows += [(base, 256, "torch", "bf16", True), (base, 512, "torch", "bf16", True), (base, 256, "torch", "fp32", False)]
+    if not args.packing_only:
+        rows += [(base, 256, backend, "bf16", False) for backend in backends]
+        rows += [(base, 256, "torch", "bf16", True), (base, 512, "torch", "bf16", True),
+                 (base, 256, "torch", "fp32", False)]
     print(f"{'size':>10} {'params':>11} {'backend':>9} {'prec':>5} {'batch':>5} {'compile':>7} {'ms/step':>8} "
           f"{'tokens/s':>11} {'MFU':>6} {'draw ms':>7}")
     for shape, batch_size, backend, precision, compiled in rows:
