@@ -15,9 +15,15 @@
 #   ray start --head --port=6379 --temp-dir=/tmp/raylaws-head --num-cpus=1 --num-gpus=0
 #   ray start --address=127.0.0.1:6379 --temp-dir=/tmp/raylaws-worker --num-cpus=2 --num-gpus=0 \
 #       --dashboard-agent-listen-port=52366
-#   ray job submit --address http://127.0.0.1:8265 --working-dir . -- \
+#   ray job submit --address http://127.0.0.1:8265 --working-dir . \
+#       --runtime-env-json '{"excludes": [".git"]}' -- \
 #       raylaws run search_spaces/demo.yaml --address auto --storage "$PWD/results"
 #   ray stop
+#
+# The job's command runs with the environment (PATH included) of the head's `ray start`, so start
+# the nodes with raylaws on PATH. Ports 6379, 8265, 10001 and 52365 are Ray's defaults: another
+# Ray on the same machine needs others (--port, --dashboard-port, --ray-client-server-port,
+# --dashboard-agent-listen-port, --min/max-worker-port).
 #
 # --storage must be an absolute path (or, once supported, an s3:// / gs:// URI): a Ray job runs
 # in a copy of the working directory that Ray deletes later, so a relative path would put the
@@ -50,7 +56,9 @@ case "${1:-}" in
     submit)
         [ $# -ge 2 ] || usage
         spec="$2"; shift 2
-        ray job submit --address "http://$HEAD_ADDRESS:8265" --working-dir . -- \
+        # Ray uploads the checkout without what .gitignore lists, but with .git unless excluded.
+        ray job submit --address "http://$HEAD_ADDRESS:8265" --working-dir . \
+            --runtime-env-json '{"excludes": [".git"]}' -- \
             raylaws run "$spec" --address auto --storage "$STORAGE" "$@"
         ;;
     down)
