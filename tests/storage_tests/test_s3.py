@@ -4,11 +4,10 @@ SIGKILLed mid-sweep, with every local file it left deleted, resumes from the sto
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import psutil
 import pytest
@@ -16,45 +15,12 @@ import yaml
 
 from tests.conftest import tiny_spec_dict
 from tests.faults_tests import _sweeps
+from tests.storage_tests.conftest import sweep_uri
 
 pytestmark = pytest.mark.slow
 
-BUCKET = "raylaws-test"
 SPEC = {"ladder": {"aspect_ratio": 8, "layers": [1, 2], "n_heads": 2}, "search": {"trials_per_size": 2},
         "seeds": 1, "training": {"max_steps": 20, "warmup_steps": 5, "eval_interval": 10, "schedule": "cosine"}}
-
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[str]:
-    """A moto S3 server on a free loopback port with one bucket; yields the sweeps' storage URI."""
-    moto_server = pytest.importorskip("moto.server")
-    from pyarrow.fs import S3FileSystem
-
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")}
-    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1")
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    S3FileSystem(endpoint_override=f"{host}:{port}", scheme="http", allow_bucket_creation=True).create_dir(BUCKET)
-    yield f"s3://{BUCKET}/sweeps?endpoint_override={host}:{port}&scheme=http"
-    server.stop()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-
-
-def sweep_uri(storage: str, name: str) -> str:
-    base, _, query = storage.partition("?")
-    return f"{base}/{name}?{query}"
-
-
-@pytest.fixture
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("RAYLAWS_CACHE", str(folder))
-    return folder
 
 
 def test_a_sweep_with_s3_storage_completes_and_reads_back(s3: str, cache: Path, tmp_path: Path) -> None:
