@@ -268,7 +268,8 @@ def _run_local(
         if not planner.is_finished():
             _hide_tune_restore_hint()
             try:
-                run_trials(planner, spec, data, layout, address=address, faults=faults)
+                run_trials(planner, spec, data, layout, address=address, faults=faults,
+                           tune_at=mirror.remote if mirror is not None else None)
             except KeyboardInterrupt:
                 raise _interrupted(planner, location) from None
             except Exception as error:  # a SweepError raised inside Tune (a full disk) comes out wrapped

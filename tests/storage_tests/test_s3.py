@@ -46,6 +46,9 @@ def test_a_sweep_with_s3_storage_completes_and_reads_back(s3: str, cache: Path, 
     frame = ds.dataset(f"{path}/trials", format="parquet", filesystem=filesystem).to_table().to_pandas()
     assert sorted(frame["trial_id"]) == sorted(r["trial_id"] for r in rows)
     assert not filesystem.get_file_info(f"{path}/.lease").is_file, "the lease is released at the end"
+    from pyarrow.fs import FileType
+
+    assert filesystem.get_file_info(f"{path}/tune").type == FileType.Directory, "Tune's experiment is in the store"
 
 
 def test_a_killed_driver_resumes_from_the_store_alone(s3: str, cache: Path, tmp_path: Path) -> None:
