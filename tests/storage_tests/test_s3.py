@@ -92,6 +92,7 @@ def test_a_killed_driver_resumes_from_the_store_alone(s3: str, cache: Path, tmp_
     new_events = _sweeps.events_of_new_runs(snapshot, runs_before)
     retrained = {e["trial_id"] for e in new_events if e["event"] == "started"} & set(before)
     assert retrained == set(), "a finished trial was trained again"
+    assert any(e["event"] == "reattached" for e in new_events), "the trials running at the kill ran again"
 
 
 def _read_events(uri: str, folder: Path) -> list[dict[str, Any]]:
