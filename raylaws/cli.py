@@ -140,7 +140,8 @@ def ladder(spec: Path = typer.Argument(..., help="spec YAML file")) -> None:
 @app.command()
 def run(
     spec: Path = typer.Argument(..., help="spec YAML file"),
-    storage: Path = typer.Option(Path("results"), help="root directory of sweeps"),
+    storage: str = typer.Option("results", help="root of sweeps: a directory, or a URI pyarrow.fs reads "
+                                                "(s3://bucket/prefix?endpoint_override=host:port&scheme=http, gs://...)"),
     name: Optional[str] = typer.Option(None, help="sweep name (default: the spec's name)"),
     address: Optional[str] = typer.Option(None, help="Ray cluster address (auto, host:port, ray://host:port); "
                                                      "default: a local Ray started in-process"),
@@ -162,7 +163,7 @@ def run(
 
 @app.command()
 def resume(
-    sweep_dir: Path = typer.Argument(..., help="a sweep directory, <storage>/<name>"),
+    sweep_dir: str = typer.Argument(..., help="a sweep directory or URI, <storage>/<name>"),
     address: Optional[str] = typer.Option(None, help="Ray cluster address; default: a local Ray"),
     quiet: bool = typer.Option(False, help="no live progress"),
 ) -> None:
@@ -190,7 +191,7 @@ def _finish(sweep: Any) -> None:
 
 
 @app.command()
-def check(sweep_dir: Path = typer.Argument(..., help="a sweep directory, <storage>/<name>")) -> None:
+def check(sweep_dir: str = typer.Argument(..., help="a sweep directory or URI, <storage>/<name>")) -> None:
     """List what is inconsistent in a sweep: unreadable record files, staged leftovers, the
     Optuna journal against the records, an edited spec.yaml. Exit 0 if none, 1 if any."""
     import raylaws
@@ -204,7 +205,7 @@ def check(sweep_dir: Path = typer.Argument(..., help="a sweep directory, <storag
 
 
 @app.command()
-def status(sweep_dir: Path = typer.Argument(..., help="a sweep directory, <storage>/<name>")) -> None:
+def status(sweep_dir: str = typer.Argument(..., help="a sweep directory or URI, <storage>/<name>")) -> None:
     """Show how far a sweep is: per size, trials recorded of budget, pruned, best loss."""
     import raylaws
 
@@ -217,7 +218,7 @@ def status(sweep_dir: Path = typer.Argument(..., help="a sweep directory, <stora
 
 @app.command()
 def best(
-    sweep_dir: Path = typer.Argument(..., help="a sweep directory, <storage>/<name>"),
+    sweep_dir: str = typer.Argument(..., help="a sweep directory or URI, <storage>/<name>"),
     format: str = typer.Option("table", "--format", help="table, csv, json or parquet"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="file for csv, json or parquet "
                                                                          "(default: stdout)"),
@@ -231,9 +232,10 @@ def best(
     if output is not None and format == "table":
         _error("--output: give --format csv, json or parquet to write a file")
         raise typer.Exit(EXIT_INPUT)
-    table = _guarded(lambda: raylaws.open(sweep_dir).best_per_size())
+    sweep = _guarded(lambda: raylaws.open(sweep_dir))
+    table = _guarded(sweep.best_per_size)
     if format == "table":
-        _print_best(table, title=f"{Path(sweep_dir).name}: best per size")
+        _print_best(table, title=f"{sweep.name}: best per size")
         return
     buffer = io.BytesIO()
     if format == "csv":
@@ -268,7 +270,7 @@ def _write_file(path: Path, content: bytes) -> None:
 
 @app.command()
 def fit(
-    sweep_dir: Path = typer.Argument(..., help="a sweep directory, <storage>/<name>, or a .csv/.parquet table"),
+    sweep_dir: str = typer.Argument(..., help="a sweep directory, <storage>/<name>, or a .csv/.parquet table"),
     form: str = typer.Option("power", help="power (the paper's), saturating (E + A*N^-alpha), sigmoid, m4 "
                                           "(Alabdulmohsin et al. 2022) or auto (chosen by backtest)"),
     y: Optional[str] = typer.Option(None, "--y", "--metric", help="the loss, lower is better: a numeric trials "
@@ -292,7 +294,7 @@ def fit(
     if form not in ("power", "saturating", "sigmoid", "m4", "auto"):
         _error(f"--form: {form!r} is not one of power, saturating, sigmoid, m4, auto")
         raise typer.Exit(EXIT_INPUT)
-    is_table = sweep_dir.suffix.lower() in (".csv", ".parquet")
+    is_table = Path(sweep_dir).suffix.lower() in (".csv", ".parquet") and "://" not in sweep_dir
     if is_table and (x is None or y is None):
         _error(f"{sweep_dir}: a table needs --x COL and --y COL")
         raise typer.Exit(EXIT_INPUT)
@@ -309,8 +311,8 @@ def fit(
         warnings.simplefilter("always")
         try:
             if is_table:
-                fits = [(f"{sweep_dir.name}" + (f" [{group}={g.group}]" if group else ""), g.law)
-                        for g in fit_table(sweep_dir, x=x, y=y, group=group, seed=seed_column,  # type: ignore[arg-type]
+                fits = [(f"{Path(sweep_dir).name}" + (f" [{group}={g.group}]" if group else ""), g.law)
+                        for g in fit_table(Path(sweep_dir), x=x, y=y, group=group, seed=seed_column,  # type: ignore[arg-type]
                                            form=form, n_bootstrap=bootstrap, random_state=seed)]
                 what = f"{y} against {x}"
             else:
@@ -516,7 +518,7 @@ class _Progress:
 
 @app.command()
 def report(
-    sweep_dir: Path = typer.Argument(..., help="a sweep directory, <storage>/<name>"),
+    sweep_dir: str = typer.Argument(..., help="a sweep directory or URI, <storage>/<name>"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="HTML file (default: <sweep>/report.html)"),
     bootstrap: int = typer.Option(1000, help="hierarchical bootstrap replicates of the law's band"),
     level: float = typer.Option(0.95, help="coverage of the band and of the off-law check"),

@@ -14,14 +14,32 @@ A sweep is one directory, ``<storage>/<name>/``::
 
 Every other module asks :class:`SweepLayout` for a path; no other module spells a file name
 of the sweep. The layout is a value (a root path), so it pickles into Ray's ``tuner.pkl``.
-Local paths today; object storage slots in behind the same names (a ``pyarrow.fs`` root).
+
+A sweep can also live in object storage: any URI that ``pyarrow.fs.FileSystem.from_uri``
+accepts (``s3://bucket/prefix?endpoint_override=127.0.0.1:9000&scheme=http``, ``gs://``,
+``hdfs://``). Its layout then holds the ``pyarrow.fs`` filesystem, ``root`` is the path inside
+it (``bucket/prefix/name``) and ``uri`` the sweep's URI; the names are the same. A driver
+never runs on a remote layout directly: it works in a local mirror (:mod:`raylaws.remote`).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import Any, Optional, Union
+
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def is_uri(location: Union[str, Path]) -> bool:
+    """Whether ``location`` names object storage (``s3://...``), not a local path."""
+    return isinstance(location, str) and bool(_URI.match(location)) and not location.startswith("file://")
+
+
+def _local(location: Union[str, Path]) -> Path:
+    text = str(location)
+    return Path(text[len("file://"):]) if text.startswith("file://") else Path(text)
 
 
 class LayoutError(RuntimeError):
@@ -32,7 +50,9 @@ class LayoutError(RuntimeError):
 class SweepLayout:
     """Every path of one sweep, under ``root`` (``<storage>/<name>``)."""
 
-    root: Path
+    root: Path  # local: the directory; remote: the path inside ``filesystem`` (bucket/prefix/name)
+    filesystem: Optional[Any] = None  # a pyarrow.fs.FileSystem for a remote sweep; None: local disk
+    uri: Optional[str] = None  # a remote sweep's URI as given (query included)
 
     SPEC = "spec.yaml"
     META = "sweep.json"
@@ -46,11 +66,39 @@ class SweepLayout:
 
     @classmethod
     def at(cls, root: Union[str, Path]) -> "SweepLayout":
-        return cls(Path(root))
+        if not is_uri(root):
+            return cls(_local(root))
+        from pyarrow.fs import FileSystem
+
+        try:
+            filesystem, path = FileSystem.from_uri(str(root))
+        except Exception as error:  # pyarrow raises ArrowInvalid, OSError...: one line either way
+            raise LayoutError(f"storage {str(root)!r} cannot be used ({str(error).splitlines()[0]})") from None
+        return cls(Path(path.rstrip("/")), filesystem, str(root))
 
     @classmethod
     def of(cls, storage: Union[str, Path], name: str) -> "SweepLayout":
-        return cls(Path(storage) / name)
+        if not is_uri(storage):
+            return cls(_local(storage) / name)
+        base, sep, query = str(storage).partition("?")
+        return cls.at(f"{base.rstrip('/')}/{name}{sep}{query}")
+
+    @property
+    def is_remote(self) -> bool:
+        return self.filesystem is not None
+
+    @property
+    def location(self) -> str:
+        """The sweep as the user names it: its directory, or its URI."""
+        return self.uri if self.uri is not None else str(self.root)
+
+    @property
+    def storage(self) -> Union[str, Path]:
+        """The root of sweeps this one lives in (its ``--storage``)."""
+        if self.uri is None:
+            return self.root.parent
+        base, sep, query = self.uri.partition("?")
+        return f"{base.rstrip('/').rpartition('/')[0]}{sep}{query}"
 
     @property
     def name(self) -> str:
@@ -100,7 +148,25 @@ class SweepLayout:
 
     def exists(self) -> bool:
         """Whether this holds a sweep (its spec was stored)."""
+        if self.filesystem is not None:
+            return self.is_file(self.spec)
         return self.spec.is_file()
+
+    # ---- remote files (a remote layout only) --------------------------------------------------
+
+    def is_file(self, path: Path) -> bool:
+        from pyarrow.fs import FileType
+
+        return self.filesystem.get_file_info(str(path)).type == FileType.File
+
+    def read_bytes(self, path: Path) -> bytes:
+        with self.filesystem.open_input_stream(str(path)) as stream:
+            return stream.read()
+
+    def write_bytes(self, path: Path, content: bytes) -> None:
+        """One object put: the object appears whole or not at all (no partial object)."""
+        with self.filesystem.open_output_stream(str(path)) as stream:
+            stream.write(content)
 
     def create(self) -> None:
         """Make the directory and check that it is writable, or raise :class:`LayoutError`."""
@@ -114,4 +180,4 @@ class SweepLayout:
                               "give --storage a directory you can write") from None
 
 
-__all__ = ["LayoutError", "SweepLayout"]
+__all__ = ["LayoutError", "SweepLayout", "is_uri"]

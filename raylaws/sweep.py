@@ -43,8 +43,9 @@ class Sweep:
         return f"Sweep({str(self.path)!r})"
 
     @property
-    def path(self) -> Path:
-        return self.layout.root
+    def path(self) -> Union[Path, str]:
+        """The sweep's directory, or its URI for a sweep in object storage."""
+        return self.layout.root if self.layout.uri is None else self.layout.uri
 
     @property
     def name(self) -> str:
@@ -53,7 +54,13 @@ class Sweep:
     @property
     def spec(self) -> ExperimentSpec:
         """The spec this sweep ran with (its stored ``spec.yaml``), named after its folder."""
-        spec = load_spec(self.layout.spec)
+        if self.layout.is_remote:
+            from raylaws.spec import spec_from_text
+
+            source = f"{self.layout.location} ({self.layout.SPEC})"
+            spec = spec_from_text(self.layout.read_bytes(self.layout.spec).decode("utf-8"), source=source)
+        else:
+            spec = load_spec(self.layout.spec)
         if spec.name == self.name:
             return spec
         try:
@@ -73,7 +80,7 @@ class Sweep:
 
     def trials(self) -> pa.Table:
         """Every finished trial, one row each (see :data:`raylaws.store.TRIALS_SCHEMA`)."""
-        return store.read_trials(self.layout.trials)
+        return store.read_trials(self.layout.trials, self.layout.filesystem)
 
     def best_per_size(self) -> pa.Table:
         """One row per size: the best config of its search and its loss over the seed re-runs
@@ -138,7 +145,12 @@ def open(path: Union[str, Path]) -> Sweep:  # noqa: A001 - the public name is ra
     Raises:
         SweepError: if ``path`` is not a sweep directory.
     """
-    layout = SweepLayout.at(path)
+    layout = _layout_at(path)
+    if layout.is_remote:
+        if not _remote_call(layout.exists, layout):
+            raise SweepError(f"{layout.location!r} is not a sweep (it has no {layout.SPEC}); give <storage>/<name> of "
+                             "a sweep started with `raylaws run`")
+        return Sweep(layout.uri)  # type: ignore[arg-type]
     if not layout.exists():
         hint = ("it does not exist" if not layout.root.exists()
                 else f"it holds trials but no {layout.spec.name}" if _holds_trials(layout)
@@ -190,7 +202,29 @@ def run(
     if name is not None and name != spec.name:  # the same naming rules as the spec's own name
         spec = spec_from_dict({**spec.model_dump(mode="json"), "name": name})
     sizes = build_ladder(spec)
-    layout = SweepLayout.of(storage, spec.name)
+    try:
+        layout = SweepLayout.of(storage, spec.name)
+    except LayoutError as error:
+        raise SweepError(str(error)) from None
+    if layout.is_remote:
+        return _remote_call(lambda: _run_remote(layout, spec, sizes, address=address, on_event=on_event,
+                                                on_start=on_start), layout)
+    return _run_local(layout, spec, sizes, address=address, on_event=on_event, on_start=on_start)
+
+
+def _run_local(
+    layout: SweepLayout,
+    spec: ExperimentSpec,
+    sizes: Any,
+    *,
+    address: Optional[str],
+    on_event: Optional[Callable[[Any], None]],
+    on_start: Optional[Callable[[Any], None]],
+    mirror: Any = None,
+) -> Sweep:
+    """:func:`run` in a local directory; with ``mirror``, that directory mirrors a remote sweep
+    and each new record, journal append and event is published to it (:mod:`raylaws.remote`)."""
+    location = mirror.remote.location if mirror is not None else str(layout.root)
     _check_stored(layout, spec)  # read-only: nothing is written until every check has passed
     from raylaws.data import check_source, prepare
     from raylaws.memory import check_memory
@@ -214,13 +248,19 @@ def run(
     with _SweepLock(layout):
         _check_stored(layout, spec)  # again, now that no other driver can change it
         _store_spec(layout, spec, data.fingerprint)
+        if mirror is not None:
+            mirror.push_spec()
         kill_stale_ray_processes(layout)  # a hard-killed earlier driver's local Ray
         store.clean_stray(layout.trials)
         planner: Optional[SweepPlanner] = None
 
         def after_record(trial_id: str) -> None:
+            if mirror is not None:  # in the store before its study is told: a crash then costs a tell, no trial
+                _publish(lambda: mirror.push_record(trial_id), planner)
             faults.maybe_pause_after_record(trial_id, lambda t: planner.log("paused", t) if planner else None)
 
+        if mirror is not None:
+            on_event = _publishing(mirror, on_event, lambda: planner)
         planner = SweepPlanner(spec, sizes, layout, data_fingerprint=data.fingerprint, on_event=on_event,
                                after_record=after_record)
         if on_start is not None:
@@ -228,9 +268,10 @@ def run(
         if not planner.is_finished():
             _hide_tune_restore_hint()
             try:
-                run_trials(planner, spec, data, layout, address=address, faults=faults)
+                run_trials(planner, spec, data, layout, address=address, faults=faults,
+                           tune_at=mirror.remote if mirror is not None else None)
             except KeyboardInterrupt:
-                raise _interrupted(planner, layout) from None
+                raise _interrupted(planner, location) from None
             except Exception as error:  # a SweepError raised inside Tune (a full disk) comes out wrapped
                 cause = _sweep_error_in(error)
                 if cause is None:
@@ -239,8 +280,64 @@ def run(
             if planner.failure is not None:
                 raise planner.failure
             if not planner.is_finished():
-                raise _interrupted(planner, layout)
+                raise _interrupted(planner, location)
     return Sweep(layout.root)
+
+
+def _publishing(mirror: Any, on_event: Optional[Callable[[Any], None]], planner: Callable[[], Any]) -> Callable[[Any], None]:
+    """``on_event`` that first publishes the journal and events (called in the planner's lock, right
+    after each ask and each tell); a lost lease stops the sweep like a full disk does."""
+    def publish(event: Any) -> None:
+        _publish(mirror.push_state, planner())
+        if on_event is not None:
+            on_event(event)
+    return publish
+
+
+def _publish(action: Callable[[], Any], planner: Any) -> None:
+    """Publish to the store; if that fails (a lost lease, the store down) no trial starts after
+    it and the sweep stops with the error once the running ones end, as after a full disk."""
+    try:
+        action()
+    except (SweepError, OSError) as error:
+        if planner is not None and planner.failure is None:
+            planner.failure = error if isinstance(error, SweepError) else SweepError(
+                f"cannot publish to the sweep's storage ({str(error).splitlines()[0]}); `raylaws resume` it")
+
+
+def _run_remote(layout: SweepLayout, spec: ExperimentSpec, sizes: Any, **options: Any) -> Sweep:
+    """:func:`run` of a sweep in object storage: under its lease, in a mirror restored from it."""
+    from raylaws.remote import Lease, LeaseLost, Mirror
+
+    with Lease(layout) as lease:
+        mirror = Mirror(layout, lease)
+        mirror.restore()
+        try:
+            _run_local(mirror.local, spec, sizes, mirror=mirror, **options)
+        finally:
+            try:
+                mirror.push_state()
+            except LeaseLost:
+                pass
+            except OSError as error:
+                logger.warning("could not publish the journal and events of %s (%s)", layout.location, error)
+    return Sweep(layout.uri)  # type: ignore[arg-type]
+
+
+def _layout_at(path: Union[str, Path]) -> SweepLayout:
+    try:
+        return SweepLayout.at(path)
+    except LayoutError as error:
+        raise SweepError(str(error)) from None
+
+
+def _remote_call(action: Callable[[], Any], layout: SweepLayout) -> Any:
+    """``action`` on a remote sweep, with the store's errors as one-line :class:`SweepError`."""
+    try:
+        return action()
+    except OSError as error:
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise SweepError(f"storage {layout.location!r}: {first}") from None
 
 
 def resume(
@@ -256,7 +353,7 @@ def resume(
     are run again under the same ``trial_id``; the per-size budgets end exactly met.
     """
     sweep = open(path)
-    return run(sweep.spec, storage=sweep.path.parent, name=sweep.path.name, address=address,
+    return run(sweep.spec, storage=sweep.layout.storage, name=sweep.name, address=address,
                on_event=on_event, on_start=on_start)
 
 
@@ -311,7 +408,9 @@ def check(path: Union[str, Path]) -> list[Finding]:
     from raylaws.search._schedule import search_trial_id
     from raylaws.search._studies import journal_trials
 
-    layout = SweepLayout.at(path)
+    layout = _layout_at(path)
+    if layout.is_remote:
+        return _check_remote(layout)
     if not layout.spec.exists() and not _holds_trials(layout):
         open(path)  # raises the one-line "not a sweep directory"
     findings: list[Finding] = []
@@ -360,9 +459,26 @@ def check(path: Union[str, Path]) -> list[Finding]:
     return findings
 
 
-def _interrupted(planner: Any, layout: SweepLayout) -> SweepInterrupted:
+def _check_remote(layout: SweepLayout) -> list[Finding]:
+    """:func:`check` of a sweep in object storage: a snapshot downloaded to a temp folder,
+    checked there; the findings name the store's keys."""
+    import tempfile
+
+    from raylaws.remote import download
+
+    open(layout.uri)  # type: ignore[arg-type]
+    with tempfile.TemporaryDirectory(prefix="raylaws-check-") as folder:
+        local = SweepLayout(Path(folder) / layout.name)
+        _remote_call(lambda: download(layout, local), layout)
+        findings = check(local.root)
+    base = layout.location.partition("?")[0].rstrip("/")
+    return [Finding(f.kind, f.path.replace(str(local.root), base), f.message.replace(str(local.root), base))
+            for f in findings]
+
+
+def _interrupted(planner: Any, location: str) -> SweepInterrupted:
     return SweepInterrupted(f"interrupted with {planner.n_recorded()} of {planner.total_trials} trials recorded; "
-                            f"continue with `raylaws resume {layout.root}`")
+                            f"continue with `raylaws resume {location}`")
 
 
 class _SweepLock:

@@ -338,6 +338,7 @@ def run_trials(
     *,
     address: Optional[str] = None,
     faults: Faults = Faults(),
+    tune_at: Optional[SweepLayout] = None,
 ) -> None:
     """Run the planner's trials on Ray Tune until the sweep is finished.
 
@@ -351,6 +352,9 @@ def run_trials(
             (never a Ray cluster already running on the machine) and shuts it down at the end.
             An already initialised Ray is used as it is.
         faults: test-only fault injection.
+        tune_at: the sweep whose ``tune`` folder holds Tune's experiment, if not ``layout``'s:
+            the remote sweep that ``layout`` mirrors (Tune writes there through its
+            ``pyarrow.fs`` filesystem, so every node reads the trial checkpoints).
     """
     started_here = False
     if not ray.is_initialized():
@@ -392,7 +396,8 @@ def run_trials(
             ),
             run_config=tune.RunConfig(
                 name=SweepLayout.TUNE,
-                storage_path=str(layout.tune_storage),
+                storage_path=str(tune_at.root) if tune_at is not None and tune_at.is_remote else str(layout.tune_storage),
+                storage_filesystem=tune_at.filesystem if tune_at is not None else None,
                 verbose=0,
                 failure_config=tune.FailureConfig(max_failures=spec.resources.max_retries),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1),

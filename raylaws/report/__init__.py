@@ -55,11 +55,15 @@ def write_report(sweep: Any, output: Optional[Union[str, Path]] = None, *, n_boo
 
     Args:
         sweep: the sweep, from :func:`raylaws.open`.
-        output: the HTML file; default ``<sweep>/report.html``.
+        output: the HTML file; default ``<sweep>/report.html`` (put in the store for a sweep
+            in object storage; its URI is returned then).
         n_bootstrap, level, random_state: see :func:`render_report`.
     """
     page = render_report(sweep.trials(), sweep.spec, name=sweep.name, n_bootstrap=n_bootstrap, level=level,
                          random_state=random_state)
+    if output is None and getattr(sweep.layout, "is_remote", False):  # a sweep in object storage: one put
+        sweep.layout.write_bytes(sweep.layout.report, page.encode("utf-8"))
+        return f"{sweep.layout.location.partition('?')[0].rstrip('/')}/{sweep.layout.REPORT}"  # type: ignore[return-value]
     path = Path(output) if output is not None else default_path(sweep)
     path.parent.mkdir(parents=True, exist_ok=True)
     staged = path.with_name(f".{path.name}.tmp")

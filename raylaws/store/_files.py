@@ -131,15 +131,18 @@ class StoreScan:
     staged: tuple[Path, ...]  # hidden files of a writer that died before publishing
 
 
-def scan_trials(folder: Union[str, Path]) -> StoreScan:
+def scan_trials(folder: Union[str, Path], filesystem: Any = None) -> StoreScan:
     """Read every record of the trials ``folder`` and name each file that is not one.
 
-    A missing folder is an empty store.
+    A missing folder is an empty store. With ``filesystem`` (a ``pyarrow.fs.FileSystem``: a
+    sweep in object storage), ``folder`` is a path inside it and is read from there directly.
 
     Raises:
         SweepError: the folder exists but cannot be listed (permissions, not a directory).
     """
     folder = Path(folder)
+    if filesystem is not None:
+        return _scan_remote(folder, filesystem)
     try:
         names = sorted(entry.name for entry in os.scandir(folder))
     except FileNotFoundError:
@@ -163,13 +166,41 @@ def scan_trials(folder: Union[str, Path]) -> StoreScan:
     return StoreScan(table, tuple(bad), staged)
 
 
-def read_trials(folder: Union[str, Path]) -> pa.Table:
+def _scan_remote(folder: Path, filesystem: Any) -> StoreScan:
+    """:func:`scan_trials` of a trials folder in object storage.
+
+    A record's key is ``<trial_id>.parquet``, so the store cannot hold two rows of one trial;
+    :func:`raylaws.remote.Mirror.push_record` never overwrites a key (write-once)."""
+    from pyarrow.fs import FileSelector, FileType
+
+    try:
+        infos = filesystem.get_file_info(FileSelector(str(folder), allow_not_found=True))
+    except OSError as error:
+        raise SweepError(f"cannot list the trials folder {str(folder)!r} ({error})") from None
+    tables, bad = [], []
+    for info in sorted(infos, key=lambda i: i.base_name):
+        name = info.base_name
+        if info.type != FileType.File or name.startswith(".") or not name.endswith(".parquet"):
+            continue
+        try:
+            tables.append(_read_record(folder / name, filesystem))
+        except FileNotFoundError:  # pragma: no cover
+            continue
+        except _NotARecord as error:
+            bad.append(BadFile(folder / name, str(error)))
+    if not tables:
+        return StoreScan(TRIALS_SCHEMA.empty_table(), tuple(bad), ())
+    table = pa.concat_tables(tables).sort_by([("finished_at", "ascending"), ("trial_id", "ascending")])
+    return StoreScan(table, tuple(bad), ())
+
+
+def read_trials(folder: Union[str, Path], filesystem: Any = None) -> pa.Table:
     """All published records in the trials ``folder``, in ``finished_at`` order, as one table.
 
     Each file that is not a readable record is skipped with a :class:`BadRecordWarning` naming
-    it (``raylaws check`` lists them); it is never deleted.
+    it (``raylaws check`` lists them); it is never deleted. ``filesystem``: see :func:`scan_trials`.
     """
-    scan = scan_trials(folder)
+    scan = scan_trials(folder, filesystem)
     for item in scan.bad:
         warnings.warn(f"skipped {item}", BadRecordWarning, stacklevel=2)
     return scan.table
@@ -182,10 +213,10 @@ class _NotARecord(Exception):
 _REQUIRED = [field for field in TRIALS_SCHEMA if not field.nullable]  # in every schema version
 
 
-def _read_record(path: Path) -> pa.Table:
+def _read_record(path: Path, filesystem: Any = None) -> pa.Table:
     """One record file as a table of the current schema, or :class:`_NotARecord` saying why."""
     try:
-        table = pq.read_table(path)
+        table = pq.read_table(path) if filesystem is None else pq.read_table(str(path), filesystem=filesystem)
     except FileNotFoundError:
         raise
     except (pa.ArrowException, OSError, ValueError) as error:
