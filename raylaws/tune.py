@@ -192,8 +192,10 @@ def _run_data_parallel(plan: TrialPlan, data: TokenData, context: TrialContext) 
     from ray.train.torch import TorchConfig, TorchTrainer
     from ray.util.queue import Queue
 
+    from raylaws.train import CPU_SWITCH
+
     resources = context.sizes[plan.size].resources
-    on_gpu = context.settings[plan.size].device == "cuda" and os.environ.get("RAYLAWS_TRAIN_ON_CPU") != "1"
+    on_gpu = context.settings[plan.size].device == "cuda" and os.environ.get(CPU_SWITCH) != "1"
     # The relay queue asks for no CPU, so it fits beside the trial in the trial's placement group.
     messages: Queue = Queue(actor_options={"num_cpus": 0})
     checkpoint = tune.get_checkpoint()
