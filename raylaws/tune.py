@@ -203,13 +203,12 @@ def _run_data_parallel(plan: TrialPlan, data: TokenData, context: TrialContext) 
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
             resume = _pack(folder)
-    per_worker = {"CPU": float(resources.cpus), **({"GPU": float(resources.gpus)} if resources.gpus else {})}
     trainer = TorchTrainer(
         _data_parallel_worker,
         train_loop_config={"plan": plan.to_config(), "context": context, "data": ray.put(data),
                            "messages": messages, "resume": resume},
         scaling_config=ScalingConfig(num_workers=resources.workers, use_gpu=bool(resources.gpus),
-                                     resources_per_worker=per_worker),
+                                     resources_per_worker=_worker_bundle(context.sizes[plan.size])),
         torch_config=TorchConfig(backend="nccl" if on_gpu else "gloo"),
         run_config=RunConfig(name=f"{plan.trial_id}-{os.getpid()}", storage_path=context.train_storage),
     )
@@ -473,6 +472,7 @@ def kill_stale_ray_processes(layout: SweepLayout) -> list[int]:
 
 
 def _worker_bundle(size: Size) -> dict[str, float]:
+    """What one trial worker of ``size`` asks of a node (the cluster check and Ray Train's workers)."""
     resources = size.resources
     bundle = {"CPU": float(resources.cpus)}
     if resources.gpus:
