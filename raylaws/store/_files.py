@@ -217,12 +217,13 @@ def _read_record(path: Path, filesystem: Any = None) -> pa.Table:
     """One record file as a table of the current schema, or :class:`_NotARecord` saying why."""
     try:
         table = pq.read_table(path) if filesystem is None else pq.read_table(str(path), filesystem=filesystem)
+        names = table.column_names  # a damaged file can read, then fail here (a name that is not UTF-8)
     except FileNotFoundError:
         raise
-    except (pa.ArrowException, OSError, ValueError) as error:
+    except (pa.ArrowException, OSError, ValueError) as error:  # UnicodeDecodeError is a ValueError
         first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
         raise _NotARecord(f"not a readable Parquet file ({first})") from None
-    missing = [field.name for field in _REQUIRED if field.name not in table.column_names]
+    missing = [field.name for field in _REQUIRED if field.name not in names]
     if missing:
         raise _NotARecord(f"not a raylaws trials record (no column {', '.join(missing[:5])}"
                           f"{', ...' if len(missing) > 5 else ''})")

@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -76,3 +77,15 @@ def test_reading_a_folder_with_any_other_file_keeps_the_good_record(tmp_path_fac
     assert (folder / "L1-H16.s001.parquet").read_bytes() == content
     for row in table.to_pylist():
         assert row["trial_id"] and row["size"] and row["status"]
+
+
+def test_a_record_whose_column_name_is_not_utf8_is_skipped_and_named(tmp_path: Path) -> None:
+    # Found by the property test above: byte 2551 of a good record set to 0x80 reads as Parquet
+    # but one column name is not UTF-8.
+    folder = tmp_path / "trials"
+    folder.mkdir()
+    (folder / "bad.parquet").write_bytes(GOOD[:2551] + bytes([128]) + GOOD[2552:])
+    store.write_record(folder, record("L1-H16.s000"))
+    with pytest.warns(store.BadRecordWarning, match="bad.parquet"):
+        table = store.read_trials(folder)
+    assert table.column("trial_id").to_pylist() == ["L1-H16.s000"]
