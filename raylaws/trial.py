@@ -36,6 +36,8 @@ class Phase(_StrEnum):
 
     SEARCH = "search"  # a tuning trial of the size's Optuna study
     SEED = "seed"  # a re-run of the size's best search config with another seed
+    FINETUNE_SEARCH = "finetune_search"  # a tuning trial of a (size, task) finetuning study
+    FINETUNE_SEED = "finetune_seed"  # a re-run of a (size, task)'s best finetuning config with another seed
 
 
 class Status(_StrEnum):

@@ -60,6 +60,7 @@ def build_record(spec: ExperimentSpec, size: Size, plan: TrialPlan, outcome: Out
         "cpus_per_worker": size.resources.cpus,
         "gpus_per_worker": size.resources.gpus,
         "spec_hash": spec_hash(spec),
+        "round": 0,
         "config_json": json.dumps(trial_config(spec, size, plan, data_fingerprint), sort_keys=True),
     }
 

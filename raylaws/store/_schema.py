@@ -10,7 +10,8 @@ import pyarrow as pa
 
 from raylaws.trial import Phase, Status, StopReason
 
-SCHEMA_VERSION = 3  # 2: precision, backend, workers, cpus_per_worker, gpus_per_worker; 3: spec_hash
+SCHEMA_VERSION = 4  # 2: precision, backend, workers, cpus_per_worker, gpus_per_worker; 3: spec_hash;
+# 4: design, task, task_metric, task_score, round, model_path
 
 _COLUMNS: list[tuple[str, pa.DataType, bool, str]] = [
     ("sweep", pa.string(), False, "sweep name (the directory under the storage root)"),
@@ -21,7 +22,8 @@ _COLUMNS: list[tuple[str, pa.DataType, bool, str]] = [
     ("n_params", pa.int64(), False, "the paper's non-embedding parameter count N = 12*L*H^2"),
     ("n_params_exact", pa.int64(), False, "non-embedding parameters of the built model (biases, LayerNorms included; "
                                           "token/position embeddings and tied output projection excluded)"),
-    ("phase", pa.string(), False, "'search' (a tuning trial) or 'seed' (a re-run of the size's best config)"),
+    ("phase", pa.string(), False, "'search' (a tuning trial), 'seed' (a re-run of the size's best config), "
+                                   "'finetune_search' or 'finetune_seed' (the same for a finetuning task)"),
     ("seed", pa.int64(), False, "training seed: initialisation, data order, masking"),
     ("learning_rate", pa.float64(), False, "peak learning rate"),
     ("batch_size", pa.int32(), False, "sequences per optimizer step (tokens per step = batch_size * seq_len)"),
@@ -47,6 +49,17 @@ _COLUMNS: list[tuple[str, pa.DataType, bool, str]] = [
                                             "schema 2)"),
     ("spec_hash", pa.string(), True, "hash of the sweep's resolved spec, its name excluded "
                                      "(raylaws.spec.spec_hash); null before schema 3"),
+    ("design", pa.string(), True, "the spec's design this trial belongs to (spec 'designs:'); null for a sweep "
+                                  "without designs and before schema 4"),
+    ("task", pa.string(), True, "finetuning task of a finetune-phase trial; null for pretraining and before schema 4"),
+    ("task_metric", pa.string(), True, "the task's metric ('accuracy', 'f1' or 'mcc'); eval_loss then holds "
+                                       "1 - metric on the task's evaluation split, as the paper plots it"),
+    ("task_score", pa.float64(), True, "the task's best metric on its evaluation split (higher is better)"),
+    ("round", pa.int32(), True, "0 for a size's first schedule; a debug re-run of the size (raylaws debug --rerun) "
+                                "writes round 1, 2, ... and keeps the earlier rounds' records; null before schema 4"),
+    ("model_path", pa.string(), True, "where the trial's best checkpoint is kept in Hugging Face format "
+                                      "(save_pretrained, with its tokenizer), relative to the sweep folder; "
+                                      "set for seed-phase pretraining trials"),
     ("config_json", pa.string(), False, "the resolved trial config (rung, hyperparameters, training, data) as JSON"),
     ("schema_version", pa.int32(), False, "version of this schema"),
 ]
