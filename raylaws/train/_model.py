@@ -36,6 +36,10 @@ def build_model(
             n_layer=rung.n_layers,
             n_head=rung.n_heads,
             n_inner=rung.d_ff,
+            # GPT-2's tanh GELU as one fused kernel: the same function as its default "gelu_new"
+            # (equal up to float rounding), ~10% faster per step on a CPU, where tiny models
+            # are bound by elementwise ops.
+            activation_function="gelu_pytorch_tanh",
             resid_pdrop=dropout,
             embd_pdrop=dropout,
             attn_pdrop=dropout,
