@@ -102,8 +102,10 @@ def boxes_of(studies: SizeStudies, size: str) -> list[SearchBox]:
 def loglog_prediction(n_params: Sequence[float], values: Sequence[float], target: float) -> tuple[float, float]:
     """Least-squares ln value = a + b ln N, at N = ``target``: ``(prediction, standard error
     of a new observation there, in ln units)``; the error is ``inf`` with fewer than 3 points."""
+    if len(values) == 1:
+        return float(values[0]), math.inf
     x, y = np.log(np.asarray(n_params, float)), np.log(np.asarray(values, float))
-    if len(x) == 1 or np.ptp(x) == 0.0:
+    if np.ptp(x) == 0.0:
         return float(np.exp(y.mean())), math.inf
     slope, intercept = np.polyfit(x, y, 1)
     prediction = float(np.exp(intercept + slope * math.log(target)))
