@@ -82,6 +82,16 @@ class Sweep:
         """Every finished trial, one row each (see :data:`raylaws.store.TRIALS_SCHEMA`)."""
         return store.read_trials(self.layout.trials, self.layout.filesystem)
 
+    def search_boxes(self) -> dict[str, Any]:
+        """The learning-rate and batch-size boxes each size searched, oldest first, by size
+        name (a ``strategy: size_aware`` sweep; empty otherwise, and for a sweep in object
+        storage): :class:`raylaws.search._size_aware.SearchBox` values."""
+        if self.layout.is_remote:
+            return {}
+        from raylaws.search._size_aware import journal_boxes
+
+        return journal_boxes(self.layout.journal)
+
     def best_per_size(self) -> pa.Table:
         """One row per size: the best config of its search and its loss over the seed re-runs
         (see :func:`raylaws.views.best_per_size`)."""

@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -94,6 +95,22 @@ class SearchBox:
 def boxes_of(studies: SizeStudies, size: str) -> list[SearchBox]:
     """The boxes of ``size`` stored in its study, oldest first (empty before its first ask)."""
     return [SearchBox.from_json(entry) for entry in studies.user_attr(size, BOXES_ATTR) or []]
+
+
+def journal_boxes(journal: Path) -> dict[str, list[SearchBox]]:
+    """Every size's boxes stored in a sweep's journal, by size name; read-only (no study is
+    created). Empty for a sweep of ``strategy: independent``."""
+    if not journal.exists():
+        return {}
+    import optuna
+
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+    found = {}
+    for study in storage.get_all_studies():
+        entries = study.user_attrs.get(BOXES_ATTR)
+        if entries:
+            found[study.study_name.rpartition("/")[2]] = [SearchBox.from_json(entry) for entry in entries]
+    return found
 
 
 # ---- the predictions (pure) ---------------------------------------------------------------
@@ -308,4 +325,4 @@ class SizeAwareSearchPhase(SearchPhase):
 
 
 __all__ = ["BOXES_ATTR", "Optimum", "SearchBox", "SizeAwareSearchPhase", "boxes_of", "edge_of", "first_box",
-           "loglog_prediction", "predict_batch", "widened"]
+           "journal_boxes", "loglog_prediction", "predict_batch", "widened"]
