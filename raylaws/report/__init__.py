@@ -31,7 +31,8 @@ def default_path(sweep: Any) -> Path:
 
 
 def render_report(trials: pa.Table, spec: Any, *, name: str, n_bootstrap: int = 1000, level: float = 0.95,
-                  random_state: Optional[int] = 0, boxes: Optional[Mapping[str, tuple[float, float]]] = None) -> str:
+                  random_state: Optional[int] = 0, boxes: Optional[Mapping[str, tuple[float, float]]] = None,
+                  budgets: Optional[Mapping[str, int]] = None) -> str:
     """The report page of a trials table as one HTML string.
 
     Args:
@@ -44,9 +45,11 @@ def render_report(trials: pa.Table, spec: Any, *, name: str, n_bootstrap: int = 
         random_state: seed of the bootstrap.
         boxes: the learning-rate box each size searched last, by size name (a size-aware
             search); sizes not in it searched the spec's range.
+        budgets: trials each size records (:meth:`raylaws.Sweep.budgets`); default
+            ``spec.budget_per_size`` for every size.
     """
     return render(analyse(trials, spec, name=name, n_bootstrap=n_bootstrap, level=level, random_state=random_state,
-                          boxes=boxes))
+                          boxes=boxes, budgets=budgets))
 
 
 def write_report(sweep: Any, output: Optional[Union[str, Path]] = None, *, n_bootstrap: int = 1000,
@@ -64,7 +67,7 @@ def write_report(sweep: Any, output: Optional[Union[str, Path]] = None, *, n_boo
     """
     boxes = {size: (found[-1].lr_low, found[-1].lr_high) for size, found in sweep.search_boxes().items()}
     page = render_report(sweep.trials(), sweep.spec, name=sweep.name, n_bootstrap=n_bootstrap, level=level,
-                         random_state=random_state, boxes=boxes)
+                         random_state=random_state, boxes=boxes, budgets=sweep.budgets())
     if output is None and getattr(sweep.layout, "is_remote", False):  # a sweep in object storage: one put
         sweep.layout.write_bytes(sweep.layout.report, page.encode("utf-8"))
         return f"{sweep.layout.location.partition('?')[0].rstrip('/')}/{sweep.layout.REPORT}"  # type: ignore[return-value]

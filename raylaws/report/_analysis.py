@@ -94,7 +94,8 @@ class Analysis:
 
 
 def analyse(trials: pa.Table, spec: Any, *, name: str, n_bootstrap: int = 1000, level: float = 0.95,
-            random_state: Optional[int] = 0, boxes: Optional[Mapping[str, tuple[float, float]]] = None) -> Analysis:
+            random_state: Optional[int] = 0, boxes: Optional[Mapping[str, tuple[float, float]]] = None,
+            budgets: Optional[Mapping[str, int]] = None) -> Analysis:
     """Compute what the report shows.
 
     Args:
@@ -105,6 +106,7 @@ def analyse(trials: pa.Table, spec: Any, *, name: str, n_bootstrap: int = 1000, 
         level: coverage of the band and of the off-law intervals.
         random_state: seed of the bootstrap.
         boxes: the learning-rate box each size searched last (a size-aware search), by size.
+        budgets: trials each size records, by size (default ``spec.budget_per_size`` each).
     """
     rows = trials.to_pylist()
     size_boxes = {size: (float(low), float(high)) for size, (low, high) in (boxes or {}).items()}
@@ -120,9 +122,11 @@ def analyse(trials: pa.Table, spec: Any, *, name: str, n_bootstrap: int = 1000, 
         findings.append(Finding("fallback", None, f"no completed seed re-runs yet for {', '.join(fit_rows.fallback)}: "
                                                   "the law uses their best search trial instead"))
     ladder = _ladder(spec)
-    budget = len(ladder) * int(spec.budget_per_size) if ladder else None
+    per_size = {name: int(budgets[name]) if budgets and name in budgets else int(spec.budget_per_size)
+                for name, _ in ladder}
+    budget = sum(per_size.values()) if ladder else None
     return Analysis(name=name, trials=rows, best=best, fit_rows=fit_rows, law=law, no_fit_reason=no_fit_reason,
-                    findings=findings, compute=_compute_table(rows, ladder, spec.budget_per_size), lr_box=lr_box,
+                    findings=findings, compute=_compute_table(rows, ladder, per_size), lr_box=lr_box,
                     batch_sizes=sorted(int(b) for b in spec.search.batch_size), recorded=len(rows), budget=budget,
                     ladder=ladder, level=level, tasks=_task_laws(trials), size_boxes=size_boxes)
 
@@ -279,7 +283,8 @@ def _ladder(spec: Any) -> list[tuple[str, int]]:
         return []
 
 
-def _compute_table(rows: list[dict[str, Any]], ladder: list[tuple[str, int]], per_size: int) -> list[dict[str, Any]]:
+def _compute_table(rows: list[dict[str, Any]], ladder: list[tuple[str, int]],
+                   per_size: Mapping[str, int]) -> list[dict[str, Any]]:
     """Per size (every ladder size, recorded or not, then any other recorded size), then the total."""
     n_of = dict(ladder)
     for size in _sizes_by_n(rows):
@@ -287,7 +292,7 @@ def _compute_table(rows: list[dict[str, Any]], ladder: list[tuple[str, int]], pe
     out = []
     for size in sorted(n_of, key=lambda s: (n_of[s], s)):
         mine = [r for r in rows if r["size"] == size]
-        out.append(_compute_row(size, n_of[size], mine, per_size if size in dict(ladder) else None))
+        out.append(_compute_row(size, n_of[size], mine, per_size.get(size)))
     total = _compute_row("total", None, rows, None)
     total["budget"] = sum(r["budget"] for r in out) if ladder else None
     return out + [total]

@@ -138,6 +138,9 @@ def trials_per_size(analysis: Analysis) -> bytes:
                        edgecolors="black", linewidths=0.6, zorder=5)
         for edge in analysis.box_of(size):
             ax.axvline(edge, color="grey", ls="--", lw=1)
+        if analysis.size_boxes:  # the sizes searched their own boxes: the spec's range, faintly
+            for edge in analysis.lr_box:
+                ax.axvline(edge, color="grey", ls=":", lw=0.8, alpha=0.6)
         ax.set_xscale("log")
         ax.set_xlim(span_low / 2.0, span_high * 2.0)
         if measured:
@@ -149,7 +152,8 @@ def trials_per_size(analysis: Analysis) -> bytes:
         ax.grid(True, which="both", alpha=0.2)
         if not mine:
             ax.text(0.5, 0.5, "no search trials recorded yet", transform=ax.transAxes, ha="center")
-    figure.legend(handles=_legend_handles(colours), loc="outside lower center", ncol=4, fontsize=8, frameon=False)
+    figure.legend(handles=_legend_handles(colours, bool(analysis.size_boxes)), loc="outside lower center", ncol=4,
+                  fontsize=8, frameon=False)
     return _png(figure)
 
 
@@ -159,7 +163,7 @@ def _panel_sizes(analysis: Analysis) -> list[str]:
     return sizes + [row["size"] for row in analysis.best if row["size"] not in sizes]
 
 
-def _legend_handles(colours: dict[int, Any]) -> list[Any]:
+def _legend_handles(colours: dict[int, Any], size_boxes: bool = False) -> list[Any]:
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], ls="", marker="o", color=colour, markeredgecolor="black", label=f"batch {batch}")
@@ -172,6 +176,8 @@ def _legend_handles(colours: dict[int, Any]) -> list[Any]:
         Line2D([], [], ls="", marker="*", color="gold", markeredgecolor="black", markersize=12, label="best"),
         Line2D([], [], ls="--", color="grey", label="search box of the size"),
     ]
+    if size_boxes:
+        handles.append(Line2D([], [], ls=":", color="grey", alpha=0.6, label="search.learning_rate"))
     return handles
 
 
@@ -202,7 +208,8 @@ def optima_against_n(analysis: Analysis) -> bytes:
     bs_ax.set_ylim(min(analysis.batch_sizes) / 1.6, max(analysis.batch_sizes) * 1.6)
     bs_ax.set_yticks(analysis.batch_sizes, [str(b) for b in analysis.batch_sizes])
     bs_ax.yaxis.set_minor_locator(NullLocator())
-    for ax, title in ((lr_ax, "lr*(N)"), (bs_ax, "bs*(N)")):
+    lr_title = "lr*(N)  (bars: each size's own box)" if analysis.size_boxes else "lr*(N)"
+    for ax, title in ((lr_ax, lr_title), (bs_ax, "bs*(N)")):
         ax.set_xscale("log")
         ax.set_xlim(*_n_range(analysis))
         ax.set_xlabel(N_LABEL, fontsize=9)

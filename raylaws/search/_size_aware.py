@@ -113,6 +113,14 @@ def journal_boxes(journal: Path) -> dict[str, list[SearchBox]]:
     return found
 
 
+def size_budgets(spec: ExperimentSpec, sizes: Sequence[Any], boxes: dict[str, list[SearchBox]]) -> dict[str, int]:
+    """Trials each size records, by name: its search budget (its latest box's, once it has one)
+    plus its seed re-runs. ``sizes``: the ladder's :class:`raylaws.ladder.Size` values."""
+    ranks = {size.name: rank for rank, size in enumerate(sorted(sizes, key=lambda s: s.n_params))}
+    return {size.name: (boxes[size.name][-1].trials if boxes.get(size.name) else spec.search.trials_of(ranks[size.name]))
+            + spec.seeds for size in sizes}
+
+
 # ---- the predictions (pure) ---------------------------------------------------------------
 
 
@@ -325,4 +333,4 @@ class SizeAwareSearchPhase(SearchPhase):
 
 
 __all__ = ["BOXES_ATTR", "Optimum", "SearchBox", "SizeAwareSearchPhase", "boxes_of", "edge_of", "first_box",
-           "journal_boxes", "loglog_prediction", "predict_batch", "widened"]
+           "journal_boxes", "loglog_prediction", "predict_batch", "size_budgets", "widened"]

@@ -14,6 +14,9 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
+import raylaws
+from raylaws.report import write_report
+
 from tests.conftest import REPO
 
 SCRIPT = REPO / "benchmarks" / "search_efficiency.py"
@@ -84,8 +87,9 @@ def test_the_grid_key_changes_with_what_decides_a_grid_trial_only() -> None:
 @pytest.mark.slow
 def test_quick_runs_grid_and_every_strategy_end_to_end(tmp_path: Path) -> None:
     grid = tmp_path / "grid.parquet"
-    done = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--seeds", "1", "--grid", str(grid)],
-                          capture_output=True, text=True, timeout=900, cwd=REPO)
+    done = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--seeds", "1", "--grid", str(grid),
+                           "--storage", str(tmp_path / "sweeps")], capture_output=True, text=True, timeout=900,
+                          cwd=REPO)
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.strip().splitlines()
     assert re.fullmatch(r"search_compute_ratio=(inf|\d+\.\d{3})", lines[-1]), lines[-1]
@@ -94,6 +98,19 @@ def test_quick_runs_grid_and_every_strategy_end_to_end(tmp_path: Path) -> None:
     stamp = pq.read_schema(grid).metadata
     assert b"grid_key" in stamp and b"raylaws" in stamp[b"code_version"]
     assert pq.read_table(grid).num_rows == 2 * 3 * 2  # sizes x learning rates x batch sizes
+    check_size_aware_sweep(tmp_path / "sweeps" / "size_aware-0")
     stale = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--seeds", "1", "--grid", str(grid),
                             "--grid-lrs", "4"], capture_output=True, text=True, timeout=300, cwd=REPO)
     assert stale.returncode != 0 and "--regenerate-grid" in stale.stderr
+
+
+def check_size_aware_sweep(folder: Path) -> None:
+    """The benchmark's size-aware run is a real size-aware sweep: its boxes are in its journal,
+    each size recorded its own budget, and the report draws the boxes."""
+    sweep = raylaws.open(folder)
+    boxes = sweep.search_boxes()
+    assert set(boxes) == {"L1-H8", "L2-H16"} and boxes["L1-H8"][0].reason == "spec"
+    assert boxes["L2-H16"][0].reason == "one size" and boxes["L2-H16"][0].predicted is not None
+    recorded = {row["size"]: row["done"] for row in sweep.status().to_pylist()}
+    assert recorded == sweep.budgets()
+    assert "box each size searched last" in write_report(sweep, n_bootstrap=0).read_text()

@@ -15,7 +15,8 @@ import pytest
 from raylaws.ladder import build_ladder
 from raylaws.layout import SweepLayout
 from raylaws.search import SweepPlanner
-from raylaws.search._size_aware import Optimum, SearchBox, boxes_of, first_box, loglog_prediction, widened
+from raylaws.search._size_aware import (Optimum, SearchBox, boxes_of, first_box, loglog_prediction, size_budgets,
+                                        widened)
 from raylaws.spec import SpecError, spec_from_dict
 from raylaws.trial import Hyperparameters, Phase, TrialPlan
 from tests.conftest import tiny_spec_dict
@@ -67,6 +68,8 @@ def test_sizes_are_searched_smallest_first_and_later_sizes_get_fewer_trials(tmp_
     assert counts == {name: boxes[name][-1].trials for name in first_seen}
     assert all(boxes[name][0].trials == 3 for name in first_seen[1:]) and boxes["L1-H8"][0].trials == 6
     assert planner.total_trials == len(plans)
+    assert size_budgets(spec_of(), planner.sizes, boxes) == {name: counts[name] + 1 for name in first_seen}
+    assert size_budgets(spec_of(), planner.sizes, {}) == {"L1-H8": 7, "L2-H16": 4, "L3-H24": 4, "L4-H32": 4}
 
 
 def test_a_later_size_starts_at_its_predicted_optimum_inside_a_narrower_box(tmp_path: Path) -> None:
