@@ -298,6 +298,8 @@ def table(strategy: str, results: Sequence[RunResult], optima: dict[str, float],
                  f"core-seconds {_fmt(core_to, '.1f')} ({_fmt(core_to / grid_core, '.3f')} of the grid), "
                  f"FLOPs {_fmt(flops_to, '.3g')} ({_fmt(flops_to / grid_flops, '.3f')} of the grid), "
                  f"trials {_fmt(trials_to, '.0f')}")
+    lines.append("per seed, core-seconds to target: " + ", ".join(
+        f"{r.seed}: {_fmt(r.core_seconds_to_target, '.1f')}" for r in results))
     lines.append(f"whole run: core-seconds {_median([r.core_seconds for r in results]):.1f}, "
                  f"FLOPs {_median([r.flops for r in results]):.3g}, trials {_median([r.trials for r in results]):.0f}")
     return "\n".join(lines)

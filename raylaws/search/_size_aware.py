@@ -260,6 +260,7 @@ class SizeAwareSearchPhase(SearchPhase):
         self._checked: set[tuple[str, int]] = set()  # (size, budget) whose edges were looked at
 
     def budget_of(self, state: SizeState) -> int:
+        self._widen_if_on_edge(state)  # a finished size whose best is on an edge has more to run
         boxes = boxes_of(self._studies, state.size.name)
         return boxes[-1].trials if boxes else self._spec.search.trials_of(self._rank[state.size.name])
 
