@@ -198,8 +198,9 @@ def grid_optima(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
 # ---- the searches -------------------------------------------------------------------------
 
 
-def search_spec(spec: Any, strategy: str, seed: int) -> Any:
-    """The spec of one search run: search phase only, the strategy and sampler seed given."""
+def search_spec(spec: Any, strategy: str, seed: int, trials_after_first: Optional[int] = None) -> Any:
+    """The spec of one search run: search phase only, the strategy and sampler seed given
+    (and, for ``size_aware``, ``trials_after_first`` instead of the spec's, if given)."""
     from raylaws.spec import spec_from_dict
 
     raw = spec.model_dump(mode="json")
@@ -211,6 +212,8 @@ def search_spec(spec: Any, strategy: str, seed: int) -> Any:
     search["strategy"] = "size_aware" if strategy == "size_aware" else "independent"
     if strategy != "size_aware":
         search.pop("size_aware", None)
+    elif trials_after_first is not None:
+        search["size_aware"] = {**search.get("size_aware", {}), "trials_after_first": trials_after_first}
     return spec_from_dict(raw)
 
 
@@ -249,7 +252,8 @@ def measure(strategy: str, seed: int, rows: Sequence[dict[str, Any]], optima: di
     return RunResult(strategy, seed, core_to, flops_to, trials_to, core, flops, len(ordered), gaps)
 
 
-def run_searches(spec: Any, seeds: Sequence[int], storage: Path) -> dict[str, list[list[dict[str, Any]]]]:
+def run_searches(spec: Any, seeds: Sequence[int], storage: Path, *,
+                 trials_after_first: Optional[int] = None) -> dict[str, list[list[dict[str, Any]]]]:
     """Every strategy over every sampler seed on one local Ray: each run's trial records."""
     import ray
 
@@ -262,7 +266,7 @@ def run_searches(spec: Any, seeds: Sequence[int], storage: Path) -> dict[str, li
         for seed in seeds:  # seeds outermost: a noisy spell of the machine hits every strategy alike
             for strategy in STRATEGIES:
                 started = time.perf_counter()
-                sweep = raylaws.run(search_spec(spec, strategy, seed), storage=storage)
+                sweep = raylaws.run(search_spec(spec, strategy, seed, trials_after_first), storage=storage)
                 runs[strategy].append(sweep.trials().to_pylist())
                 print(f"  {strategy} seed {seed}: {len(runs[strategy][-1])} trials, "
                       f"{time.perf_counter() - started:.0f} s", flush=True)
@@ -322,6 +326,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--grid-lrs", type=int, default=None, help="learning rates of the grid (default 8; quick 3)")
     parser.add_argument("--seeds", type=int, default=3, help="sampler seeds per strategy (0, 1, ...)")
     parser.add_argument("--tolerance", type=float, default=TOLERANCE, help="relative gap that counts as found")
+    parser.add_argument("--trials-after-first", type=int, default=None,
+                        help="size-aware: search trials of every size but the smallest (default: the spec's)")
     parser.add_argument("--storage", type=Path, default=None, help="keep the search sweeps here (default: a temp dir)")
     args = parser.parse_args(argv)
     if args.quick and args.spec is not None:
@@ -345,7 +351,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
           f"(key {key}, code {stamp.get('code_version')}, made {stamp.get('created_at')})")
     with tempfile.TemporaryDirectory(prefix="search-efficiency-") as scratch:
         storage = args.storage or Path(scratch)
-        runs = run_searches(spec, range(args.seeds), storage)
+        runs = run_searches(spec, range(args.seeds), storage, trials_after_first=args.trials_after_first)
     results = {strategy: [measure(strategy, seed, rows, optima, args.tolerance) for seed, rows in enumerate(found)]
                for strategy, found in runs.items()}
     for strategy in STRATEGIES:
