@@ -115,12 +115,6 @@ class SizeStudies:
         """Numbers of the size's trials left RUNNING (by a driver that died, on a fresh start)."""
         return [t.number for t in self._studies[size].get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
 
-    def completed(self, size: str) -> list[tuple[Hyperparameters, float]]:
-        """Every completed trial of the size: its config and eval loss, in trial-number order."""
-        trials = self._studies[size].get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        return [(Hyperparameters(float(t.params["learning_rate"]), int(t.params["batch_size"])), float(t.value))
-                for t in sorted(trials, key=lambda t: t.number)]
-
     def user_attr(self, size: str, key: str) -> Any:
         """A value stored with the size's study (in the journal), or None."""
         return self._studies[size].user_attrs.get(key)
