@@ -8,7 +8,9 @@ size the box is ``first_box_factor`` times either way of its best; with two or m
 95% prediction interval of ln lr* (normal quantile: with three or four sizes Student's t
 would make every box the whole range), clipped to ``[min_box_factor, first_box_factor]``.
 A box never leaves ``search.learning_rate`` when it is made; the batch box is the predicted
-choice and its neighbours among ``search.batch_size``.
+choice and its neighbours among ``search.batch_size``. A size whose first trial is due before
+any smaller size has a completed trial (all pruned so far, say) searches the spec's whole
+range, as the smallest size does: no slot waits for a prediction.
 
 When every trial of a size's budget has finished and its best sits on an edge of the box
 (within :data:`EDGE_FRACTION` of the box's log-width, or on the box's smallest or largest
