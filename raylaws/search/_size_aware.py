@@ -66,7 +66,8 @@ class SearchBox:
     Learning rates log-uniform in ``[lr_low, lr_high]``, batch sizes (sequences per step)
     among ``batch_sizes``; ``predicted`` is the config enqueued as the box's first trial (the
     predicted optimum, or a widening's probe), ``trials`` the size's search budget once this
-    box applies, ``reason`` how it was made and ``basis`` the sizes whose optima it used.
+    box applies, ``reason`` how it was made and ``basis`` the sizes whose optima it used
+    (``"<size> (searching)"``: that size's best so far).
     """
 
     lr_low: float
@@ -190,7 +191,7 @@ def first_box(spec: ExperimentSpec, n_params: int, optima: Sequence[tuple[str, O
     predicted = Hyperparameters(min(max(centre, box_low), box_high), batch)
     return SearchBox(box_low, box_high, _neighbours(search.batch_size, batch), first_trial=0, trials=trials,
                      reason="one size" if len(points) == 1 else "fit", predicted=predicted,
-                     basis=tuple(name for name, _ in optima))
+                     basis=tuple(name if optimum.final else f"{name} (searching)" for name, optimum in optima))
 
 
 def edge_of(box: SearchBox, best: Hyperparameters, choices: Sequence[int]) -> tuple[Optional[str], Optional[str]]:
