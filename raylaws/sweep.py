@@ -82,6 +82,16 @@ class Sweep:
         """Every finished trial, one row each (see :data:`raylaws.store.TRIALS_SCHEMA`)."""
         return store.read_trials(self.layout.trials, self.layout.filesystem)
 
+    def search_boxes(self) -> dict[str, Any]:
+        """The learning-rate and batch-size boxes each size searched, oldest first, by size
+        name (a ``strategy: size_aware`` sweep; empty otherwise, and for a sweep in object
+        storage): :class:`raylaws.search._size_aware.SearchBox` values."""
+        if self.layout.is_remote:
+            return {}
+        from raylaws.search._size_aware import journal_boxes
+
+        return journal_boxes(self.layout.journal)
+
     def best_per_size(self) -> pa.Table:
         """One row per size: the best config of its search and its loss over the seed re-runs
         (see :func:`raylaws.views.best_per_size`)."""
@@ -91,7 +101,15 @@ class Sweep:
         """Per size, trials recorded of its budget, by phase and status (see
         :func:`raylaws.views.size_status`)."""
         spec = self.spec
-        return views.size_status(self.trials(), build_ladder(spec), spec.budget_per_size)
+        return views.size_status(self.trials(), build_ladder(spec), self.budgets())
+
+    def budgets(self) -> dict[str, int]:
+        """Trials each size of the ladder records, by name: ``spec.budget_per_size``, but for a
+        size-aware search, whose later sizes may search less and whose widened boxes more."""
+        from raylaws.search._size_aware import size_budgets
+
+        spec = self.spec
+        return size_budgets(spec, build_ladder(spec), self.search_boxes())
 
     def fit_rows(self, metric: str = "eval_loss") -> views.FitRows:
         """Rows for a scaling-law fit: one per completed seed of each size's best config.

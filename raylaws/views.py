@@ -65,14 +65,14 @@ def _completed(row: Mapping[str, Any], metric: str = "eval_loss") -> bool:
     return row["status"] == Status.COMPLETED and row[metric] is not None
 
 
-def size_status(trials: Rows, sizes: Iterable[Any], budget: int,
+def size_status(trials: Rows, sizes: Iterable[Any], budget: Union[int, Mapping[str, int]],
                 running: Optional[Mapping[str, int]] = None) -> pa.Table:
     """Per size of ``sizes`` (ladder order), trials recorded of ``budget``, by phase and status.
 
     Args:
         trials: the trials table (or its rows).
         sizes: the ladder's sizes (:class:`raylaws.ladder.Size`).
-        budget: trials per size (``spec.budget_per_size``).
+        budget: trials per size (``spec.budget_per_size``), or per size name (a size-aware search).
         running: trials running now per size name (live displays).
     """
     rows = _rows(trials)
@@ -84,7 +84,7 @@ def size_status(trials: Rows, sizes: Iterable[Any], budget: int,
         out.append({
             "size": size.name,
             "n_params": size.n_params,
-            "budget": budget,
+            "budget": budget if isinstance(budget, int) else budget[size.name],
             "done": len(mine),
             "running": running.get(size.name, 0),
             "search_done": sum(r["phase"] == Phase.SEARCH for r in mine),

@@ -16,7 +16,7 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Mapping, Optional, Union
 
 import pyarrow as pa
 
@@ -31,7 +31,8 @@ def default_path(sweep: Any) -> Path:
 
 
 def render_report(trials: pa.Table, spec: Any, *, name: str, n_bootstrap: int = 1000, level: float = 0.95,
-                  random_state: Optional[int] = 0) -> str:
+                  random_state: Optional[int] = 0, boxes: Optional[Mapping[str, tuple[float, float]]] = None,
+                  budgets: Optional[Mapping[str, int]] = None) -> str:
     """The report page of a trials table as one HTML string.
 
     Args:
@@ -42,8 +43,13 @@ def render_report(trials: pa.Table, spec: Any, *, name: str, n_bootstrap: int = 
         n_bootstrap: hierarchical bootstrap replicates of the law (0: no band, no off-law check).
         level: coverage of the band, the confidence intervals and the off-law check.
         random_state: seed of the bootstrap.
+        boxes: the learning-rate box each size searched last, by size name (a size-aware
+            search); sizes not in it searched the spec's range.
+        budgets: trials each size records (:meth:`raylaws.Sweep.budgets`); default
+            ``spec.budget_per_size`` for every size.
     """
-    return render(analyse(trials, spec, name=name, n_bootstrap=n_bootstrap, level=level, random_state=random_state))
+    return render(analyse(trials, spec, name=name, n_bootstrap=n_bootstrap, level=level, random_state=random_state,
+                          boxes=boxes, budgets=budgets))
 
 
 def write_report(sweep: Any, output: Optional[Union[str, Path]] = None, *, n_bootstrap: int = 1000,
@@ -59,8 +65,9 @@ def write_report(sweep: Any, output: Optional[Union[str, Path]] = None, *, n_boo
             in object storage; its URI is returned then).
         n_bootstrap, level, random_state: see :func:`render_report`.
     """
+    boxes = {size: (found[-1].lr_low, found[-1].lr_high) for size, found in sweep.search_boxes().items()}
     page = render_report(sweep.trials(), sweep.spec, name=sweep.name, n_bootstrap=n_bootstrap, level=level,
-                         random_state=random_state)
+                         random_state=random_state, boxes=boxes, budgets=sweep.budgets())
     if output is None and getattr(sweep.layout, "is_remote", False):  # a sweep in object storage: one put
         sweep.layout.write_bytes(sweep.layout.report, page.encode("utf-8"))
         return f"{sweep.layout.location.partition('?')[0].rstrip('/')}/{sweep.layout.REPORT}"  # type: ignore[return-value]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 import numpy as np
 import pyarrow as pa
@@ -79,10 +79,23 @@ class Analysis:
     ladder: list[tuple[str, int]]  # (size, N) of every size of the spec's ladder, ascending N
     level: float
     tasks: list[TaskLaw] = field(default_factory=list)
+    # The learning-rate box each size searched last (a size-aware search narrows and widens it
+    # per size); a size not in it searched lr_box.
+    size_boxes: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def box_of(self, size: str) -> tuple[float, float]:
+        """The learning-rate box ``size`` searched last."""
+        return self.size_boxes.get(size, self.lr_box)
+
+    def lr_span(self) -> tuple[float, float]:
+        """The learning rates every box covers, the spec's range included."""
+        boxes = [self.lr_box, *self.size_boxes.values()]
+        return min(b[0] for b in boxes), max(b[1] for b in boxes)
 
 
 def analyse(trials: pa.Table, spec: Any, *, name: str, n_bootstrap: int = 1000, level: float = 0.95,
-            random_state: Optional[int] = 0) -> Analysis:
+            random_state: Optional[int] = 0, boxes: Optional[Mapping[str, tuple[float, float]]] = None,
+            budgets: Optional[Mapping[str, int]] = None) -> Analysis:
     """Compute what the report shows.
 
     Args:
@@ -92,25 +105,30 @@ def analyse(trials: pa.Table, spec: Any, *, name: str, n_bootstrap: int = 1000, 
         n_bootstrap: hierarchical bootstrap replicates of the law (its band and the off-law check).
         level: coverage of the band and of the off-law intervals.
         random_state: seed of the bootstrap.
+        boxes: the learning-rate box each size searched last (a size-aware search), by size.
+        budgets: trials each size records, by size (default ``spec.budget_per_size`` each).
     """
     rows = trials.to_pylist()
+    size_boxes = {size: (float(low), float(high)) for size, (low, high) in (boxes or {}).items()}
     pretraining = trials.filter(_no_task_mask(trials)) if "task" in trials.column_names else trials
     best = views.best_per_size(pretraining).to_pylist()
     fit_rows = views.fit_rows(pretraining) if pretraining.num_rows else views.FitRows([], [], [], [])
     law, no_fit_reason = _fit_law(fit_rows, n_bootstrap=n_bootstrap, level=level, random_state=random_state)
     lr_box = (float(spec.search.learning_rate.low), float(spec.search.learning_rate.high))
     findings = _off_law_findings(law, fit_rows, level) if law is not None else []
-    findings += _lr_edge_findings(best, lr_box)
+    findings += _lr_edge_findings(best, lr_box, size_boxes)
     findings += _still_improving_findings(pretraining.to_pylist())
     if fit_rows.fallback:
         findings.append(Finding("fallback", None, f"no completed seed re-runs yet for {', '.join(fit_rows.fallback)}: "
                                                   "the law uses their best search trial instead"))
     ladder = _ladder(spec)
-    budget = len(ladder) * int(spec.budget_per_size) if ladder else None
+    per_size = {name: int(budgets[name]) if budgets and name in budgets else int(spec.budget_per_size)
+                for name, _ in ladder}
+    budget = sum(per_size.values()) if ladder else None
     return Analysis(name=name, trials=rows, best=best, fit_rows=fit_rows, law=law, no_fit_reason=no_fit_reason,
-                    findings=findings, compute=_compute_table(rows, ladder, spec.budget_per_size), lr_box=lr_box,
+                    findings=findings, compute=_compute_table(rows, ladder, per_size), lr_box=lr_box,
                     batch_sizes=sorted(int(b) for b in spec.search.batch_size), recorded=len(rows), budget=budget,
-                    ladder=ladder, level=level, tasks=_task_laws(trials))
+                    ladder=ladder, level=level, tasks=_task_laws(trials), size_boxes=size_boxes)
 
 
 def _no_task_mask(trials: pa.Table) -> pa.Array:
@@ -198,18 +216,22 @@ def lr_edge(learning_rate: float, box: tuple[float, float]) -> Optional[str]:
     return None
 
 
-def _lr_edge_findings(best: list[dict[str, Any]], box: tuple[float, float]) -> list[Finding]:
+def _lr_edge_findings(best: list[dict[str, Any]], spec_box: tuple[float, float],
+                      size_boxes: Mapping[str, tuple[float, float]]) -> list[Finding]:
     findings = []
     for row in best:
         lr = row["learning_rate"]
+        box = size_boxes.get(row["size"], spec_box)
         edge = lr_edge(lr, box) if lr else None
         if edge is None:
             continue
         low, high = box
         suggestion = f"low: {low / 3:.1e}" if edge == "low" else f"high: {high * 3:.1e}"
+        fix = (f"widen search.learning_rate (e.g. {suggestion})" if row["size"] not in size_boxes else
+               "its size-aware box widened as far as allowed: raise search.size_aware.max_extra_trials or "
+               "beyond_range, or widen search.learning_rate")
         message = (f"{row['size']}: best learning rate {lr:.2e} sits at the {edge} edge of the search box "
-                   f"[{low:.1e}, {high:.1e}]; the optimum may lie outside it: widen search.learning_rate "
-                   f"(e.g. {suggestion})")
+                   f"[{low:.1e}, {high:.1e}]; the optimum may lie outside it: {fix}")
         findings.append(Finding("lr_edge", row["size"], message))
     return findings
 
@@ -261,7 +283,8 @@ def _ladder(spec: Any) -> list[tuple[str, int]]:
         return []
 
 
-def _compute_table(rows: list[dict[str, Any]], ladder: list[tuple[str, int]], per_size: int) -> list[dict[str, Any]]:
+def _compute_table(rows: list[dict[str, Any]], ladder: list[tuple[str, int]],
+                   per_size: Mapping[str, int]) -> list[dict[str, Any]]:
     """Per size (every ladder size, recorded or not, then any other recorded size), then the total."""
     n_of = dict(ladder)
     for size in _sizes_by_n(rows):
@@ -269,7 +292,7 @@ def _compute_table(rows: list[dict[str, Any]], ladder: list[tuple[str, int]], pe
     out = []
     for size in sorted(n_of, key=lambda s: (n_of[s], s)):
         mine = [r for r in rows if r["size"] == size]
-        out.append(_compute_row(size, n_of[size], mine, per_size if size in dict(ladder) else None))
+        out.append(_compute_row(size, n_of[size], mine, per_size.get(size)))
     total = _compute_row("total", None, rows, None)
     total["budget"] = sum(r["budget"] for r in out) if ladder else None
     return out + [total]

@@ -111,7 +111,7 @@ def trials_per_size(analysis: Analysis) -> bytes:
     panel_rows = max(1, math.ceil(len(sizes) / columns))
     figure = _figure(max(8.0, 5.0 * columns), 3.4 * panel_rows + 0.6)  # 8 in: room for the legend
     colours = _batch_colours(analysis.batch_sizes + [r["batch_size"] for r in analysis.trials])
-    low, high = analysis.lr_box
+    span_low, span_high = analysis.lr_span()
     best_of = {row["size"]: row for row in analysis.best}
     for index, size in enumerate(sizes):
         ax = figure.add_subplot(panel_rows, columns, index + 1)
@@ -136,10 +136,13 @@ def trials_per_size(analysis: Analysis) -> bytes:
         if best and best["learning_rate"] and best["search_loss"] is not None:
             ax.scatter([best["learning_rate"]], [best["search_loss"]], marker="*", s=180, color="gold",
                        edgecolors="black", linewidths=0.6, zorder=5)
-        for edge in (low, high):
+        for edge in analysis.box_of(size):
             ax.axvline(edge, color="grey", ls="--", lw=1)
+        if analysis.size_boxes:  # the sizes searched their own boxes: the spec's range, faintly
+            for edge in analysis.lr_box:
+                ax.axvline(edge, color="grey", ls=":", lw=0.8, alpha=0.6)
         ax.set_xscale("log")
-        ax.set_xlim(low / 2.0, high * 2.0)
+        ax.set_xlim(span_low / 2.0, span_high * 2.0)
         if measured:
             ax.set_ylim(min(measured) - 0.05 * (top - min(measured) + 1e-3), top + 0.06 * (top - min(measured) + 1e-3))
         n_params = dict(analysis.ladder).get(size) or (mine[0]["n_params"] if mine else None)
@@ -149,7 +152,8 @@ def trials_per_size(analysis: Analysis) -> bytes:
         ax.grid(True, which="both", alpha=0.2)
         if not mine:
             ax.text(0.5, 0.5, "no search trials recorded yet", transform=ax.transAxes, ha="center")
-    figure.legend(handles=_legend_handles(colours), loc="outside lower center", ncol=4, fontsize=8, frameon=False)
+    figure.legend(handles=_legend_handles(colours, bool(analysis.size_boxes)), loc="outside lower center", ncol=4,
+                  fontsize=8, frameon=False)
     return _png(figure)
 
 
@@ -159,7 +163,7 @@ def _panel_sizes(analysis: Analysis) -> list[str]:
     return sizes + [row["size"] for row in analysis.best if row["size"] not in sizes]
 
 
-def _legend_handles(colours: dict[int, Any]) -> list[Any]:
+def _legend_handles(colours: dict[int, Any], size_boxes: bool = False) -> list[Any]:
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], ls="", marker="o", color=colour, markeredgecolor="black", label=f"batch {batch}")
@@ -170,8 +174,10 @@ def _legend_handles(colours: dict[int, Any]) -> list[Any]:
                label="diverged (at top if no loss)"),
         Line2D([], [], ls="", marker="x", color="crimson", label="failed (at top)"),
         Line2D([], [], ls="", marker="*", color="gold", markeredgecolor="black", markersize=12, label="best"),
-        Line2D([], [], ls="--", color="grey", label="search box (search.learning_rate)"),
+        Line2D([], [], ls="--", color="grey", label="search box of the size"),
     ]
+    if size_boxes:
+        handles.append(Line2D([], [], ls=":", color="grey", alpha=0.6, label="search.learning_rate"))
     return handles
 
 
@@ -186,7 +192,12 @@ def optima_against_n(analysis: Analysis) -> bytes:
     lr_ax.plot(n, [row["learning_rate"] for row in best], "o-", color="C0")
     for edge in analysis.lr_box:
         lr_ax.axhline(edge, color="grey", ls="--", lw=1)
-    lr_ax.set_ylim(analysis.lr_box[0] / 2.0, analysis.lr_box[1] * 2.0)
+    n_of = dict(analysis.ladder)
+    for size, (low, high) in analysis.size_boxes.items():  # a size-aware search's own box per size
+        if n_of.get(size):
+            lr_ax.plot([n_of[size]] * 2, [low, high], color="C0", alpha=0.35, lw=6, solid_capstyle="butt")
+    span_low, span_high = analysis.lr_span()
+    lr_ax.set_ylim(span_low / 2.0, span_high * 2.0)
     lr_ax.set_ylabel("best peak learning rate lr*")
     bs_ax.plot(n, [row["batch_size"] for row in best], "s-", color="C3")
     for edge in (min(analysis.batch_sizes), max(analysis.batch_sizes)):
@@ -197,7 +208,8 @@ def optima_against_n(analysis: Analysis) -> bytes:
     bs_ax.set_ylim(min(analysis.batch_sizes) / 1.6, max(analysis.batch_sizes) * 1.6)
     bs_ax.set_yticks(analysis.batch_sizes, [str(b) for b in analysis.batch_sizes])
     bs_ax.yaxis.set_minor_locator(NullLocator())
-    for ax, title in ((lr_ax, "lr*(N)"), (bs_ax, "bs*(N)")):
+    lr_title = "lr*(N)  (bars: each size's own box)" if analysis.size_boxes else "lr*(N)"
+    for ax, title in ((lr_ax, lr_title), (bs_ax, "bs*(N)")):
         ax.set_xscale("log")
         ax.set_xlim(*_n_range(analysis))
         ax.set_xlabel(N_LABEL, fontsize=9)

@@ -99,9 +99,14 @@ def _interval(bounds: Optional[tuple[float, float]]) -> str:
 
 def _trials_per_size(analysis: Analysis) -> str:
     low, high = analysis.lr_box
-    return (f"<p>Every search trial of each size. Dashed lines: the search box of the learning rate "
-            f"[{low:.1e}, {high:.1e}] (search.learning_rate); a best trial (star) on a line means the optimum may "
-            f"lie outside it. Colour: batch size (sequences per step; searched: "
+    if analysis.size_boxes:
+        boxes = ("the learning-rate box each size searched last (size-aware search: centred on the optimum the "
+                 f"smaller sizes predict, widened where its best hit an edge; search.learning_rate is "
+                 f"[{low:.1e}, {high:.1e}])")
+    else:
+        boxes = f"the search box of the learning rate [{low:.1e}, {high:.1e}] (search.learning_rate)"
+    return (f"<p>Every search trial of each size. Dashed lines: {boxes}; a best trial (star) on a line means the "
+            f"optimum may lie outside it. Colour: batch size (sequences per step; searched: "
             f"{', '.join(str(b) for b in analysis.batch_sizes)}).</p>\n"
             + _image(lambda: _figures.trials_per_size(analysis), "loss against learning rate, one panel per size"))
 

@@ -118,13 +118,15 @@ class SweepPlanner:
 
     @property
     def total_trials(self) -> int:
-        """Trials the whole sweep runs: the schedule's budget per size, over all sizes."""
-        return len(self.sizes) * self._schedule.budget
+        """Trials the whole sweep runs: the schedule's budget of each size, over all sizes."""
+        with self._lock:
+            return sum(self._schedule.budget_of(state) for state in self._states.values())
 
     def status(self) -> Any:
         """The live status table (:func:`raylaws.views.size_status`), running trials included."""
         with self._lock:
-            return views.size_status(self.records, self.sizes, self._schedule.budget, running=dict(self._running))
+            budgets = {name: self._schedule.budget_of(state) for name, state in self._states.items()}
+            return views.size_status(self.records, self.sizes, budgets, running=dict(self._running))
 
     def n_recorded(self) -> int:
         with self._lock:
@@ -137,7 +139,7 @@ class SweepPlanner:
 
     def _size_finished(self, state: SizeState) -> bool:
         name = state.size.name
-        if sum(r["size"] == name for r in self.records) >= self._schedule.budget:
+        if sum(r["size"] == name for r in self.records) >= self._schedule.budget_of(state):
             return True
         # A size whose search ended with no completed trial has no config to re-run.
         return (self._schedule.search_done(state) and self._running[name] == 0
@@ -147,12 +149,14 @@ class SweepPlanner:
         """The next trial to start, or None if nothing can start until a running trial ends.
 
         Largest sizes first (they take longest, so starting them early shortens the sweep);
-        a size's later phases are handed out once its earlier ones have finished.
+        a size's later phases are handed out once its earlier ones have finished. A size-aware
+        search hands out the smallest size still searching first (its optimum predicts the
+        larger sizes'), then larger ones, so no slot idles; seeds come after every search.
         """
         with self._lock:
             if self.failure is not None:
                 return None
-            for state in sorted(self._states.values(), key=lambda s: -s.size.n_params):
+            for state in sorted(self._states.values(), key=self._hand_out_order):
                 plan = self._schedule.next(state)
                 if plan is not None:
                     self._plans[plan.trial_id] = plan
@@ -160,6 +164,12 @@ class SweepPlanner:
                     self._emit(Event("started", plan.trial_id, plan.size))
                     return plan
             return None
+
+    def _hand_out_order(self, state: SizeState) -> tuple[bool, int]:
+        if self.spec.search.strategy != "size_aware":
+            return False, -state.size.n_params
+        searching = not self._schedule.search_done(state)
+        return not searching, state.size.n_params if searching else -state.size.n_params
 
     # ---- what happened --------------------------------------------------------------------
 

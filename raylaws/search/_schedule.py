@@ -56,6 +56,10 @@ class SearchPhase:
     def budget(self) -> int:
         return self._spec.search.trials_per_size
 
+    def budget_of(self, state: SizeState) -> int:
+        """Search trials of this size (a size-aware search gives sizes different budgets)."""
+        return self.budget()
+
     def next(self, state: SizeState) -> Optional[TrialPlan]:
         name = state.size.name
         if state.reattach:
@@ -105,12 +109,18 @@ class Schedule:
     """Every size's phases, in order: search, then seeds."""
 
     def __init__(self, spec: ExperimentSpec, studies: SizeStudies) -> None:
-        self.phases: tuple[PhaseEntry, ...] = (SearchPhase(spec, studies), SeedPhase(spec, studies))
+        self.search = search_phase(spec, studies)
+        self.phases: tuple[PhaseEntry, ...] = (self.search, SeedPhase(spec, studies))
 
     @property
     def budget(self) -> int:
         """Trials per size over all phases (equals ``spec.budget_per_size``)."""
         return sum(entry.budget() for entry in self.phases)
+
+    def budget_of(self, state: SizeState) -> int:
+        """Trials of this size over all phases: :attr:`budget`, but for a size-aware search,
+        whose sizes have their own search budgets (which grow when a box widens)."""
+        return self.budget - self.search.budget() + self.search.budget_of(state)
 
     def next(self, state: SizeState) -> Optional[TrialPlan]:
         """The size's next trial: from the latest phase that is ready (every earlier phase done)."""
@@ -127,6 +137,15 @@ class Schedule:
 
     def search_done(self, state: SizeState) -> bool:
         return self.phases[0].done(state)
+
+
+def search_phase(spec: ExperimentSpec, studies: SizeStudies) -> SearchPhase:
+    """The search phase of ``spec.search.strategy``: independent per size, or size-aware."""
+    if spec.search.strategy == "size_aware":
+        from raylaws.search._size_aware import SizeAwareSearchPhase  # it builds on SearchPhase
+
+        return SizeAwareSearchPhase(spec, studies)
+    return SearchPhase(spec, studies)
 
 
 def search_trial_id(size: str, number: int) -> str:

@@ -21,7 +21,7 @@ import hashlib
 import logging
 import math
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 import optuna
@@ -31,6 +31,9 @@ from optuna.trial import TrialState
 from raylaws.ladder import Size
 from raylaws.spec import ExperimentSpec
 from raylaws.trial import Hyperparameters, Status
+
+if TYPE_CHECKING:
+    from raylaws.search._size_aware import SearchBox
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +48,7 @@ class SizeStudies:
 
     def __init__(self, spec: ExperimentSpec, sizes: tuple[Size, ...], journal: Path) -> None:
         self._spec = spec
+        self.sizes = sizes
         storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self._studies: dict[str, optuna.Study] = {}
@@ -111,6 +115,10 @@ class SizeStudies:
         """Numbers of the size's trials left RUNNING (by a driver that died, on a fresh start)."""
         return [t.number for t in self._studies[size].get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
 
+    def user_attr(self, size: str, key: str) -> Any:
+        """A value stored with the size's study (in the journal), or None."""
+        return self._studies[size].user_attrs.get(key)
+
     def best(self, size: str) -> Optional[Hyperparameters]:
         """The best completed config of the size (lowest loss, then lowest number), or None."""
         completed = self._studies[size].get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -121,12 +129,25 @@ class SizeStudies:
 
     # ---- writing ----------------------------------------------------------------------------
 
-    def ask(self, size: str) -> tuple[int, Hyperparameters]:
-        """Sample the size's next config: ``(number, hyperparameters)``."""
+    def set_user_attr(self, size: str, key: str, value: Any) -> None:
+        """Store a JSON value with the size's study, in the journal (it survives a resume)."""
+        self._studies[size].set_user_attr(key, value)
+
+    def enqueue(self, size: str, hparams: Hyperparameters) -> None:
+        """Make ``hparams`` the config of the size's next ask (a predicted optimum, say)."""
+        self._studies[size].enqueue_trial({"learning_rate": hparams.learning_rate, "batch_size": hparams.batch_size},
+                                          skip_if_exists=True)
+
+    def ask(self, size: str, box: Optional["SearchBox"] = None) -> tuple[int, Hyperparameters]:
+        """Sample the size's next config: ``(number, hyperparameters)``, from the spec's search
+        range, or from ``box`` (a size-aware search's box for the size)."""
         search = self._spec.search
+        low, high = (box.lr_low, box.lr_high) if box is not None else (search.learning_rate.low,
+                                                                        search.learning_rate.high)
+        choices = list(box.batch_sizes) if box is not None else list(search.batch_size)
         trial = self._studies[size].ask({
-            "learning_rate": FloatDistribution(search.learning_rate.low, search.learning_rate.high, log=True),
-            "batch_size": CategoricalDistribution(list(search.batch_size)),
+            "learning_rate": FloatDistribution(low, high, log=True),
+            "batch_size": CategoricalDistribution(choices),
         })
         study = self._studies[size]
         state = [_dump_rng_state(rng) for rng in _sampler_rngs(study.sampler)]

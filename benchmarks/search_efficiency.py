@@ -1,0 +1,364 @@
+"""How much compute raylaws' search needs to find each size's optimum, against the paper's grid.
+
+The baseline is the paper's protocol on the spec's ladder: a full grid per size, ``--grid-lrs``
+learning rates (default 8) log-spaced over ``search.learning_rate`` times every
+``search.batch_size``, no pruning, the spec's patience, every trial with the search phase's
+fixed seed (:data:`raylaws.trial.SEARCH_SEED`), so a search trial and a grid trial of the same
+config train alike. Its best loss per size is the size's grid optimum. The grid runs in a
+process pool calling :func:`raylaws.train.train_trial` directly, and its records are cached as
+Parquet (default ``benchmarks/data/search_grid.parquet``) stamped with the code version (git
+commit, raylaws version) and the grid key: a hash of everything that decides a grid trial
+(data, objective, ladder, training, learning-rate range, batch sizes, threads, grid points). A
+cache made for another key is refused, naming both; ``--regenerate-grid`` rebuilds it.
+
+Then each strategy runs, search phase only (``seeds: 0``), through the shipped machinery
+(:func:`raylaws.run` on one local Ray, so pruning, concurrency and the planner are the real
+ones), once per sampler seed (``--seeds``, default 3: ``sampler_seed`` 0, 1, 2):
+
+* ``independent``: TPE per size, the whole range (``search.strategy: independent``);
+* ``size_aware``: ``search.strategy: size_aware`` with the spec's ``size_aware`` settings;
+* ``random``: Optuna's ``RandomSampler`` per size, the whole range.
+
+Compute is trial core-seconds (each trial's training wall time times the CPUs it held) and
+FLOPs (6 N D, N the paper's non-embedding count), summed over trials in the order they
+finished, until every size's best completed trial is within ``--tolerance`` (0.25%) of its
+grid optimum ("to target"); a run that never gets there counts as infinite. Per strategy the
+table gives medians over sampler seeds; the last line is
+``search_compute_ratio=<size-aware core-seconds to target / grid core-seconds>`` (goal <= 0.25).
+
+Usage:
+    python benchmarks/search_efficiency.py                      # search_spaces/demo.yaml
+    python benchmarks/search_efficiency.py SPEC.yaml --regenerate-grid
+    python benchmarks/search_efficiency.py --quick --grid /tmp/grid.parquet   # tiny spec, ~1 minute
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+DEFAULT_SPEC = REPO / "search_spaces" / "demo.yaml"
+DEFAULT_GRID = REPO / "benchmarks" / "data" / "search_grid.parquet"
+STRATEGIES = ("independent", "size_aware", "random")
+TOLERANCE = 0.0025  # a size is found when its best loss is within 0.25% of its grid optimum
+
+# --quick: two tiny sizes, seconds per trial (the benchmark's own test runs it).
+QUICK_SPEC: dict[str, Any] = {
+    "name": "quick",
+    "objective": "clm",
+    "data": {"source": "stdlib", "tokenizer": {"kind": "bpe", "vocab_size": 300}, "seq_len": 32,
+             "eval_tokens": 1024, "max_tokens": 40_000},
+    "ladder": {"aspect_ratio": 8, "layers": [1, 2], "n_heads": 2},
+    "training": {"max_steps": 30, "warmup_steps": 3, "eval_interval": 10, "schedule": "cosine", "patience": 20,
+                 "checkpoint_every": None},
+    "search": {"learning_rate": {"low": 2e-3, "high": 5e-2}, "batch_size": [8, 16], "trials_per_size": 3,
+               "pruning": {"enabled": False}, "strategy": "size_aware", "size_aware": {"trials_after_first": 2}},
+    "seeds": 0,
+    "resources": {"cpus_per_trial": 1},
+}
+
+
+# ---- the grid -----------------------------------------------------------------------------
+
+
+def grid_key(spec: Any, n_lrs: int) -> str:
+    """A hash of everything that decides the grid's trials (not the search's own settings)."""
+    decisive = {
+        "data": spec.data.model_dump(mode="json"), "objective": spec.objective,
+        "ladder": spec.ladder.model_dump(mode="json"), "training": spec.training.model_dump(mode="json"),
+        "learning_rate": spec.search.learning_rate.model_dump(mode="json"),
+        "batch_size": list(spec.search.batch_size), "resources": spec.resources.model_dump(mode="json"),
+        "grid_lrs": n_lrs,
+    }
+    return hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def grid_points(spec: Any, n_lrs: int) -> list[tuple[float, int]]:
+    """``n_lrs`` learning rates log-spaced over the spec's range (ends included) times its batch sizes."""
+    low, high = spec.search.learning_rate.low, spec.search.learning_rate.high
+    lrs = [low * (high / low) ** (i / (n_lrs - 1)) for i in range(n_lrs)] if n_lrs > 1 else [math.sqrt(low * high)]
+    return [(lr, bs) for lr in lrs for bs in spec.search.batch_size]
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(spec: Any) -> None:
+    from raylaws.data import prepare
+    from raylaws.ladder import build_ladder
+
+    _WORKER["spec"] = spec
+    _WORKER["data"] = prepare(spec.data)
+    _WORKER["sizes"] = {size.name: size for size in build_ladder(spec)}
+
+
+def _train_grid_point(job: tuple[str, float, int]) -> dict[str, Any]:
+    """One grid trial, as the search phase would train it (its seed), no pruning."""
+    from raylaws.train import train_trial
+    from raylaws.trial import SEARCH_SEED, Hyperparameters, TrialSettings
+
+    name, lr, bs = job
+    spec, size = _WORKER["spec"], _WORKER["sizes"][name]
+    outcome = train_trial(size, Hyperparameters(lr, bs), _WORKER["data"], TrialSettings.for_size(spec, size),
+                          SEARCH_SEED)
+    return {"size": name, "n_params": size.n_params, "learning_rate": lr, "batch_size": bs,
+            "status": outcome.status.value, "stop_reason": outcome.stop_reason.value,
+            "eval_loss": outcome.eval_loss if outcome.eval_loss is not None and math.isfinite(outcome.eval_loss)
+            else None, "steps": outcome.steps, "tokens": outcome.tokens, "flops": size.flops(outcome.tokens),
+            "wall_seconds": outcome.wall_seconds,
+            "core_seconds": outcome.wall_seconds * size.resources.cpus * size.resources.workers}
+
+
+def run_grid(spec: Any, n_lrs: int, workers: int) -> list[dict[str, Any]]:
+    """Train the whole grid (largest sizes first, so the pool's tail is short)."""
+    from raylaws.data import prepare
+    from raylaws.ladder import build_ladder
+
+    prepare(spec.data)  # once here, so the workers read the cache
+    jobs = [(size.name, lr, bs) for size in sorted(build_ladder(spec), key=lambda s: -s.n_params)
+            for lr, bs in grid_points(spec, n_lrs)]
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(spec,)) as pool:
+        return list(pool.map(_train_grid_point, jobs))
+
+
+def code_version() -> str:
+    """``<git commit>[-dirty] raylaws <version>`` of the code running now."""
+    import raylaws
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit, dirty = "unknown", ""
+    return f"{commit}{'-dirty' if dirty else ''} raylaws {raylaws.__version__}"
+
+
+class StaleGrid(SystemExit):
+    """The cached grid was made for another spec (or other grid points)."""
+
+
+def write_grid(path: Path, rows: list[dict[str, Any]], *, key: str, spec_path: str, n_lrs: int) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pylist(rows).replace_schema_metadata({
+        "grid_key": key, "code_version": code_version(), "spec": spec_path, "grid_lrs": str(n_lrs),
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staged = path.with_name(f".{path.name}.tmp")
+    pq.write_table(table, staged)
+    staged.replace(path)
+
+
+def read_grid(path: Path, key: str) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The cached grid's rows and stamp; refuses a grid made for another key.
+
+    Raises:
+        StaleGrid: the cache's key is not ``key`` (its spec or grid points differ).
+    """
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    stamp = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
+    if stamp.get("grid_key") != key:
+        raise StaleGrid(f"{path} is stale: made for grid key {stamp.get('grid_key')} (spec {stamp.get('spec')}, "
+                        f"{stamp.get('grid_lrs')} learning rates, code {stamp.get('code_version')}), not this run's "
+                        f"{key}; rerun with --regenerate-grid")
+    return table.to_pylist(), stamp
+
+
+def grid_optima(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Each size's best completed grid loss."""
+    optima: dict[str, float] = {}
+    for row in rows:
+        if row["status"] == "completed" and row["eval_loss"] is not None:
+            optima[row["size"]] = min(optima.get(row["size"], math.inf), row["eval_loss"])
+    return optima
+
+
+# ---- the searches -------------------------------------------------------------------------
+
+
+def search_spec(spec: Any, strategy: str, seed: int, trials_after_first: Optional[int] = None) -> Any:
+    """The spec of one search run: search phase only, the strategy and sampler seed given
+    (and, for ``size_aware``, ``trials_after_first`` instead of the spec's, if given)."""
+    from raylaws.spec import spec_from_dict
+
+    raw = spec.model_dump(mode="json")
+    raw["name"] = f"{strategy}-{seed}"
+    raw["seeds"] = 0
+    search = raw["search"]
+    search["sampler_seed"] = seed
+    search["sampler"] = "random" if strategy == "random" else "tpe"
+    search["strategy"] = "size_aware" if strategy == "size_aware" else "independent"
+    if strategy != "size_aware":
+        search.pop("size_aware", None)
+    elif trials_after_first is not None:
+        search["size_aware"] = {**search.get("size_aware", {}), "trials_after_first": trials_after_first}
+    return spec_from_dict(raw)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One search run measured against the grid optima."""
+
+    strategy: str
+    seed: int
+    core_seconds_to_target: float  # inf: never within tolerance of every size's optimum
+    flops_to_target: float
+    trials_to_target: Optional[int]
+    core_seconds: float  # the whole run
+    flops: float
+    trials: int
+    gaps: dict[str, float]  # size -> final (best - grid optimum) / grid optimum
+
+
+def measure(strategy: str, seed: int, rows: Sequence[dict[str, Any]], optima: dict[str, float],
+            tolerance: float) -> RunResult:
+    """Compute to target and final gaps of one run's trial records (in the order they finished)."""
+    ordered = sorted(rows, key=lambda r: r["finished_at"])
+    best: dict[str, float] = {}
+    core = flops = 0.0
+    to_target: Optional[tuple[float, float, int]] = None
+    for count, row in enumerate(ordered, start=1):
+        core += float(row["wall_seconds"] or 0.0) * row["cpus_per_worker"] * row["workers"]
+        flops += float(row["flops"] or 0.0)
+        if row["status"] == "completed" and row["eval_loss"] is not None:
+            best[row["size"]] = min(best.get(row["size"], math.inf), row["eval_loss"])
+        if to_target is None and all(best.get(size, math.inf) <= optimum * (1 + tolerance)
+                                     for size, optimum in optima.items()):
+            to_target = (core, flops, count)
+    gaps = {size: (best.get(size, math.inf) - optimum) / optimum for size, optimum in optima.items()}
+    core_to, flops_to, trials_to = to_target if to_target else (math.inf, math.inf, None)
+    return RunResult(strategy, seed, core_to, flops_to, trials_to, core, flops, len(ordered), gaps)
+
+
+def run_searches(spec: Any, seeds: Sequence[int], storage: Path, *,
+                 trials_after_first: Optional[int] = None) -> dict[str, list[list[dict[str, Any]]]]:
+    """Every strategy over every sampler seed on one local Ray: each run's trial records."""
+    import ray
+
+    import raylaws
+
+    ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
+             configure_logging=False)
+    try:
+        runs: dict[str, list[list[dict[str, Any]]]] = {strategy: [] for strategy in STRATEGIES}
+        for seed in seeds:  # seeds outermost: a noisy spell of the machine hits every strategy alike
+            for strategy in STRATEGIES:
+                started = time.perf_counter()
+                sweep = raylaws.run(search_spec(spec, strategy, seed, trials_after_first), storage=storage)
+                runs[strategy].append(sweep.trials().to_pylist())
+                print(f"  {strategy} seed {seed}: {len(runs[strategy][-1])} trials, "
+                      f"{time.perf_counter() - started:.0f} s", flush=True)
+        return runs
+    finally:
+        ray.shutdown()
+
+
+# ---- the tables ---------------------------------------------------------------------------
+
+
+def _median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else math.nan
+
+
+def _fmt(value: float, pattern: str) -> str:
+    return "never" if math.isinf(value) else format(value, pattern)
+
+
+def table(strategy: str, results: Sequence[RunResult], optima: dict[str, float], grid_core: float,
+          grid_flops: float) -> str:
+    """The strategy's medians over sampler seeds: per size, and to target."""
+    lines = [f"== {strategy} ({len(results)} sampler seeds; medians)",
+             f"{'size':<12} {'grid optimum':>12} {'final gap':>10} {'max gap':>9}"]
+    for size, optimum in optima.items():
+        gaps = [r.gaps[size] for r in results]
+        lines.append(f"{size:<12} {optimum:>12.4f} {_fmt(_median(gaps), '+.3%'):>10} {_fmt(max(gaps), '+.3%'):>9}")
+    core_to = _median([r.core_seconds_to_target for r in results])
+    flops_to = _median([r.flops_to_target for r in results])
+    reached = sum(r.trials_to_target is not None for r in results)
+    trials_to = _median([r.trials_to_target for r in results if r.trials_to_target is not None])
+    lines.append(f"to target (every size within {TOLERANCE:.2%}): reached by {reached}/{len(results)} seeds; "
+                 f"core-seconds {_fmt(core_to, '.1f')} ({_fmt(core_to / grid_core, '.3f')} of the grid), "
+                 f"FLOPs {_fmt(flops_to, '.3g')} ({_fmt(flops_to / grid_flops, '.3f')} of the grid), "
+                 f"trials {_fmt(trials_to, '.0f')}")
+    lines.append("per seed, core-seconds to target: " + ", ".join(
+        f"{r.seed}: {_fmt(r.core_seconds_to_target, '.1f')}" for r in results))
+    lines.append(f"whole run: core-seconds {_median([r.core_seconds for r in results]):.1f}, "
+                 f"FLOPs {_median([r.flops for r in results]):.3g}, trials {_median([r.trials for r in results]):.0f}")
+    return "\n".join(lines)
+
+
+def load_benchmark_spec(path: Optional[Path], quick: bool) -> Any:
+    from raylaws.spec import load_spec, spec_from_dict
+
+    if quick:
+        return spec_from_dict(QUICK_SPEC)
+    return load_spec(path or DEFAULT_SPEC)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("spec", nargs="?", type=Path, default=None, help=f"the spec (default {DEFAULT_SPEC.name})")
+    parser.add_argument("--quick", action="store_true", help="a tiny built-in spec (tests): about a minute")
+    parser.add_argument("--grid", type=Path, default=None, help=f"the grid cache (default {DEFAULT_GRID})")
+    parser.add_argument("--regenerate-grid", action="store_true", help="train the grid again and rewrite the cache")
+    parser.add_argument("--grid-lrs", type=int, default=None, help="learning rates of the grid (default 8; quick 3)")
+    parser.add_argument("--seeds", type=int, default=3, help="sampler seeds per strategy (0, 1, ...)")
+    parser.add_argument("--tolerance", type=float, default=TOLERANCE, help="relative gap that counts as found")
+    parser.add_argument("--trials-after-first", type=int, default=None,
+                        help="size-aware: search trials of every size but the smallest (default: the spec's)")
+    parser.add_argument("--storage", type=Path, default=None, help="keep the search sweeps here (default: a temp dir)")
+    args = parser.parse_args(argv)
+    if args.quick and args.spec is not None:
+        parser.error("--quick uses its own tiny spec; give no spec with it")
+    spec = load_benchmark_spec(args.spec, args.quick)
+    n_lrs = args.grid_lrs or (3 if args.quick else 8)
+    grid_path = args.grid or DEFAULT_GRID
+    key = grid_key(spec, n_lrs)
+    spec_name = "quick (built in)" if args.quick else str(args.spec or DEFAULT_SPEC.relative_to(REPO))
+    if args.regenerate_grid or not grid_path.exists():
+        workers = max(1, (os.cpu_count() or 1) // (spec.resources.cpus_per_trial * spec.resources.workers))
+        print(f"training the grid: {len(grid_points(spec, n_lrs))} configs per size, {workers} at a time", flush=True)
+        started = time.perf_counter()
+        write_grid(grid_path, run_grid(spec, n_lrs, workers), key=key, spec_path=spec_name, n_lrs=n_lrs)
+        print(f"  grid written to {grid_path} in {time.perf_counter() - started:.0f} s", flush=True)
+    grid_rows, stamp = read_grid(grid_path, key)
+    optima = grid_optima(grid_rows)
+    grid_core = sum(r["core_seconds"] for r in grid_rows)
+    grid_flops = sum(r["flops"] for r in grid_rows)
+    print(f"grid: {len(grid_rows)} trials, {grid_core:.1f} core-seconds, {grid_flops:.3g} FLOPs "
+          f"(key {key}, code {stamp.get('code_version')}, made {stamp.get('created_at')})")
+    with tempfile.TemporaryDirectory(prefix="search-efficiency-") as scratch:
+        storage = args.storage or Path(scratch)
+        runs = run_searches(spec, range(args.seeds), storage, trials_after_first=args.trials_after_first)
+    results = {strategy: [measure(strategy, seed, rows, optima, args.tolerance) for seed, rows in enumerate(found)]
+               for strategy, found in runs.items()}
+    for strategy in STRATEGIES:
+        print(table(strategy, results[strategy], optima, grid_core, grid_flops))
+    ratio = _median([r.core_seconds_to_target for r in results["size_aware"]]) / grid_core
+    print(f"search_compute_ratio={'inf' if math.isinf(ratio) else format(ratio, '.3f')}")
+
+
+if __name__ == "__main__":
+    main()

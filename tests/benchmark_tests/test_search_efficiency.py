@@ -1,0 +1,116 @@
+"""benchmarks/search_efficiency.py: the grid baseline, its cache, and compute to target."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import re
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+import raylaws
+from raylaws.report import write_report
+
+from tests.conftest import REPO
+
+SCRIPT = REPO / "benchmarks" / "search_efficiency.py"
+
+
+def _load() -> Any:
+    module_spec = importlib.util.spec_from_file_location("search_efficiency", SCRIPT)
+    assert module_spec is not None and module_spec.loader is not None
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[module_spec.name] = module  # dataclasses look their module up there
+    module_spec.loader.exec_module(module)
+    return module
+
+
+bench = _load()
+T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
+
+
+def record(size: str, loss: float, second: int, *, status: str = "completed", wall: float = 2.0) -> dict[str, Any]:
+    return {"size": size, "eval_loss": loss, "status": status, "wall_seconds": wall, "cpus_per_worker": 1,
+            "workers": 1, "flops": 1e9, "finished_at": T0 + timedelta(seconds=second)}
+
+
+def test_the_grid_spans_the_range_ends_included_times_every_batch_size() -> None:
+    spec = bench.load_benchmark_spec(None, quick=True)
+    points = bench.grid_points(spec, 3)
+    lrs = sorted({lr for lr, _ in points})
+    assert len(points) == 3 * len(spec.search.batch_size)
+    assert math.isclose(lrs[0], spec.search.learning_rate.low) and math.isclose(lrs[-1], spec.search.learning_rate.high)
+    assert math.isclose(lrs[1] / lrs[0], lrs[2] / lrs[1])
+
+
+def test_compute_is_counted_in_finishing_order_until_every_size_is_within_tolerance() -> None:
+    optima = {"a": 4.0, "b": 3.0}
+    rows = [record("a", 4.005, 1), record("b", 3.5, 2), record("b", 2.0, 3, status="pruned"),
+            record("b", 3.007, 4), record("a", 4.5, 5)]
+    result = bench.measure("size_aware", 0, list(reversed(rows)), optima, 0.0025)
+    assert result.trials_to_target == 4 and result.core_seconds_to_target == 8.0 and result.flops_to_target == 4e9
+    assert result.trials == 5 and result.core_seconds == 10.0
+    assert math.isclose(result.gaps["a"], 0.005 / 4.0) and math.isclose(result.gaps["b"], 0.007 / 3.0)
+
+
+def test_a_run_that_never_gets_within_tolerance_costs_infinity() -> None:
+    result = bench.measure("random", 1, [record("a", 4.2, 1)], {"a": 4.0, "b": 3.0}, 0.0025)
+    assert math.isinf(result.core_seconds_to_target) and result.trials_to_target is None
+    assert math.isinf(result.gaps["b"])
+
+
+def test_a_grid_cached_for_another_spec_is_refused_naming_both_keys(tmp_path: Path) -> None:
+    path = tmp_path / "grid.parquet"
+    bench.write_grid(path, [{"size": "a", "eval_loss": 4.0}], key="aaaa", spec_path="x.yaml", n_lrs=8)
+    rows, stamp = bench.read_grid(path, "aaaa")
+    assert rows == [{"size": "a", "eval_loss": 4.0}] and "raylaws" in stamp["code_version"]
+    with pytest.raises(bench.StaleGrid, match=r"stale: made for grid key aaaa .* not this run's bbbb; rerun with "
+                                              r"--regenerate-grid"):
+        bench.read_grid(path, "bbbb")
+
+
+def test_the_grid_key_changes_with_what_decides_a_grid_trial_only() -> None:
+    spec = bench.load_benchmark_spec(None, quick=True)
+    key = bench.grid_key(spec, 3)
+    assert bench.grid_key(bench.search_spec(spec, "random", 2), 3) == key  # search settings do not count
+    assert bench.grid_key(spec, 4) != key
+    longer = spec.model_copy(update={"training": spec.training.model_copy(update={"max_steps": 31})})
+    assert bench.grid_key(longer, 3) != key
+
+
+@pytest.mark.slow
+def test_quick_runs_grid_and_every_strategy_end_to_end(tmp_path: Path) -> None:
+    grid = tmp_path / "grid.parquet"
+    done = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--seeds", "1", "--grid", str(grid),
+                           "--storage", str(tmp_path / "sweeps")], capture_output=True, text=True, timeout=900,
+                          cwd=REPO)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.strip().splitlines()
+    assert re.fullmatch(r"search_compute_ratio=(inf|\d+\.\d{3})", lines[-1]), lines[-1]
+    for strategy in ("independent", "size_aware", "random"):
+        assert f"== {strategy} (1 sampler seeds; medians)" in done.stdout
+    stamp = pq.read_schema(grid).metadata
+    assert b"grid_key" in stamp and b"raylaws" in stamp[b"code_version"]
+    assert pq.read_table(grid).num_rows == 2 * 3 * 2  # sizes x learning rates x batch sizes
+    check_size_aware_sweep(tmp_path / "sweeps" / "size_aware-0")
+    stale = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--seeds", "1", "--grid", str(grid),
+                            "--grid-lrs", "4"], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert stale.returncode != 0 and "--regenerate-grid" in stale.stderr
+
+
+def check_size_aware_sweep(folder: Path) -> None:
+    """The benchmark's size-aware run is a real size-aware sweep: its boxes are in its journal,
+    each size recorded its own budget, and the report draws the boxes."""
+    sweep = raylaws.open(folder)
+    boxes = sweep.search_boxes()
+    assert set(boxes) == {"L1-H8", "L2-H16"} and boxes["L1-H8"][0].reason == "spec"
+    assert boxes["L2-H16"][0].reason == "one size" and boxes["L2-H16"][0].predicted is not None
+    recorded = {row["size"]: row["done"] for row in sweep.status().to_pylist()}
+    assert recorded == sweep.budgets()
+    assert "box each size searched last" in write_report(sweep, n_bootstrap=0).read_text()
