@@ -23,7 +23,7 @@ from raylaws import store, views
 from raylaws.errors import SweepError, SweepInterrupted
 from raylaws.ladder import build_ladder
 from raylaws.layout import LayoutError, SweepLayout
-from raylaws.spec import ExperimentSpec, SpecError, SpecProblem, load_spec, spec_from_dict, spec_hash
+from raylaws.spec import ExperimentSpec, SpecError, SpecProblem, design_spec, load_spec, spec_from_dict, spec_hash
 
 logger = logging.getLogger(__name__)
 
@@ -229,9 +229,12 @@ def _run_local(
     from raylaws.data import check_source, prepare
     from raylaws.memory import check_memory
 
-    check_source(spec.data)
+    variants = {name: design_spec(spec, name) for name in spec.design_names or [None]}
+    for variant in variants.values():
+        check_source(variant.data)
     if address is None:
-        check_memory(spec, sizes, vocab_size=_vocab_size(spec))
+        for name, variant in variants.items():
+            check_memory(variant, tuple(s for s in sizes if s.design == name), vocab_size=_vocab_size(variant))
     else:
         check_address(address)
     try:
@@ -239,6 +242,7 @@ def _run_local(
     except LayoutError as error:
         raise SweepError(str(error)) from None
     data = prepare(spec.data)
+    data_by_size = _data_by_size(spec, sizes, data, prepare)
 
     from raylaws.faults import Faults
     from raylaws.search import SweepPlanner
@@ -268,7 +272,7 @@ def _run_local(
         if not planner.is_finished():
             _hide_tune_restore_hint()
             try:
-                run_trials(planner, spec, data, layout, address=address, faults=faults,
+                run_trials(planner, spec, data_by_size, layout, address=address, faults=faults,
                            tune_at=mirror.remote if mirror is not None else None)
             except KeyboardInterrupt:
                 raise _interrupted(planner, location) from None
@@ -282,6 +286,19 @@ def _run_local(
             if not planner.is_finished():
                 raise _interrupted(planner, location)
     return Sweep(layout.root)
+
+
+def _data_by_size(spec: ExperimentSpec, sizes: Any, data: Any, prepare: Callable[[Any], Any]) -> dict[str, Any]:
+    """The token streams of each size: the spec's own, or its design's where a design changes
+    ``data`` (prepared once per distinct data spec)."""
+    prepared = {spec.data: data}
+    out = {}
+    for size in sizes:
+        data_spec = design_spec(spec, size.design).data
+        if data_spec not in prepared:
+            prepared[data_spec] = prepare(data_spec)
+        out[size.key] = prepared[data_spec]
+    return out
 
 
 def _publishing(mirror: Any, on_event: Optional[Callable[[Any], None]], planner: Callable[[], Any]) -> Callable[[Any], None]:
