@@ -284,8 +284,14 @@ def fit(
     x: Optional[str] = typer.Option(None, "--x", help="table: column of the scale (N, tokens, FLOPs)"),
     group: Optional[str] = typer.Option(None, "--group", help="table: column separating curves, one law each"),
     seed_column: Optional[str] = typer.Option(None, "--seed-column", help="table: column naming each row's seed"),
+    task: Optional[str] = typer.Option(None, "--task", help="sweep: a finetuning task (y = 1 - its metric), or "
+                                                            "'all' (pretraining and every task; the default "
+                                                            "once finetuning ran)"),
+    design: Optional[str] = typer.Option(None, "--design", help="sweep: one design of a sweep with designs "
+                                                                "(default: each design)"),
 ) -> None:
-    """Fit a scaling law to a sweep or a table: parameters with CIs, backtest, reliability, off-law sizes."""
+    """Fit a scaling law to a sweep or a table: parameters with CIs, backtest, reliability, off-law sizes;
+    for a sweep, per task and design with the paper's verdict (R^2 >= 0.95: predictions hold)."""
     import warnings
 
     import raylaws
@@ -318,9 +324,15 @@ def fit(
             else:
                 sweep = _guarded(lambda: raylaws.open(sweep_dir))
                 metric = y or "eval_loss"
-                rows = sweep.fit_rows(metric)
-                fits = [(sweep.name, sweep.fit(form, metric=metric, n_bootstrap=bootstrap, random_state=seed,
-                                               rows=rows))]
+                targets = _guarded(lambda: sweep.laws(task=None if task == "all" else task,
+                                                      all_tasks=task == "all" or (task is None and _has_tasks(sweep)),
+                                                      design=design, form=form, n_bootstrap=bootstrap,
+                                                      random_state=seed, metric=metric))
+                for target in targets:
+                    if target.fallback:
+                        warnings.warn(f"{_target_name(sweep.name, target)}: no completed seed re-runs for "
+                                      f"{', '.join(target.fallback)}; using the best search trial instead")
+                fits = [(_target_name(sweep.name, t), t.law) for t in targets if t.law is not None]
                 what = f"{metric} against N (non-embedding, 12*L*H^2)"
         except ValueError as error:
             _error(str(error))
@@ -331,6 +343,83 @@ def fit(
         err.print(f"warning: {warning.message}", markup=False, highlight=False)
     for name, law in fits:
         _print_fit(law, title=f"{name}: {law.form_} law of {what}", bootstrap=bootstrap, holdout=holdout, level=level)
+    if not is_table:
+        _print_verdicts(sweep.name, targets)
+
+
+def _has_tasks(sweep: Any) -> bool:
+    from raylaws.views import tasks_of
+
+    return bool(tasks_of(sweep.trials()))
+
+
+def _target_name(sweep: str, target: Any) -> str:
+    design = f" [{target.design}]" if target.design is not None else ""
+    return f"{sweep}{design}: {target.target}"
+
+
+def _print_verdicts(sweep: str, targets: list[Any]) -> None:
+    """One row per law: R^2, backtest MRE and the paper's verdict (R^2 >= 0.95: predictions hold)."""
+    from raylaws.laws import R2_THRESHOLD
+
+    table = Table(title=f"{sweep}: laws and the paper's verdict (R^2 >= {R2_THRESHOLD}: predictions hold)")
+    for column in ("design", "target", "sizes", "R^2", "backtest MRE", "verdict"):
+        table.add_column(column, justify="right" if column in ("sizes", "R^2", "backtest MRE") else "left")
+    for t in targets:
+        sizes = str(t.law.n_sizes_) if t.law is not None else "-"
+        mre = f"{t.mre:.4f} (largest {t.holdout} held out)" if t.mre is not None else "-"
+        verdict = t.verdict if t.law is not None else f"no law ({t.note})"
+        table.add_row(t.design or "-", t.target, sizes, f"{t.r2:.4f}" if t.r2 is not None else "-", mre, verdict)
+    out.print(table)
+
+
+@app.command()
+def compare(
+    sweep_dir: str = typer.Argument(..., help="a sweep directory or URI with designs, <storage>/<name>"),
+    at: float = typer.Option(..., "--at", help="N (non-embedding parameters, 12*L*H^2) to compare the designs at"),
+    design_a: Optional[str] = typer.Option(None, "--a", help="first design (default: the spec's first)"),
+    design_b: Optional[str] = typer.Option(None, "--b", help="second design (default: the spec's next)"),
+    bootstrap: int = typer.Option(1000, help="hierarchical bootstrap replicates (matched between the designs)"),
+    level: float = typer.Option(0.95, help="interval coverage"),
+    seed: int = typer.Option(0, help="bootstrap seed"),
+    form: str = typer.Option("power", help="law form of both fits"),
+) -> None:
+    """Compare two designs at N: the predicted gap (a - b, lower is better) of the pretraining loss
+    and of each task, its CI and P(a better); flags comparisons whose laws have R^2 < 0.95."""
+    import raylaws
+    from raylaws.laws import R2_THRESHOLD
+
+    if not at > 0 or not math.isfinite(at):
+        _error(f"--at: {at:g} is not a parameter count; give N > 0 (e.g. 1e8)")
+        raise typer.Exit(EXIT_INPUT)
+    if bootstrap < 1 or not 0.0 < level < 1.0:
+        _error("--bootstrap must be >= 1 and --level between 0 and 1")
+        raise typer.Exit(EXIT_INPUT)
+    if form not in ("power", "saturating", "sigmoid", "m4", "auto"):
+        _error(f"--form: {form!r} is not one of power, saturating, sigmoid, m4, auto")
+        raise typer.Exit(EXIT_INPUT)
+    sweep = _guarded(lambda: raylaws.open(sweep_dir))
+    try:
+        rows = sweep.compare(at=at, design_a=design_a, design_b=design_b, level=level, n_bootstrap=bootstrap,
+                             random_state=seed, form=form)
+    except ValueError as error:
+        _error(str(error))
+        raise typer.Exit(EXIT_INPUT) from None
+    if not rows:
+        _error("no target has a law for both designs yet (each needs 2 or more sizes with a completed trial)")
+        raise typer.Exit(EXIT_PROBLEMS)
+    first = rows[0]
+    table = Table(title=f"{sweep.name}: {first.design_a} - {first.design_b} predicted at N={at:,.0f} "
+                        f"(lower is better; B={bootstrap} matched hierarchical bootstrap draws)")
+    for column in ("target", "gap a - b", f"{level:.0%} CI", f"P({first.design_a} better)", "R^2 a", "R^2 b", "flag"):
+        table.add_column(column, justify="left" if column in ("target", "flag") else "right")
+    for row in rows:
+        flag = f"law too weak (R^2 < {R2_THRESHOLD}): do not trust the sign" if row.weak else ""
+        flag += ("" if row.paired else ("; " if flag else "") + "unpaired draws (the designs' sizes differ)")
+        table.add_row("pretraining loss" if row.task is None else f"task {row.task}", f"{row.difference:+.4g}",
+                      f"{row.ci[0]:+.4g} .. {row.ci[1]:+.4g}", f"{row.p_a_better:.3f}", f"{row.r2_a:.4f}",
+                      f"{row.r2_b:.4f}", flag)
+    out.print(table)
 
 
 def _check_holdout(law: Any, holdout: Optional[int]) -> None:

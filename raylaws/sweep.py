@@ -91,9 +91,10 @@ class Sweep:
         """Per size, trials recorded of its budget, by phase and status (see
         :func:`raylaws.views.size_status`)."""
         spec = self.spec
-        return views.size_status(self.trials(), build_ladder(spec), spec.budget_per_size)
+        return views.size_status(views.latest_rounds(self.trials()), build_ladder(spec), spec.budget_per_size)
 
-    def fit_rows(self, metric: str = "eval_loss") -> views.FitRows:
+    def fit_rows(self, metric: str = "eval_loss", *, task: Optional[str] = None,
+                 design: Optional[str] = None) -> views.FitRows:
         """Rows for a scaling-law fit: one per completed seed of each size's best config.
 
         A size with no completed seed re-run falls back to its best search trial, with a
@@ -101,8 +102,23 @@ class Sweep:
 
         Args:
             metric: a numeric column of the trials table where lower is better (``eval_loss``).
+            task: a finetuning task (its y = 1 - metric); None: the pretraining loss.
+            design: the design to fit; required for a sweep with designs.
+
+        Raises:
+            ValueError: a sweep with designs and no ``design``, or a design or task not in it.
         """
-        rows = views.fit_rows(self.trials(), metric)
+        trials = self.trials()
+        designs = views.designs_of(trials)
+        if design is None and designs:
+            raise ValueError(f"design: this sweep compares designs ({', '.join(designs)}); fit one of them "
+                             "(design=...), or compare them with Sweep.compare")
+        if design is not None and design not in designs:
+            raise ValueError(f"design: {design!r} is not a design of this sweep ({', '.join(designs) or 'it has none'})")
+        if task is not None and task not in views.tasks_of(trials):
+            raise ValueError(f"task: no finetuning records of task {task!r} "
+                             f"({', '.join(views.tasks_of(trials)) or 'none recorded'})")
+        rows = views.fit_rows(trials, metric, task=task, design=design)
         if rows.fallback:
             warnings.warn(f"no completed seed re-runs for {', '.join(rows.fallback)}; using the best search trial "
                           "instead", UserWarning, stacklevel=2)
@@ -117,8 +133,12 @@ class Sweep:
         n_bootstrap: int = 1000,
         random_state: Optional[int] = 0,
         rows: Optional[views.FitRows] = None,
+        task: Optional[str] = None,
+        design: Optional[str] = None,
     ) -> Any:
         """Fit a scaling law of ``metric`` against N (the paper's non-embedding count).
+
+        For R^2, the backtest MRE and the paper's verdict per task and design, see :meth:`laws`.
 
         Args:
             form: ``power`` (the paper's ln y = -alpha ln N + b), ``saturating`` (E + A N^-alpha),
@@ -128,15 +148,46 @@ class Sweep:
             n_bootstrap: hierarchical bootstrap replicates (sizes, then seeds within sizes).
             random_state: seed of the bootstrap.
             rows: rows from :meth:`fit_rows`, if already read.
+            task: a finetuning task (y = 1 - its metric); None: the pretraining loss.
+            design: the design to fit (required for a sweep with designs).
 
         Returns:
             The fitted :class:`raylaws.fit.PowerLaw`.
         """
         from raylaws.fit import PowerLaw
 
-        rows = rows if rows is not None else self.fit_rows(metric)
+        rows = rows if rows is not None else self.fit_rows(metric, task=task, design=design)
         return PowerLaw(form, loss=loss, n_bootstrap=n_bootstrap, random_state=random_state).fit(  # type: ignore[arg-type]
             rows.n_params, rows.values)
+
+
+    def laws(self, *, task: Optional[str] = None, all_tasks: bool = False, design: Optional[str] = None,
+             form: str = "power", n_bootstrap: int = 1000, random_state: Optional[int] = 0,
+             metric: str = "eval_loss") -> list[Any]:
+        """The sweep's laws with the paper's verdict: per design, for the pretraining loss, one
+        ``task``, or (``all_tasks``) the pretraining loss and every task recorded.
+
+        Returns:
+            :class:`raylaws.laws.TargetLaw` list: law, R^2, backtest MRE, verdict.
+
+        Raises:
+            ValueError: a task or design that is not in the sweep.
+        """
+        from raylaws.laws import fit_laws
+
+        return fit_laws(self.trials(), task=task, all_tasks=all_tasks, design=design, form=form,
+                        n_bootstrap=n_bootstrap, random_state=random_state, metric=metric)
+
+    def compare(self, *, at: float, design_a: Optional[str] = None, design_b: Optional[str] = None,
+                level: float = 0.95, n_bootstrap: int = 1000, random_state: int = 0,
+                form: str = "power") -> list[Any]:
+        """The predicted gap between two designs at N (non-embedding), for the pretraining loss
+        and each task: :class:`raylaws.laws.DesignComparison` list, with its CI, P(a better) and
+        whether a law is too weak (R^2 < 0.95) to trust it. See :func:`raylaws.laws.compare_designs`."""
+        from raylaws.laws import compare_designs
+
+        return compare_designs(self.trials(), at=at, design_a=design_a, design_b=design_b, level=level,
+                               n_bootstrap=n_bootstrap, random_state=random_state, form=form)
 
 
 def open(path: Union[str, Path]) -> Sweep:  # noqa: A001 - the public name is raylaws.open
