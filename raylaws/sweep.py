@@ -14,7 +14,7 @@ import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Mapping, Optional, Union
 
 import pyarrow as pa
 import yaml
@@ -73,6 +73,16 @@ class Sweep:
         completed = {r["size"] for r in self.trials().to_pylist() if r["status"] == "completed"
                      and r["eval_loss"] is not None}
         return [size.name for size in build_ladder(self.spec) if size.name not in completed]
+
+    def findings(self, *, n_bootstrap: int = 200, level: float = 0.95,
+                 random_state: Optional[int] = 0) -> list[Any]:
+        """What holds each size back, with the spec field to change: best learning rate or batch
+        size on an edge of the search space, stopped by patience while still improving, seeds
+        spread far above the neighbours', off the law (with the likely cause). Per design and
+        target (pretraining, each task); see :func:`raylaws.diagnose.diagnose`."""
+        from raylaws.diagnose import diagnose
+
+        return diagnose(self.trials(), self.spec, n_bootstrap=n_bootstrap, level=level, random_state=random_state)
 
     def check(self) -> list["Finding"]:
         """Whatever is inconsistent in the sweep directory (see :func:`check`)."""
@@ -272,20 +282,24 @@ def _run_local(
     on_event: Optional[Callable[[Any], None]],
     on_start: Optional[Callable[[Any], None]],
     mirror: Any = None,
+    size_specs: Optional[dict[str, ExperimentSpec]] = None,
 ) -> Sweep:
     """:func:`run` in a local directory; with ``mirror``, that directory mirrors a remote sweep
-    and each new record, journal append and event is published to it (:mod:`raylaws.remote`)."""
+    and each new record, journal append and event is published to it (:mod:`raylaws.remote`).
+    ``size_specs``: the spec of each size by key (default: its design's; a re-run round's own)."""
     location = mirror.remote.location if mirror is not None else str(layout.root)
     _check_stored(layout, spec)  # read-only: nothing is written until every check has passed
     from raylaws.data import check_source, prepare
     from raylaws.memory import check_memory
 
-    variants = {name: design_spec(spec, name) for name in spec.design_names or [None]}
-    for variant in variants.values():
+    size_specs = size_specs or {size.key: design_spec(spec, size.design) for size in sizes}
+    variants = list({id(v): v for v in size_specs.values()}.values())
+    for variant in variants:
         check_source(variant.data)
     if address is None:
-        for name, variant in variants.items():
-            check_memory(variant, tuple(s for s in sizes if s.design == name), vocab_size=_vocab_size(variant))
+        for variant in variants:
+            check_memory(variant, tuple(s for s in sizes if size_specs[s.key] is variant),
+                         vocab_size=_vocab_size(variant))
     else:
         check_address(address)
     try:
@@ -293,7 +307,7 @@ def _run_local(
     except LayoutError as error:
         raise SweepError(str(error)) from None
     data = prepare(spec.data)
-    data_by_size = _data_by_size(spec, sizes, data, prepare)
+    data_by_size = _data_by_size(spec, sizes, size_specs, data, prepare)
 
     from raylaws.faults import Faults
     from raylaws.search import SweepPlanner
@@ -317,7 +331,7 @@ def _run_local(
         if mirror is not None:
             on_event = _publishing(mirror, on_event, lambda: planner)
         planner = SweepPlanner(spec, sizes, layout, data_fingerprint=data.fingerprint, on_event=on_event,
-                               after_record=after_record)
+                               after_record=after_record, size_specs=size_specs)
         if on_start is not None:
             on_start(planner)
         if not planner.is_finished():
@@ -339,13 +353,14 @@ def _run_local(
     return Sweep(layout.root)
 
 
-def _data_by_size(spec: ExperimentSpec, sizes: Any, data: Any, prepare: Callable[[Any], Any]) -> dict[str, Any]:
-    """The token streams of each size: the spec's own, or its design's where a design changes
-    ``data`` (prepared once per distinct data spec)."""
+def _data_by_size(spec: ExperimentSpec, sizes: Any, size_specs: dict[str, ExperimentSpec], data: Any,
+                  prepare: Callable[[Any], Any]) -> dict[str, Any]:
+    """The token streams of each size: the spec's own, or its own spec's where a design (or a
+    re-run) changes ``data`` (prepared once per distinct data spec)."""
     prepared = {spec.data: data}
     out = {}
     for size in sizes:
-        data_spec = design_spec(spec, size.design).data
+        data_spec = size_specs[size.key].data
         if data_spec not in prepared:
             prepared[data_spec] = prepare(data_spec)
         out[size.key] = prepared[data_spec]
@@ -406,6 +421,87 @@ def _remote_call(action: Callable[[], Any], layout: SweepLayout) -> Any:
     except OSError as error:
         first = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise SweepError(f"storage {layout.location!r}: {first}") from None
+
+
+def rerun(
+    path: Union[str, Path],
+    changes: Optional[Mapping[str, Mapping[str, Any]]] = None,
+    *,
+    address: Optional[str] = None,
+    on_event: Optional[Callable[[Any], None]] = None,
+    on_start: Optional[Callable[[Any], None]] = None,
+) -> Sweep:
+    """Re-run sizes of a sweep as a new round, with spec fields set otherwise (debug re-runs).
+
+    Each size's whole schedule (search, then seeds) trains again with its changes under its own
+    studies and trial ids; its earlier rounds' records are kept (column ``round``), and views and
+    fits use its latest round (see :mod:`raylaws.rounds`). The round is written down before any
+    trial starts, so an interrupted re-run continues with ``changes`` None.
+
+    Args:
+        path: the sweep directory (local).
+        changes: size name -> {dotted spec field: value}, e.g. ``{"L1-H12": {"training.patience":
+            600}}`` (an empty mapping re-runs the size unchanged); None: continue the latest
+            round, which must be unfinished.
+        address, on_event, on_start: as for :func:`run`.
+
+    Returns:
+        The sweep, its new round recorded.
+
+    Raises:
+        SpecError: a change that does not validate (naming the field) or that changes the budget.
+        SweepError: a remote sweep, an unknown size, nothing to continue, or an unfinished round
+            when a new one is asked for.
+    """
+    from dataclasses import replace
+
+    from raylaws.rounds import next_round, read_rounds, write_rounds
+    from raylaws.spec import with_overrides
+
+    sweep = open(path)
+    if sweep.layout.is_remote:
+        raise SweepError(f"{sweep.layout.location}: debug re-runs work on a local sweep directory")
+    spec = sweep.spec
+    ladder = {size.name: size for size in build_ladder(spec)}
+    rounds = read_rounds(sweep.path)
+    unfinished = rounds and not _round_finished(sweep, rounds[-1], spec)
+    if changes is None:
+        if not unfinished:
+            raise SweepError(f"{sweep.path}: no unfinished re-run to continue; name sizes and changes to re-run")
+        chosen = rounds[-1]
+    elif unfinished:
+        raise SweepError(f"{sweep.path}: re-run round {rounds[-1].number} of {', '.join(rounds[-1].sizes)} is "
+                         "unfinished; continue it first (`raylaws debug SWEEP --rerun --continue`)")
+    else:
+        unknown = sorted(set(changes) - set(ladder))
+        if unknown:
+            raise SweepError(f"size {', '.join(unknown)}: not a size of this sweep ({', '.join(ladder)})")
+        if not changes:
+            raise SweepError(f"{sweep.path}: nothing to re-run (no size named)")
+        chosen = next_round(rounds, changes)
+    sizes = tuple(replace(ladder[name], round=chosen.number) for name in chosen.sizes)
+    size_specs = {size.key: with_overrides(design_spec(spec, size.design), chosen.sizes[size.name],
+                                           field=f"{size.name} --set") for size in sizes}
+    if changes is not None:
+        write_rounds(sweep.path, [*rounds, chosen])
+    _run_local(sweep.layout, spec, sizes, address=address, on_event=on_event, on_start=on_start,
+               size_specs=size_specs)
+    return sweep
+
+
+def _round_finished(sweep: Sweep, chosen: Any, spec: ExperimentSpec) -> bool:
+    """Whether every size of a re-run round has its whole budget recorded (or can go no further:
+    a search that ended with no completed trial)."""
+    rows = [r for r in sweep.trials().to_pylist() if (r.get("round") or 0) == chosen.number]
+    for size in chosen.sizes:
+        mine = [r for r in rows if r["size"] == size and r.get("task") is None]
+        searched = [r for r in mine if r["phase"] == "search"]
+        if len(mine) >= spec.budget_per_size:
+            continue
+        if len(searched) >= spec.search.trials_per_size and not any(r["status"] == "completed" for r in searched):
+            continue
+        return False
+    return True
 
 
 def resume(
