@@ -15,7 +15,7 @@ from raylaws.rounds import read_rounds
 from raylaws.spec import spec_from_dict
 from tests.conftest import tiny_spec_dict
 
-pytestmark = pytest.mark.slow  # three rounds of real training: ~2 minutes on the shared 2-core machine
+pytestmark = pytest.mark.slow  # three rounds of real training: ~3 minutes on the shared 2-core machine
 
 CUT = "L2-H16"
 
@@ -26,7 +26,7 @@ def cut_short(tmp_path_factory: pytest.TempPathFactory, ray_session: Any) -> tup
     of one evaluation: it stops at its first eval that does not improve, while still learning."""
     spec = tiny_spec_dict(name="cut", seeds=2, ladder={"layers": [1, 2, 3]},
                           training={"max_steps": 80, "warmup_steps": 5, "eval_interval": 10, "schedule": "constant"},
-                          search={"trials_per_size": 2, "learning_rate": {"low": 1e-2, "high": 3e-2},
+                          search={"trials_per_size": 1, "learning_rate": {"low": 1e-2, "high": 3e-2},
                                   "batch_size": [8], "pruning": {"enabled": False}})
     sweep = raylaws.run(spec_from_dict(spec), storage=tmp_path_factory.mktemp("sweeps"))
     on_line = size_deviations(sweep.trials())
@@ -59,7 +59,10 @@ def test_the_one_command_rerun_with_more_patience_moves_it_toward_the_line(
     assert [r.number for r in rounds] == [1, 2]
     assert rounds[1].sizes[CUT] == {"training.patience": 600, "training.eval_interval": 2}
     after = size_deviations(sweep.trials())[CUT]
-    assert abs(after) < abs(off)
+    # Toward the line: back near where it sat when trained to its budget. (At 80 steps these tiny
+    # models have not yet separated by size, so the law of the others is nearly flat; the
+    # comparison is with the size's own uncut deviation, not with zero.)
+    assert abs(after - on_line[CUT]) < abs(off - on_line[CUT]) / 2
     # the earlier rounds' records are all kept; views use the latest round
     rows = sweep.trials().to_pylist()
     assert {r["round"] for r in rows if r["size"] == CUT} == {0, 1, 2}
