@@ -180,7 +180,7 @@ def resume(
 
 def _finish(sweep: Any) -> None:
     """The best config per size; exit 1 naming the sizes with no completed trial."""
-    _print_best(sweep.best_per_size(), title=f"{sweep.name}: best per size")
+    _print_best(sweep.best_per_size(), title=f"{sweep.name}: best per size", designs=sweep.spec.design_names)
     out.print(f"results: {sweep.path}", highlight=False)
     _write_report(sweep)
     missing = sweep.sizes_without_result()
@@ -235,7 +235,7 @@ def best(
     sweep = _guarded(lambda: raylaws.open(sweep_dir))
     table = _guarded(sweep.best_per_size)
     if format == "table":
-        _print_best(table, title=f"{sweep.name}: best per size")
+        _print_best(table, title=f"{sweep.name}: best per size", designs=sweep.spec.design_names)
         return
     buffer = io.BytesIO()
     if format == "csv":
@@ -605,7 +605,7 @@ def _status_table(rows: list[dict[str, Any]], *, title: Optional[str], live: boo
     return table
 
 
-def _print_best(table: Any, *, title: str) -> None:
+def _print_best(table: Any, *, title: str, designs: Optional[list[str]] = None) -> None:
     from raylaws.views import loglog_line
 
     rows = table.to_pylist()
@@ -618,12 +618,15 @@ def _print_best(table: Any, *, title: str) -> None:
                      str(row["batch_size"] or "-"), str(row["n_seeds"]), _loss(row["loss_mean"]),
                      _loss(row["loss_std"]), str(row["n_trials"]), str(row["n_pruned"]))
     out.print(view)
-    measured = [r for r in rows if r["loss_mean"] is not None]
-    line = loglog_line([r["n_params"] for r in measured], [r["loss_mean"] for r in measured])
-    if line is not None:
-        slope, r2 = line
-        out.print(f"log-log fit of loss_mean against n_params (N = 12*L*H^2): slope {slope:.4f}, R^2 {r2:.4f} "
-                  f"over {len(measured)} sizes", highlight=False)
+    for design in designs or [None]:  # one line per design: designs are never fitted together
+        measured = [r for r in rows if r["loss_mean"] is not None
+                    and (design is None or r["size"].startswith(f"{design}."))]
+        line = loglog_line([r["n_params"] for r in measured], [r["loss_mean"] for r in measured])
+        if line is not None:
+            slope, r2 = line
+            of = f" of design {design}" if design else ""
+            out.print(f"log-log fit of loss_mean{of} against n_params (N = 12*L*H^2): slope {slope:.4f}, "
+                      f"R^2 {r2:.4f} over {len(measured)} sizes", highlight=False)
 
 
 def _loss(value: Optional[float]) -> str:
