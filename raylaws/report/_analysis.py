@@ -81,11 +81,18 @@ def analyse(trials: pa.Table, spec: Any, *, name: str, n_bootstrap: int = 1000, 
     rows = trials.to_pylist()
     pretraining = trials.filter(_no_task_mask(trials)) if "task" in trials.column_names else trials
     best = views.best_per_size(pretraining).to_pylist()
-    fit_rows = views.fit_rows(pretraining) if pretraining.num_rows else views.FitRows([], [], [], [])
+    designs = views.designs_of(pretraining)
+    shown = designs[0] if designs else None  # designs are never fitted together: the law of the first
+    fit_rows = (views.fit_rows(pretraining, design=shown) if pretraining.num_rows
+                else views.FitRows([], [], [], []))
     law, no_fit_reason = _fit_law(fit_rows, n_bootstrap=n_bootstrap, level=level, random_state=random_state)
     lr_box = (float(spec.search.learning_rate.low), float(spec.search.learning_rate.high))
-    findings = diagnose(trials, spec, laws={(None, None): law.law} if law is not None else None,
+    findings = diagnose(trials, spec, laws={(shown, None): law.law} if law is not None else None,
                         n_bootstrap=n_bootstrap, level=level, random_state=random_state)
+    if designs:
+        findings.insert(0, Finding("designs", None, f"this sweep compares designs {', '.join(designs)}; the law "
+                                                    f"shown is design {shown}'s (`raylaws fit --design D` fits "
+                                                    "another, `raylaws compare --at N` gives their gap)"))
     if fit_rows.fallback:
         findings.append(Finding("fallback", None, f"no completed seed re-runs yet for {', '.join(fit_rows.fallback)}: "
                                                   "the law uses their best search trial instead"))

@@ -92,3 +92,13 @@ def test_a_rerun_with_a_bad_change_is_refused_before_anything_is_written(tmp_pat
     assert result.exit_code == 2 and "is not FIELD=VALUE" in result.output
     result = CliRunner().invoke(app, ["debug", str(sweep), "--set", "training.patience=600"])
     assert result.exit_code == 2 and "--set, --size and --continue go with --rerun" in result.output
+
+
+def test_the_report_of_a_sweep_with_designs_fits_one_design_and_says_so(two_designs: raylaws.Sweep) -> None:
+    from raylaws.report import analyse, render_report
+
+    analysis = analyse(two_designs.trials(), two_designs.spec, name="d", n_bootstrap=0)
+    assert set(analysis.fit_rows.sizes) == {f"mlm.L{n}-H{12 * n}" for n in LAYERS}
+    assert analysis.findings[0].kind == "designs"
+    assert "this sweep compares designs mlm, pmi" in render_report(two_designs.trials(), two_designs.spec, name="d",
+                                                                   n_bootstrap=0)
