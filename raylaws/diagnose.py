@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
+import warnings
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
@@ -197,6 +198,14 @@ def _trial_training(row: Mapping[str, Any], variant: Any) -> tuple[Optional[int]
     return patience, float(min_delta or 0.0)
 
 
+def _trial_training_interval(row: Mapping[str, Any]) -> int:
+    """The eval interval a trial ran with (its stored config; 1 if unknown)."""
+    try:
+        return int((json.loads(row.get("config_json") or "{}").get("training") or {}).get("eval_interval") or 1)
+    except (ValueError, TypeError):
+        return 1
+
+
 def _still_improving_findings(rows: list[Mapping[str, Any]], variant: Any) -> list[Finding]:
     findings = []
     for size in _sizes_by_n(rows):
@@ -210,7 +219,9 @@ def _still_improving_findings(rows: list[Mapping[str, Any]], variant: Any) -> li
         if not improving:
             continue
         patience = max((p for _, _, p in improving if p), default=None)
-        value = 3 * patience if patience else None
+        interval = max(int(_trial_training_interval(r)) for r, _, _ in improving)
+        # Three times the patience, and at least five evaluations' worth.
+        value = max(3 * patience, 5 * interval) if patience else None
         ids = ", ".join(f"{r['trial_id']} (-{fall:.1%})" for r, fall, _ in improving)
         task = mine[0].get("task")
         set_to = f" (set training.patience={value})" if value else ""
@@ -303,7 +314,7 @@ def size_deviations(trials: pa.Table, *, design: Optional[str] = None,
                     task: Optional[str] = None) -> dict[str, float]:
     """Per size: (observed - predicted) / predicted, with the power law fitted to the other sizes
     (observed: geometric mean over the size's seeds). Empty with fewer than 3 sizes."""
-    from raylaws.fit import PowerLaw
+    from raylaws.fit import DegenerateFitWarning, PowerLaw
 
     rows = views.fit_rows(trials, task=task, design=design)
     n = np.asarray(rows.n_params, dtype=float)
@@ -315,7 +326,9 @@ def size_deviations(trials: pa.Table, *, design: Optional[str] = None,
     out = {}
     for size in sizes:
         this = names == size
-        law = PowerLaw("power", n_bootstrap=0).fit(n[~this], y[~this])
+        with warnings.catch_warnings():  # a degenerate leave-one-out fit still gives the deviation asked for
+            warnings.simplefilter("ignore", DegenerateFitWarning)
+            law = PowerLaw("power", n_bootstrap=0).fit(n[~this], y[~this])
         observed = float(np.exp(np.mean(np.log(y[this]))))
         predicted = float(law.predict(float(n[this][0])))
         out[size] = (observed - predicted) / predicted

@@ -39,10 +39,11 @@ def test_the_cut_short_size_is_diagnosed_as_stopped_by_patience(cut_short: tuple
     rows = [r for r in sweep.trials().to_pylist() if r["round"] == 1]
     assert {r["size"] for r in rows} == {CUT} and any(r["stop_reason"] == "patience" for r in rows)
     [finding] = [f for f in sweep.findings() if f.kind == "still_improving"]
-    assert finding.size == CUT and finding.field == "training.patience" and finding.value == 6
+    # suggested: five evaluations of 2 steps, more than 3 x its patience of 2
+    assert finding.size == CUT and finding.field == "training.patience" and finding.value == 10
     result = CliRunner().invoke(app, ["debug", str(sweep.path)])
     assert result.exit_code == 0, result.output
-    assert f"still_improving: {CUT}" in result.output and "change: training.patience=6" in result.output
+    assert f"still_improving: {CUT}" in result.output and "change: training.patience=10" in result.output
 
 
 def test_the_one_command_rerun_with_more_patience_moves_it_toward_the_line(
