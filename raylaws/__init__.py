@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from raylaws.spec import ExperimentSpec, SpecError, load_spec
-from raylaws.sweep import Finding, Sweep, SweepError, SweepInterrupted, check, open, resume, run
+from raylaws.sweep import Finding, Sweep, SweepError, SweepInterrupted, check, open, rerun, resume, run
 
 __version__ = "0.1.0"
 
@@ -32,6 +32,7 @@ __all__ = [
     "check",
     "load_spec",
     "open",
+    "rerun",
     "resume",
     "run",
 ]

@@ -180,7 +180,7 @@ def resume(
 
 def _finish(sweep: Any) -> None:
     """The best config per size; exit 1 naming the sizes with no completed trial."""
-    _print_best(sweep.best_per_size(), title=f"{sweep.name}: best per size")
+    _print_best(sweep.best_per_size(), title=f"{sweep.name}: best per size", designs=sweep.spec.design_names)
     out.print(f"results: {sweep.path}", highlight=False)
     _write_report(sweep)
     missing = sweep.sizes_without_result()
@@ -235,7 +235,7 @@ def best(
     sweep = _guarded(lambda: raylaws.open(sweep_dir))
     table = _guarded(sweep.best_per_size)
     if format == "table":
-        _print_best(table, title=f"{sweep.name}: best per size")
+        _print_best(table, title=f"{sweep.name}: best per size", designs=sweep.spec.design_names)
         return
     buffer = io.BytesIO()
     if format == "csv":
@@ -284,8 +284,14 @@ def fit(
     x: Optional[str] = typer.Option(None, "--x", help="table: column of the scale (N, tokens, FLOPs)"),
     group: Optional[str] = typer.Option(None, "--group", help="table: column separating curves, one law each"),
     seed_column: Optional[str] = typer.Option(None, "--seed-column", help="table: column naming each row's seed"),
+    task: Optional[str] = typer.Option(None, "--task", help="sweep: a finetuning task (y = 1 - its metric), or "
+                                                            "'all' (pretraining and every task; the default "
+                                                            "once finetuning ran)"),
+    design: Optional[str] = typer.Option(None, "--design", help="sweep: one design of a sweep with designs "
+                                                                "(default: each design)"),
 ) -> None:
-    """Fit a scaling law to a sweep or a table: parameters with CIs, backtest, reliability, off-law sizes."""
+    """Fit a scaling law to a sweep or a table: parameters with CIs, backtest, reliability, off-law sizes;
+    for a sweep, per task and design with the paper's verdict (R^2 >= 0.95: predictions hold)."""
     import warnings
 
     import raylaws
@@ -318,9 +324,15 @@ def fit(
             else:
                 sweep = _guarded(lambda: raylaws.open(sweep_dir))
                 metric = y or "eval_loss"
-                rows = sweep.fit_rows(metric)
-                fits = [(sweep.name, sweep.fit(form, metric=metric, n_bootstrap=bootstrap, random_state=seed,
-                                               rows=rows))]
+                targets = _guarded(lambda: sweep.laws(task=None if task == "all" else task,
+                                                      all_tasks=task == "all" or (task is None and _has_tasks(sweep)),
+                                                      design=design, form=form, n_bootstrap=bootstrap,
+                                                      random_state=seed, metric=metric))
+                for target in targets:
+                    if target.fallback:
+                        warnings.warn(f"{_target_name(sweep.name, target)}: no completed seed re-runs for "
+                                      f"{', '.join(target.fallback)}; using the best search trial instead")
+                fits = [(_target_name(sweep.name, t), t.law) for t in targets if t.law is not None]
                 what = f"{metric} against N (non-embedding, 12*L*H^2)"
         except ValueError as error:
             _error(str(error))
@@ -331,6 +343,83 @@ def fit(
         err.print(f"warning: {warning.message}", markup=False, highlight=False)
     for name, law in fits:
         _print_fit(law, title=f"{name}: {law.form_} law of {what}", bootstrap=bootstrap, holdout=holdout, level=level)
+    if not is_table:
+        _print_verdicts(sweep.name, targets)
+
+
+def _has_tasks(sweep: Any) -> bool:
+    from raylaws.views import tasks_of
+
+    return bool(tasks_of(sweep.trials()))
+
+
+def _target_name(sweep: str, target: Any) -> str:
+    design = f" [{target.design}]" if target.design is not None else ""
+    return f"{sweep}{design}: {target.target}"
+
+
+def _print_verdicts(sweep: str, targets: list[Any]) -> None:
+    """One row per law: R^2, backtest MRE and the paper's verdict (R^2 >= 0.95: predictions hold)."""
+    from raylaws.laws import R2_THRESHOLD
+
+    table = Table(title=f"{sweep}: laws and the paper's verdict (R^2 >= {R2_THRESHOLD}: predictions hold)")
+    for column in ("design", "target", "sizes", "R^2", "backtest MRE", "verdict"):
+        table.add_column(column, justify="right" if column in ("sizes", "R^2", "backtest MRE") else "left")
+    for t in targets:
+        sizes = str(t.law.n_sizes_) if t.law is not None else "-"
+        mre = f"{t.mre:.4f} (largest {t.holdout} held out)" if t.mre is not None else "-"
+        verdict = t.verdict if t.law is not None else f"no law ({t.note})"
+        table.add_row(t.design or "-", t.target, sizes, f"{t.r2:.4f}" if t.r2 is not None else "-", mre, verdict)
+    out.print(table)
+
+
+@app.command()
+def compare(
+    sweep_dir: str = typer.Argument(..., help="a sweep directory or URI with designs, <storage>/<name>"),
+    at: float = typer.Option(..., "--at", help="N (non-embedding parameters, 12*L*H^2) to compare the designs at"),
+    design_a: Optional[str] = typer.Option(None, "--a", help="first design (default: the spec's first)"),
+    design_b: Optional[str] = typer.Option(None, "--b", help="second design (default: the spec's next)"),
+    bootstrap: int = typer.Option(1000, help="hierarchical bootstrap replicates (matched between the designs)"),
+    level: float = typer.Option(0.95, help="interval coverage"),
+    seed: int = typer.Option(0, help="bootstrap seed"),
+    form: str = typer.Option("power", help="law form of both fits"),
+) -> None:
+    """Compare two designs at N: the predicted gap (a - b, lower is better) of the pretraining loss
+    and of each task, its CI and P(a better); flags comparisons whose laws have R^2 < 0.95."""
+    import raylaws
+    from raylaws.laws import R2_THRESHOLD
+
+    if not at > 0 or not math.isfinite(at):
+        _error(f"--at: {at:g} is not a parameter count; give N > 0 (e.g. 1e8)")
+        raise typer.Exit(EXIT_INPUT)
+    if bootstrap < 1 or not 0.0 < level < 1.0:
+        _error("--bootstrap must be >= 1 and --level between 0 and 1")
+        raise typer.Exit(EXIT_INPUT)
+    if form not in ("power", "saturating", "sigmoid", "m4", "auto"):
+        _error(f"--form: {form!r} is not one of power, saturating, sigmoid, m4, auto")
+        raise typer.Exit(EXIT_INPUT)
+    sweep = _guarded(lambda: raylaws.open(sweep_dir))
+    try:
+        rows = sweep.compare(at=at, design_a=design_a, design_b=design_b, level=level, n_bootstrap=bootstrap,
+                             random_state=seed, form=form)
+    except ValueError as error:
+        _error(str(error))
+        raise typer.Exit(EXIT_INPUT) from None
+    if not rows:
+        _error("no target has a law for both designs yet (each needs 2 or more sizes with a completed trial)")
+        raise typer.Exit(EXIT_PROBLEMS)
+    first = rows[0]
+    table = Table(title=f"{sweep.name}: {first.design_a} - {first.design_b} predicted at N={at:,.0f} "
+                        f"(lower is better; B={bootstrap} matched hierarchical bootstrap draws)")
+    for column in ("target", "gap a - b", f"{level:.0%} CI", f"P({first.design_a} better)", "R^2 a", "R^2 b", "flag"):
+        table.add_column(column, justify="left" if column in ("target", "flag") else "right")
+    for row in rows:
+        flag = f"law too weak (R^2 < {R2_THRESHOLD}): do not trust the sign" if row.weak else ""
+        flag += ("" if row.paired else ("; " if flag else "") + "unpaired draws (the designs' sizes differ)")
+        table.add_row("pretraining loss" if row.task is None else f"task {row.task}", f"{row.difference:+.4g}",
+                      f"{row.ci[0]:+.4g} .. {row.ci[1]:+.4g}", f"{row.p_a_better:.3f}", f"{row.r2_a:.4f}",
+                      f"{row.r2_b:.4f}", flag)
+    out.print(table)
 
 
 def _check_holdout(law: Any, holdout: Optional[int]) -> None:
@@ -388,6 +477,104 @@ def _print_fit(law: Any, *, title: str, bootstrap: int, holdout: Optional[int], 
                       f"{row['rel_deviation']:+.1%} ({hint})", highlight=False)
 
 
+@app.command()
+def debug(
+    sweep_dir: str = typer.Argument(..., help="a sweep directory, <storage>/<name>"),
+    rerun: bool = typer.Option(False, "--rerun", help="re-run the flagged sizes (or --size) as a new round with "
+                                                      "the suggested changes (or --set); old records are kept"),
+    assignments: list[str] = typer.Option([], "--set", help="FIELD=VALUE to change for the re-run, e.g. "
+                                                            "training.patience=600 (repeatable)"),
+    only: list[str] = typer.Option([], "--size", help="re-run this size (repeatable; default: every flagged size)"),
+    proceed: bool = typer.Option(False, "--continue", help="continue an interrupted re-run round"),
+    bootstrap: int = typer.Option(200, help="bootstrap replicates of the off-law check"),
+    level: float = typer.Option(0.95, help="coverage of the off-law intervals"),
+    address: Optional[str] = typer.Option(None, help="Ray cluster address for --rerun; default: a local Ray"),
+    quiet: bool = typer.Option(False, help="no live progress during --rerun"),
+) -> None:
+    """Say why sizes sit off the law, naming the spec field to change (best learning rate or batch size
+    on an edge of the search space, stopped by patience while still improving, seeds spread far above
+    the neighbours'); with --rerun, re-run them with the change and print the fit before and after."""
+    import raylaws
+    from raylaws.spec import parse_overrides
+
+    if bootstrap < 1 or not 0.0 < level < 1.0:
+        _error("--bootstrap must be >= 1 and --level between 0 and 1")
+        raise typer.Exit(EXIT_INPUT)
+    if (assignments or only or proceed) and not rerun:
+        _error("--set, --size and --continue go with --rerun")
+        raise typer.Exit(EXIT_INPUT)
+    overrides = _guarded(lambda: parse_overrides(assignments))
+    sweep = _guarded(lambda: raylaws.open(sweep_dir))
+    findings = _guarded(lambda: sweep.findings(n_bootstrap=bootstrap, level=level))
+    _print_findings(sweep.name, findings)
+    if not rerun:
+        return
+    changes = None if proceed else _rerun_changes(findings, only, overrides)
+    if changes is not None and not changes:
+        out.print("nothing to re-run: no size flagged (name one with --size)", highlight=False)
+        return
+    for size, fields in (changes or {}).items():
+        what = ", ".join(f"{k}={v}" for k, v in fields.items()) or "unchanged (to check it)"
+        out.print(f"re-run {size}: {what}", highlight=False)
+    before = sweep.trials()
+    _quiet_libraries(local=address is None)
+    display = _Progress(enabled=not quiet)
+    with display:
+        _guarded(lambda: raylaws.rerun(sweep.path, changes, address=address, on_event=display.event,
+                                       on_start=display.start))
+    _print_before_after(sweep, before, sweep.trials())
+
+
+def _print_findings(name: str, findings: list[Any]) -> None:
+    if not findings:
+        out.print(f"{name}: no findings (every size on its law, best configs inside the search space, no patience "
+                  "stop while improving, no seed spread far above the neighbours')", highlight=False)
+        return
+    for finding in findings:
+        where = f"[{finding.design}] " if finding.design else ""
+        out.print(f"{finding.kind}: {where}{finding.message}", highlight=False)
+        if finding.field:
+            change = f"{finding.field}={finding.value}" if finding.value is not None else finding.field
+            out.print(f"  change: {change}", highlight=False)
+
+
+def _rerun_changes(findings: list[Any], only: list[str], overrides: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Size -> fields to set: ``--set`` for every size re-run, else each size's suggested changes."""
+    flagged = list(dict.fromkeys(f.size for f in findings if f.size and f.task is None and f.kind != "fallback"))
+    sizes = list(dict.fromkeys(only)) or flagged
+    changes = {}
+    for size in sizes:
+        suggested = {f.field: f.value for f in findings if f.size == size and f.task is None and f.field
+                     and f.value is not None}
+        changes[size] = dict(overrides) if overrides else suggested
+    return changes
+
+
+def _print_before_after(sweep: Any, before: Any, after: Any) -> None:
+    """Each design's pretraining law and every re-run size's deviation from the law of the other
+    sizes, before and after the re-run."""
+    from raylaws.diagnose import size_deviations
+    from raylaws.laws import fit_law
+    from raylaws.views import designs_of, latest_rounds
+
+    table = Table(title=f"{sweep.name}: before and after the re-run (pretraining loss)")
+    for column in ("design", "law", "before", "after"):
+        table.add_column(column, justify="left" if column in ("design", "law") else "right")
+    current = {r["size"]: r.get("round") or 0 for r in latest_rounds(after)}
+    for design in designs_of(after) or [None]:
+        laws = [fit_law(trials, design=design, n_bootstrap=0) for trials in (before, after)]
+        table.add_row(design or "-", "R^2", *(f"{law.r2:.4f}" if law.r2 is not None else "-" for law in laws))
+        table.add_row(design or "-", "exponent alpha",
+                      *(f"{law.law.exponent_:.4f}" if law.law is not None else "-" for law in laws))
+        table.add_row(design or "-", "backtest MRE", *(f"{law.mre:.4f}" if law.mre is not None else "-" for law in laws))
+        deviations = [size_deviations(trials, design=design) for trials in (before, after)]
+        for size in deviations[1]:
+            if current.get(size, 0) > 0:
+                table.add_row(design or "-", f"{size} vs the law of the others (round {current[size]})",
+                              *(f"{d[size]:+.2%}" if size in d else "-" for d in deviations))
+    out.print(table)
+
+
 def _write_report(sweep: Any) -> None:
     """After a sweep: write its HTML report and say where; a report that fails is a warning,
     never a failed sweep (its results are already stored)."""
@@ -418,7 +605,7 @@ def _status_table(rows: list[dict[str, Any]], *, title: Optional[str], live: boo
     return table
 
 
-def _print_best(table: Any, *, title: str) -> None:
+def _print_best(table: Any, *, title: str, designs: Optional[list[str]] = None) -> None:
     from raylaws.views import loglog_line
 
     rows = table.to_pylist()
@@ -431,12 +618,15 @@ def _print_best(table: Any, *, title: str) -> None:
                      str(row["batch_size"] or "-"), str(row["n_seeds"]), _loss(row["loss_mean"]),
                      _loss(row["loss_std"]), str(row["n_trials"]), str(row["n_pruned"]))
     out.print(view)
-    measured = [r for r in rows if r["loss_mean"] is not None]
-    line = loglog_line([r["n_params"] for r in measured], [r["loss_mean"] for r in measured])
-    if line is not None:
-        slope, r2 = line
-        out.print(f"log-log fit of loss_mean against n_params (N = 12*L*H^2): slope {slope:.4f}, R^2 {r2:.4f} "
-                  f"over {len(measured)} sizes", highlight=False)
+    for design in designs or [None]:  # one line per design: designs are never fitted together
+        measured = [r for r in rows if r["loss_mean"] is not None
+                    and (design is None or r["size"].startswith(f"{design}."))]
+        line = loglog_line([r["n_params"] for r in measured], [r["loss_mean"] for r in measured])
+        if line is not None:
+            slope, r2 = line
+            of = f" of design {design}" if design else ""
+            out.print(f"log-log fit of loss_mean{of} against n_params (N = 12*L*H^2): slope {slope:.4f}, "
+                      f"R^2 {r2:.4f} over {len(measured)} sizes", highlight=False)
 
 
 def _loss(value: Optional[float]) -> str:

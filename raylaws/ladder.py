@@ -11,7 +11,7 @@ Two counts, never mixed up:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 from raylaws.spec import ExperimentSpec, ResourcesSpec
@@ -60,6 +60,10 @@ class Size:
         n_params: the paper's non-embedding count, 12 * L * H^2.
         n_params_exact: non-embedding parameters of the built model (see module docstring).
         resources: what one of its trials asks of the cluster.
+        design: the spec design it belongs to (``designs:``), or None; a designed size is
+            named ``<design>.<rung>`` so designs never share a study or a trial id.
+        round: 0 for the sweep's own run of the size; a debug re-run (``raylaws debug
+            --rerun``) trains round 1, 2, ... of it under its own studies and trial ids.
     """
 
     name: str
@@ -70,10 +74,23 @@ class Size:
     n_params: int
     n_params_exact: int
     resources: SizeResources = field(default_factory=SizeResources)
+    design: Optional[str] = None
+    round: int = 0
+
+    @property
+    def key(self) -> str:
+        """The planner's key of the size: its name, with ``.r<round>`` for a re-run round. It
+        names the size's Optuna studies and prefixes its trial ids."""
+        return size_key(self.name, self.round)
 
     def flops(self, tokens: int) -> float:
         """Training compute C = 6 * N * D, with N the paper's non-embedding count."""
         return 6.0 * self.n_params * tokens
+
+
+def size_key(name: str, round: Optional[int]) -> str:
+    """The planner's key of size ``name`` in ``round`` (see :attr:`Size.key`)."""
+    return f"{name}.r{round}" if round else name
 
 
 def paper_n_params(n_layers: int, d_model: int) -> int:
@@ -119,7 +136,8 @@ def size_resources(resources: ResourcesSpec, name: str, n_params: int) -> SizeRe
 def build_ladder(spec: ExperimentSpec) -> tuple[Size, ...]:
     """The sizes of ``spec``, smallest first (by the paper's N, then name).
 
-    The shapes come from the validated spec (:meth:`raylaws.spec.LadderSpec.shapes`); this
+    A spec with ``designs`` has every design's ladder, each size named ``<design>.<rung>``
+    and built from its design's spec. The shapes come from the validated spec (:meth:`raylaws.spec.LadderSpec.shapes`); this
     only counts parameters and resolves resources.
 
     Example:
@@ -130,6 +148,12 @@ def build_ladder(spec: ExperimentSpec) -> tuple[Size, ...]:
         >>> [s.n_params for s in build_ladder(spec)][:3]
         [12288, 98304, 331776]
     """
+    if spec.designs:
+        from raylaws.spec import design_spec
+
+        designed = [replace(size, name=f"{name}.{size.name}", design=name)
+                    for name in spec.design_names for size in build_ladder(design_spec(spec, name))]
+        return tuple(sorted(designed, key=lambda s: (s.n_params, s.name)))
     sizes = []
     for shape in spec.ladder.shapes():
         n_params = paper_n_params(shape.n_layers, shape.d_model)

@@ -14,7 +14,7 @@ import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Mapping, Optional, Union
 
 import pyarrow as pa
 import yaml
@@ -23,7 +23,7 @@ from raylaws import store, views
 from raylaws.errors import SweepError, SweepInterrupted
 from raylaws.ladder import build_ladder
 from raylaws.layout import LayoutError, SweepLayout
-from raylaws.spec import ExperimentSpec, SpecError, SpecProblem, load_spec, spec_from_dict, spec_hash
+from raylaws.spec import ExperimentSpec, SpecError, SpecProblem, design_spec, load_spec, spec_from_dict, spec_hash
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +74,16 @@ class Sweep:
                      and r["eval_loss"] is not None}
         return [size.name for size in build_ladder(self.spec) if size.name not in completed]
 
+    def findings(self, *, n_bootstrap: int = 200, level: float = 0.95,
+                 random_state: Optional[int] = 0) -> list[Any]:
+        """What holds each size back, with the spec field to change: best learning rate or batch
+        size on an edge of the search space, stopped by patience while still improving, seeds
+        spread far above the neighbours', off the law (with the likely cause). Per design and
+        target (pretraining, each task); see :func:`raylaws.diagnose.diagnose`."""
+        from raylaws.diagnose import diagnose
+
+        return diagnose(self.trials(), self.spec, n_bootstrap=n_bootstrap, level=level, random_state=random_state)
+
     def check(self) -> list["Finding"]:
         """Whatever is inconsistent in the sweep directory (see :func:`check`)."""
         return check(self.path)
@@ -101,7 +111,7 @@ class Sweep:
         """Per size, trials recorded of its budget, by phase and status (see
         :func:`raylaws.views.size_status`)."""
         spec = self.spec
-        return views.size_status(self.trials(), build_ladder(spec), self.budgets())
+        return views.size_status(views.latest_rounds(self.trials()), build_ladder(spec), self.budgets())
 
     def budgets(self) -> dict[str, int]:
         """Trials each size of the ladder records, by name: ``spec.budget_per_size``, but for a
@@ -111,7 +121,8 @@ class Sweep:
         spec = self.spec
         return size_budgets(spec, build_ladder(spec), self.search_boxes())
 
-    def fit_rows(self, metric: str = "eval_loss") -> views.FitRows:
+    def fit_rows(self, metric: str = "eval_loss", *, task: Optional[str] = None,
+                 design: Optional[str] = None) -> views.FitRows:
         """Rows for a scaling-law fit: one per completed seed of each size's best config.
 
         A size with no completed seed re-run falls back to its best search trial, with a
@@ -119,8 +130,23 @@ class Sweep:
 
         Args:
             metric: a numeric column of the trials table where lower is better (``eval_loss``).
+            task: a finetuning task (its y = 1 - metric); None: the pretraining loss.
+            design: the design to fit; required for a sweep with designs.
+
+        Raises:
+            ValueError: a sweep with designs and no ``design``, or a design or task not in it.
         """
-        rows = views.fit_rows(self.trials(), metric)
+        trials = self.trials()
+        designs = views.designs_of(trials)
+        if design is None and designs:
+            raise ValueError(f"design: this sweep compares designs ({', '.join(designs)}); fit one of them "
+                             "(design=...), or compare them with Sweep.compare")
+        if design is not None and design not in designs:
+            raise ValueError(f"design: {design!r} is not a design of this sweep ({', '.join(designs) or 'it has none'})")
+        if task is not None and task not in views.tasks_of(trials):
+            raise ValueError(f"task: no finetuning records of task {task!r} "
+                             f"({', '.join(views.tasks_of(trials)) or 'none recorded'})")
+        rows = views.fit_rows(trials, metric, task=task, design=design)
         if rows.fallback:
             warnings.warn(f"no completed seed re-runs for {', '.join(rows.fallback)}; using the best search trial "
                           "instead", UserWarning, stacklevel=2)
@@ -135,8 +161,12 @@ class Sweep:
         n_bootstrap: int = 1000,
         random_state: Optional[int] = 0,
         rows: Optional[views.FitRows] = None,
+        task: Optional[str] = None,
+        design: Optional[str] = None,
     ) -> Any:
         """Fit a scaling law of ``metric`` against N (the paper's non-embedding count).
+
+        For R^2, the backtest MRE and the paper's verdict per task and design, see :meth:`laws`.
 
         Args:
             form: ``power`` (the paper's ln y = -alpha ln N + b), ``saturating`` (E + A N^-alpha),
@@ -146,15 +176,46 @@ class Sweep:
             n_bootstrap: hierarchical bootstrap replicates (sizes, then seeds within sizes).
             random_state: seed of the bootstrap.
             rows: rows from :meth:`fit_rows`, if already read.
+            task: a finetuning task (y = 1 - its metric); None: the pretraining loss.
+            design: the design to fit (required for a sweep with designs).
 
         Returns:
             The fitted :class:`raylaws.fit.PowerLaw`.
         """
         from raylaws.fit import PowerLaw
 
-        rows = rows if rows is not None else self.fit_rows(metric)
+        rows = rows if rows is not None else self.fit_rows(metric, task=task, design=design)
         return PowerLaw(form, loss=loss, n_bootstrap=n_bootstrap, random_state=random_state).fit(  # type: ignore[arg-type]
             rows.n_params, rows.values)
+
+
+    def laws(self, *, task: Optional[str] = None, all_tasks: bool = False, design: Optional[str] = None,
+             form: str = "power", n_bootstrap: int = 1000, random_state: Optional[int] = 0,
+             metric: str = "eval_loss") -> list[Any]:
+        """The sweep's laws with the paper's verdict: per design, for the pretraining loss, one
+        ``task``, or (``all_tasks``) the pretraining loss and every task recorded.
+
+        Returns:
+            :class:`raylaws.laws.TargetLaw` list: law, R^2, backtest MRE, verdict.
+
+        Raises:
+            ValueError: a task or design that is not in the sweep.
+        """
+        from raylaws.laws import fit_laws
+
+        return fit_laws(self.trials(), task=task, all_tasks=all_tasks, design=design, form=form,
+                        n_bootstrap=n_bootstrap, random_state=random_state, metric=metric)
+
+    def compare(self, *, at: float, design_a: Optional[str] = None, design_b: Optional[str] = None,
+                level: float = 0.95, n_bootstrap: int = 1000, random_state: int = 0,
+                form: str = "power") -> list[Any]:
+        """The predicted gap between two designs at N (non-embedding), for the pretraining loss
+        and each task: :class:`raylaws.laws.DesignComparison` list, with its CI, P(a better) and
+        whether a law is too weak (R^2 < 0.95) to trust it. See :func:`raylaws.laws.compare_designs`."""
+        from raylaws.laws import compare_designs
+
+        return compare_designs(self.trials(), at=at, design_a=design_a, design_b=design_b, level=level,
+                               n_bootstrap=n_bootstrap, random_state=random_state, form=form)
 
 
 def open(path: Union[str, Path]) -> Sweep:  # noqa: A001 - the public name is raylaws.open
@@ -239,17 +300,24 @@ def _run_local(
     on_event: Optional[Callable[[Any], None]],
     on_start: Optional[Callable[[Any], None]],
     mirror: Any = None,
+    size_specs: Optional[dict[str, ExperimentSpec]] = None,
 ) -> Sweep:
     """:func:`run` in a local directory; with ``mirror``, that directory mirrors a remote sweep
-    and each new record, journal append and event is published to it (:mod:`raylaws.remote`)."""
+    and each new record, journal append and event is published to it (:mod:`raylaws.remote`).
+    ``size_specs``: the spec of each size by key (default: its design's; a re-run round's own)."""
     location = mirror.remote.location if mirror is not None else str(layout.root)
     _check_stored(layout, spec)  # read-only: nothing is written until every check has passed
     from raylaws.data import check_source, prepare
     from raylaws.memory import check_memory
 
-    check_source(spec.data)
+    size_specs = size_specs or {size.key: design_spec(spec, size.design) for size in sizes}
+    variants = list({id(v): v for v in size_specs.values()}.values())
+    for variant in variants:
+        check_source(variant.data)
     if address is None:
-        check_memory(spec, sizes, vocab_size=_vocab_size(spec))
+        for variant in variants:
+            check_memory(variant, tuple(s for s in sizes if size_specs[s.key] is variant),
+                         vocab_size=_vocab_size(variant))
     else:
         check_address(address)
     try:
@@ -257,6 +325,7 @@ def _run_local(
     except LayoutError as error:
         raise SweepError(str(error)) from None
     data = prepare(spec.data)
+    data_by_size = _data_by_size(spec, sizes, size_specs, data, prepare)
 
     from raylaws.faults import Faults
     from raylaws.search import SweepPlanner
@@ -280,13 +349,13 @@ def _run_local(
         if mirror is not None:
             on_event = _publishing(mirror, on_event, lambda: planner)
         planner = SweepPlanner(spec, sizes, layout, data_fingerprint=data.fingerprint, on_event=on_event,
-                               after_record=after_record)
+                               after_record=after_record, size_specs=size_specs)
         if on_start is not None:
             on_start(planner)
         if not planner.is_finished():
             _hide_tune_restore_hint()
             try:
-                run_trials(planner, spec, data, layout, address=address, faults=faults,
+                run_trials(planner, spec, data_by_size, layout, address=address, faults=faults,
                            tune_at=mirror.remote if mirror is not None else None)
             except KeyboardInterrupt:
                 raise _interrupted(planner, location) from None
@@ -300,6 +369,20 @@ def _run_local(
             if not planner.is_finished():
                 raise _interrupted(planner, location)
     return Sweep(layout.root)
+
+
+def _data_by_size(spec: ExperimentSpec, sizes: Any, size_specs: dict[str, ExperimentSpec], data: Any,
+                  prepare: Callable[[Any], Any]) -> dict[str, Any]:
+    """The token streams of each size: the spec's own, or its own spec's where a design (or a
+    re-run) changes ``data`` (prepared once per distinct data spec)."""
+    prepared = {spec.data: data}
+    out = {}
+    for size in sizes:
+        data_spec = size_specs[size.key].data
+        if data_spec not in prepared:
+            prepared[data_spec] = prepare(data_spec)
+        out[size.key] = prepared[data_spec]
+    return out
 
 
 def _publishing(mirror: Any, on_event: Optional[Callable[[Any], None]], planner: Callable[[], Any]) -> Callable[[Any], None]:
@@ -356,6 +439,87 @@ def _remote_call(action: Callable[[], Any], layout: SweepLayout) -> Any:
     except OSError as error:
         first = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise SweepError(f"storage {layout.location!r}: {first}") from None
+
+
+def rerun(
+    path: Union[str, Path],
+    changes: Optional[Mapping[str, Mapping[str, Any]]] = None,
+    *,
+    address: Optional[str] = None,
+    on_event: Optional[Callable[[Any], None]] = None,
+    on_start: Optional[Callable[[Any], None]] = None,
+) -> Sweep:
+    """Re-run sizes of a sweep as a new round, with spec fields set otherwise (debug re-runs).
+
+    Each size's whole schedule (search, then seeds) trains again with its changes under its own
+    studies and trial ids; its earlier rounds' records are kept (column ``round``), and views and
+    fits use its latest round (see :mod:`raylaws.rounds`). The round is written down before any
+    trial starts, so an interrupted re-run continues with ``changes`` None.
+
+    Args:
+        path: the sweep directory (local).
+        changes: size name -> {dotted spec field: value}, e.g. ``{"L1-H12": {"training.patience":
+            600}}`` (an empty mapping re-runs the size unchanged); None: continue the latest
+            round, which must be unfinished.
+        address, on_event, on_start: as for :func:`run`.
+
+    Returns:
+        The sweep, its new round recorded.
+
+    Raises:
+        SpecError: a change that does not validate (naming the field) or that changes the budget.
+        SweepError: a remote sweep, an unknown size, nothing to continue, or an unfinished round
+            when a new one is asked for.
+    """
+    from dataclasses import replace
+
+    from raylaws.rounds import next_round, read_rounds, write_rounds
+    from raylaws.spec import with_overrides
+
+    sweep = open(path)
+    if sweep.layout.is_remote:
+        raise SweepError(f"{sweep.layout.location}: debug re-runs work on a local sweep directory")
+    spec = sweep.spec
+    ladder = {size.name: size for size in build_ladder(spec)}
+    rounds = read_rounds(sweep.path)
+    unfinished = rounds and not _round_finished(sweep, rounds[-1], spec)
+    if changes is None:
+        if not unfinished:
+            raise SweepError(f"{sweep.path}: no unfinished re-run to continue; name sizes and changes to re-run")
+        chosen = rounds[-1]
+    elif unfinished:
+        raise SweepError(f"{sweep.path}: re-run round {rounds[-1].number} of {', '.join(rounds[-1].sizes)} is "
+                         "unfinished; continue it first (`raylaws debug SWEEP --rerun --continue`)")
+    else:
+        unknown = sorted(set(changes) - set(ladder))
+        if unknown:
+            raise SweepError(f"size {', '.join(unknown)}: not a size of this sweep ({', '.join(ladder)})")
+        if not changes:
+            raise SweepError(f"{sweep.path}: nothing to re-run (no size named)")
+        chosen = next_round(rounds, changes)
+    sizes = tuple(replace(ladder[name], round=chosen.number) for name in chosen.sizes)
+    size_specs = {size.key: with_overrides(design_spec(spec, size.design), chosen.sizes[size.name],
+                                           field=f"{size.name} --set") for size in sizes}
+    if changes is not None:
+        write_rounds(sweep.path, [*rounds, chosen])
+    _run_local(sweep.layout, spec, sizes, address=address, on_event=on_event, on_start=on_start,
+               size_specs=size_specs)
+    return sweep
+
+
+def _round_finished(sweep: Sweep, chosen: Any, spec: ExperimentSpec) -> bool:
+    """Whether every size of a re-run round has its whole budget recorded (or can go no further:
+    a search that ended with no completed trial)."""
+    rows = [r for r in sweep.trials().to_pylist() if (r.get("round") or 0) == chosen.number]
+    for size in chosen.sizes:
+        mine = [r for r in rows if r["size"] == size and r.get("task") is None]
+        searched = [r for r in mine if r["phase"] == "search"]
+        if len(mine) >= spec.budget_per_size:
+            continue
+        if len(searched) >= spec.search.trials_per_size and not any(r["status"] == "completed" for r in searched):
+            continue
+        return False
+    return True
 
 
 def resume(

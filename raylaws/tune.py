@@ -25,7 +25,7 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional, Union
 
 import ray
 from ray import tune
@@ -148,13 +148,17 @@ class TrialContext:
     train_storage: str = ""  # Ray Train's storage_path, for the runs of data-parallel trials
 
     @classmethod
-    def build(cls, spec: ExperimentSpec, sizes: tuple[Size, ...], faults: Faults, train_storage: str) -> "TrialContext":
-        return cls({s.name: s for s in sizes}, {s.name: TrialSettings.for_size(spec, s) for s in sizes}, faults,
-                   train_storage)
+    def build(cls, size_specs: Mapping[str, ExperimentSpec], sizes: tuple[Size, ...], faults: Faults,
+              train_storage: str) -> "TrialContext":
+        """Keyed by :attr:`Size.key`; each size's settings come from its own spec (its design's,
+        or its re-run's: ``size_specs``)."""
+        return cls({s.key: s for s in sizes}, {s.key: TrialSettings.for_size(size_specs[s.key], s) for s in sizes},
+                   faults, train_storage)
 
 
-def trial_function(config: dict[str, Any], data: TokenData, context: TrialContext) -> None:
-    """Ray Tune function trainable: one raylaws trial.
+def trial_function(config: dict[str, Any], data: Mapping[str, TokenData], context: TrialContext) -> None:
+    """Ray Tune function trainable: one raylaws trial (``data``: the token streams of each size
+    key, the same object for sizes whose specs share their data).
 
     Reports each evaluation; every ``training.checkpoint_every`` steps the report carries a
     checkpoint, from which Tune restarts the trial (``tune.get_checkpoint``) when its worker
@@ -163,6 +167,7 @@ def trial_function(config: dict[str, Any], data: TokenData, context: TrialContex
     from raylaws.train import train_trial
 
     plan = TrialPlan.from_config(config)
+    data = data[plan.size]
     context.faults.maybe_raise(plan.trial_id)
     context.faults.maybe_hold(plan.trial_id)
     if context.settings[plan.size].workers > 1:
@@ -334,7 +339,7 @@ class TrialResources:
 def run_trials(
     planner: SweepPlanner,
     spec: ExperimentSpec,
-    data: TokenData,
+    data: Union[TokenData, Mapping[str, TokenData]],
     layout: SweepLayout,
     *,
     address: Optional[str] = None,
@@ -346,7 +351,8 @@ def run_trials(
     Args:
         planner: the sweep's planner (holds studies and writes records).
         spec: the experiment.
-        data: prepared token streams (shipped once through Ray's object store).
+        data: prepared token streams (shipped once through Ray's object store), or those of
+            each size key where designs differ in their data.
         layout: the sweep directory; Tune's own state goes to its ``tune`` folder.
         address: a Ray cluster to attach to; None attaches to ``RAY_ADDRESS`` where it is set
             (a driver submitted as a Ray job), else starts a fresh local Ray in this process
@@ -383,10 +389,10 @@ def run_trials(
     try:
         tuner = tune.Tuner(
             tune.with_resources(
-                tune.with_parameters(trial_function, data=data,
-                                     context=TrialContext.build(spec, planner.sizes, faults,
+                tune.with_parameters(trial_function, data=_data_by_size(data, planner.sizes),
+                                     context=TrialContext.build(planner.size_specs, planner.sizes, faults,
                                                                 str(layout.tune.resolve() / "train"))),
-                TrialResources({s.name: s for s in planner.sizes}),
+                TrialResources({s.key: s for s in planner.sizes}),
             ),
             tune_config=tune.TuneConfig(
                 search_alg=SizeSearcher(planner, book),
@@ -411,6 +417,12 @@ def run_trials(
         if started_here:
             ray.shutdown()
             layout.ray_processes.unlink(missing_ok=True)
+
+
+def _data_by_size(data: Union[TokenData, Mapping[str, TokenData]], sizes: tuple[Size, ...]) -> dict[str, TokenData]:
+    if isinstance(data, Mapping):
+        return {size.key: data[size.key] for size in sizes}
+    return {size.key: data for size in sizes}
 
 
 class RayProcessLog(Callback):

@@ -99,13 +99,14 @@ def size_status(trials: Rows, sizes: Iterable[Any], budget: Union[int, Mapping[s
 
 
 def best_per_size(trials: Rows) -> pa.Table:
-    """One row per size: the best config of its search and its loss over the seed re-runs.
+    """One row per size: the best config of its search and its loss over the seed re-runs
+    (of the size's latest round, see :func:`latest_rounds`).
 
     ``loss_mean``/``loss_std`` come from the seed phase; a size whose seeds are not done yet
     shows its best search trial's loss with ``n_seeds = 0``. Sorted by ``n_params`` (the
     paper's non-embedding count).
     """
-    rows = _rows(trials)
+    rows = latest_rounds(trials)
     out = []
     for size in sorted({r["size"] for r in rows}, key=lambda s: min(r["n_params"] for r in rows if r["size"] == s)):
         mine = [r for r in rows if r["size"] == size]
@@ -156,8 +157,15 @@ class FitRows:
     fallback: list[str]
 
 
-def fit_rows(trials: pa.Table, metric: str = "eval_loss") -> FitRows:
+def fit_rows(trials: pa.Table, metric: str = "eval_loss", *, task: Optional[str] = None,
+             design: Optional[str] = None) -> FitRows:
     """Rows for a fit of ``metric`` (a numeric trials column, lower is better) against N.
+
+    Each size's latest round counts (:func:`latest_rounds`). ``task`` None fits pretraining
+    (rows without a task: seeds of phase ``seed``, else the best ``search`` trial); a task fits
+    that task's finetuning rows, where ``eval_loss`` holds 1 - metric (seeds of phase
+    ``finetune_seed``, else the best ``finetune_search`` trial). ``design`` keeps that design's
+    rows only (None: every row; a sweep with designs is fitted one design at a time).
 
     Raises:
         ValueError: ``metric`` is not a numeric column of the trials table.
@@ -166,19 +174,51 @@ def fit_rows(trials: pa.Table, metric: str = "eval_loss") -> FitRows:
         numeric = [f.name for f in trials.schema if pa.types.is_floating(f.type)]
         raise ValueError(f"metric: {metric!r} is not a numeric column of the trials table; "
                          f"choose one of {', '.join(numeric)}")
-    rows = [r for r in trials.to_pylist() if _completed(r, metric)]
+    seed_phase, search_phase = (Phase.SEED, Phase.SEARCH) if task is None else (Phase.FINETUNE_SEED,
+                                                                                 Phase.FINETUNE_SEARCH)
+    rows = [r for r in latest_rounds(trials) if _completed(r, metric) and r.get("task") == task
+            and (design is None or r.get("design") == design)]
     result = FitRows([], [], [], [])
     for size in sorted({r["size"] for r in rows}, key=lambda s: next(r["n_params"] for r in rows if r["size"] == s)):
         mine = [r for r in rows if r["size"] == size]
-        chosen = [r for r in mine if r["phase"] == Phase.SEED]
+        chosen = [r for r in mine if r["phase"] == seed_phase]
         if not chosen:
-            chosen = [min((r for r in mine if r["phase"] == Phase.SEARCH), key=lambda r: (r[metric], r["trial_id"]))]
+            search = [r for r in mine if r["phase"] == search_phase]
+            if not search:
+                continue
+            chosen = [min(search, key=lambda r: (r[metric], r["trial_id"]))]
             result.fallback.append(size)
         for row in chosen:
             result.n_params.append(float(row["n_params"]))
             result.values.append(float(row[metric]))
             result.sizes.append(size)
     return result
+
+
+def latest_rounds(trials: Rows) -> list[Mapping[str, Any]]:
+    """The rows of each size's latest round (per task, too) that has a completed trial.
+
+    A debug re-run (``raylaws debug --rerun``) trains a size again as round 1, 2, ...; the
+    earlier rounds' records stay in the store, and views and fits use the latest round as soon
+    as one of its trials has completed. Rows without a round (before schema 4) are round 0.
+    """
+    rows = _rows(trials)
+    latest: dict[tuple[Any, Any], int] = {}
+    for r in rows:
+        if _completed(r):
+            key = (r["size"], r.get("task"))
+            latest[key] = max(latest.get(key, 0), int(r.get("round") or 0))
+    return [r for r in rows if int(r.get("round") or 0) == latest.get((r["size"], r.get("task")), 0)]
+
+
+def designs_of(trials: Rows) -> list[str]:
+    """The designs recorded in a trials table, in order of first appearance (empty: none)."""
+    return list(dict.fromkeys(r["design"] for r in _rows(trials) if r.get("design") is not None))
+
+
+def tasks_of(trials: Rows) -> list[str]:
+    """The finetuning tasks recorded in a trials table, sorted (empty: none)."""
+    return sorted({r["task"] for r in _rows(trials) if r.get("task") is not None})
 
 
 def remaining_seconds(status: pa.Table, slots: int) -> Optional[float]:
@@ -210,4 +250,5 @@ def loglog_line(n_params: list[float], losses: list[float]) -> Optional[tuple[fl
     return -law.exponent_, law.r2_
 
 
-__all__ = ["BEST_SCHEMA", "STATUS_SCHEMA", "FitRows", "best_per_size", "fit_rows", "loglog_line", "remaining_seconds", "size_status"]
+__all__ = ["BEST_SCHEMA", "STATUS_SCHEMA", "FitRows", "best_per_size", "designs_of", "fit_rows", "latest_rounds",
+           "loglog_line", "remaining_seconds", "size_status", "tasks_of"]

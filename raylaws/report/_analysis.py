@@ -7,7 +7,6 @@ parameter count 12*L*H^2 throughout.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
@@ -15,24 +14,10 @@ import numpy as np
 import pyarrow as pa
 
 from raylaws import views
-from raylaws.trial import Phase, Status, StopReason
+from raylaws.diagnose import Finding, diagnose, lr_edge, still_improving  # noqa: F401 - lr_edge, still_improving: re-exported
+from raylaws.trial import Phase, Status
 
-# A best learning rate within this fraction of the search box's log-width from an edge is "at
-# the edge": the optimum may lie outside the box.
-EDGE_FRACTION = 0.1
-# A patience stop counts as "still improving" when the least-squares line through the last half
-# of its evaluations falls by more than this fraction of the loss over that window.
-STILL_IMPROVING = 0.002
 HOLDOUT = 2  # largest sizes the backtest holds out (the paper's)
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One line of the findings section, about one size (or the sweep, ``size`` None)."""
-
-    kind: str  # "off_law", "lr_edge", "still_improving", "fallback"
-    size: Optional[str]
-    message: str
 
 
 @dataclass(frozen=True)
@@ -112,12 +97,18 @@ def analyse(trials: pa.Table, spec: Any, *, name: str, n_bootstrap: int = 1000, 
     size_boxes = {size: (float(low), float(high)) for size, (low, high) in (boxes or {}).items()}
     pretraining = trials.filter(_no_task_mask(trials)) if "task" in trials.column_names else trials
     best = views.best_per_size(pretraining).to_pylist()
-    fit_rows = views.fit_rows(pretraining) if pretraining.num_rows else views.FitRows([], [], [], [])
+    designs = views.designs_of(pretraining)
+    shown = designs[0] if designs else None  # designs are never fitted together: the law of the first
+    fit_rows = (views.fit_rows(pretraining, design=shown) if pretraining.num_rows
+                else views.FitRows([], [], [], []))
     law, no_fit_reason = _fit_law(fit_rows, n_bootstrap=n_bootstrap, level=level, random_state=random_state)
     lr_box = (float(spec.search.learning_rate.low), float(spec.search.learning_rate.high))
-    findings = _off_law_findings(law, fit_rows, level) if law is not None else []
-    findings += _lr_edge_findings(best, lr_box, size_boxes)
-    findings += _still_improving_findings(pretraining.to_pylist())
+    findings = diagnose(trials, spec, laws={(shown, None): law.law} if law is not None else None,
+                        n_bootstrap=n_bootstrap, level=level, random_state=random_state, size_boxes=size_boxes)
+    if designs:
+        findings.insert(0, Finding("designs", None, f"this sweep compares designs {', '.join(designs)}; the law "
+                                                    f"shown is design {shown}'s (`raylaws fit --design D` fits "
+                                                    "another, `raylaws compare --at N` gives their gap)"))
     if fit_rows.fallback:
         findings.append(Finding("fallback", None, f"no completed seed re-runs yet for {', '.join(fit_rows.fallback)}: "
                                                   "the law uses their best search trial instead"))
@@ -175,98 +166,6 @@ def band(law: Any, n_params: np.ndarray, level: float, *,
     except TypeError:  # an older/newer predict_interval without n_seeds
         lo, hi = law.predict_interval(n_params, level)
     return np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
-
-
-def _off_law_findings(summary: LawSummary, rows: views.FitRows, level: float) -> list[Finding]:
-    from raylaws import fit
-
-    if not getattr(summary.law, "n_bootstrap", 0):
-        return []
-    try:
-        try:
-            table = fit.off_law(summary.law, rows.n_params, rows.values, level=level)
-        except TypeError:  # the signature is moving; the estimator's own method knows its data
-            table = summary.law.off_law(level)
-    except ValueError:  # too few sizes to leave one out
-        return []
-    size_of = dict(zip(rows.n_params, rows.sizes))
-    findings = []
-    for row in table.to_pylist():
-        if not row.get("flagged"):
-            continue
-        direction = row.get("direction") or "off"
-        hint = ("likely under-trained or stopped too early" if direction == "above"
-                else "better than the law of the other sizes")
-        size = size_of.get(float(row["n_params"]), f"N={row['n_params']:,.0f}")
-        deviation = row.get("rel_deviation")
-        by = f" by {deviation:+.1%}" if deviation is not None else ""
-        findings.append(Finding("off_law", size, f"{size} (N={row['n_params']:,.0f}) lies {direction} the law fitted "
-                                                 f"to the other sizes{by}, outside its {level:.0%} interval: {hint}"))
-    return findings
-
-
-def lr_edge(learning_rate: float, box: tuple[float, float]) -> Optional[str]:
-    """``"low"``/``"high"`` when ``learning_rate`` sits at that edge of the search box, else None."""
-    low, high = box
-    width = math.log(high / low)
-    if math.log(learning_rate / low) <= EDGE_FRACTION * width:
-        return "low"
-    if math.log(high / learning_rate) <= EDGE_FRACTION * width:
-        return "high"
-    return None
-
-
-def _lr_edge_findings(best: list[dict[str, Any]], spec_box: tuple[float, float],
-                      size_boxes: Mapping[str, tuple[float, float]]) -> list[Finding]:
-    findings = []
-    for row in best:
-        lr = row["learning_rate"]
-        box = size_boxes.get(row["size"], spec_box)
-        edge = lr_edge(lr, box) if lr else None
-        if edge is None:
-            continue
-        low, high = box
-        suggestion = f"low: {low / 3:.1e}" if edge == "low" else f"high: {high * 3:.1e}"
-        fix = (f"widen search.learning_rate (e.g. {suggestion})" if row["size"] not in size_boxes else
-               "its size-aware box widened as far as allowed: raise search.size_aware.max_extra_trials or "
-               "beyond_range, or widen search.learning_rate")
-        message = (f"{row['size']}: best learning rate {lr:.2e} sits at the {edge} edge of the search box "
-                   f"[{low:.1e}, {high:.1e}]; the optimum may lie outside it: {fix}")
-        findings.append(Finding("lr_edge", row["size"], message))
-    return findings
-
-
-def still_improving(row: dict[str, Any]) -> Optional[float]:
-    """For a trial stopped by patience: the relative fall of its eval loss over the last half of
-    its evaluations (least-squares line), if more than :data:`STILL_IMPROVING`; else None."""
-    if row.get("stop_reason") != StopReason.PATIENCE:
-        return None
-    steps, losses = row.get("eval_steps") or [], row.get("eval_losses") or []
-    points = [(s, y) for s, y in zip(steps, losses) if y is not None and math.isfinite(y)]
-    tail = points[len(points) // 2:]
-    if len(tail) < 3:
-        return None
-    x = np.array([s for s, _ in tail], dtype=float)
-    y = np.array([v for _, v in tail], dtype=float)
-    slope = np.polyfit(x, y, 1)[0]
-    fall = -slope * (x[-1] - x[0]) / float(np.mean(y))
-    return float(fall) if fall > STILL_IMPROVING else None
-
-
-def _still_improving_findings(rows: list[dict[str, Any]]) -> list[Finding]:
-    findings = []
-    for size in _sizes_by_n(rows):
-        mine = [r for r in rows if r["size"] == size and r.get("stop_reason") == StopReason.PATIENCE]
-        improving = [(r, still_improving(r)) for r in mine]
-        improving = [(r, fall) for r, fall in improving if fall is not None]
-        if not improving:
-            continue
-        ids = ", ".join(f"{r['trial_id']} (-{fall:.1%})" for r, fall in improving)
-        findings.append(Finding("still_improving", size, f"{size}: {len(improving)} of {len(mine)} trial(s) stopped by "
-                                                         f"patience while the eval loss was still falling over the "
-                                                         f"last half of their evaluations: {ids}; raise "
-                                                         "training.patience (or train longer)"))
-    return findings
 
 
 def _sizes_by_n(rows: list[dict[str, Any]]) -> list[str]:

@@ -27,7 +27,8 @@ tr.total td { font-weight: 600; border-top: 2px solid #999; }
 ul.findings li { margin: 0.3em 0; } .kind { font-size: 0.8em; color: #fff; border-radius: 3px;
   padding: 0.05em 0.4em; margin-right: 0.4em; background: #888; }
 .kind.off_law { background: #c0392b; } .kind.lr_edge { background: #d68910; }
-.kind.still_improving { background: #2874a6; } .note { color: #555; font-style: italic; }
+.kind.still_improving { background: #2874a6; } .kind.batch_edge { background: #b9770e; }
+.kind.seed_spread { background: #7d3c98; } .note { color: #555; font-style: italic; }
 """
 
 
@@ -129,9 +130,11 @@ def _eval_curves(analysis: Analysis) -> str:
 def _findings(analysis: Analysis) -> str:
     if not analysis.findings:
         checks = "no size off the law, " if analysis.law is not None else ""
-        return (f"<p>None: {checks}no best learning rate at an edge of the search box, no trial stopped by patience "
-                "while still improving.</p>")
-    items = [f'<li><span class="kind {f.kind}">{_e(f.kind.replace("_", " "))}</span>{_e(f.message)}</li>'
+        return (f"<p>None: {checks}no best learning rate or batch size at an edge of the search space, no trial "
+                "stopped by patience while still improving, no size whose seeds spread far more than its "
+                "neighbours'.</p>")
+    items = [f'<li><span class="kind {f.kind}">{_e(f.kind.replace("_", " "))}</span>{_e(f.message)}'
+             + (f' <span class="note">change: {_e(f.field)}</span>' if f.field else "") + "</li>"
              for f in analysis.findings]
     return '<ul class="findings">\n' + "\n".join(items) + "\n</ul>"
 

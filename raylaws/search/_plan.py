@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from raylaws import store, views
 from raylaws.errors import SweepError
 from raylaws.layout import SweepLayout
-from raylaws.ladder import Size
+from raylaws.ladder import Size, size_key
 from raylaws.search._events import Event, EventLog
 from raylaws.search._records import build_record
 from raylaws.search._schedule import Schedule, SizeState, search_trial_id
 from raylaws.search._studies import SizeStudies
-from raylaws.spec import ExperimentSpec
+from raylaws.spec import ExperimentSpec, design_spec
 from raylaws.trial import Outcome, Phase, Progress, Status, TrialPlan
 
 logger = logging.getLogger(__name__)
@@ -38,6 +38,9 @@ class SweepPlanner:
         on_event: optional callback for progress displays; called in the driver.
         after_record: called with the trial id right after its record is published and
             before its study is told (raylaws's own fault tests pause there).
+        size_specs: the spec each size trains under, by :attr:`Size.key`; default: its
+            design's spec (:func:`raylaws.spec.design_spec`). A debug re-run passes the
+            re-run's spec for its round's sizes.
     """
 
     def __init__(
@@ -49,21 +52,24 @@ class SweepPlanner:
         data_fingerprint: str = "",
         on_event: Optional[Callable[[Event], None]] = None,
         after_record: Optional[Callable[[str], None]] = None,
+        size_specs: Optional[Mapping[str, ExperimentSpec]] = None,
     ) -> None:
         self.spec = spec
         self.sizes = sizes
+        self.size_specs = dict(size_specs) if size_specs is not None else {
+            size.key: design_spec(spec, size.design) for size in sizes}
         self.layout = layout
         self._data_fingerprint = data_fingerprint
         self._on_event = on_event
         self._after_record = after_record
         self._lock = threading.RLock()
         layout.root.mkdir(parents=True, exist_ok=True)
-        self._studies = SizeStudies(spec, sizes, layout.journal)
+        self._studies = SizeStudies(spec, sizes, layout.journal, size_specs=self.size_specs)
         self._schedule = Schedule(spec, self._studies)
         self._events = EventLog(layout.events)
-        self._states = {size.name: SizeState(size) for size in sizes}
+        self._states = {size.key: SizeState(size) for size in sizes}
         self._plans: dict[str, TrialPlan] = {}  # trial_id -> plan, for trials handed out
-        self._running = {size.name: 0 for size in sizes}
+        self._running = {size.key: 0 for size in sizes}
         self.records: list[dict[str, Any]] = []  # every record of the sweep, this run's included
         # A record that could not be written (a full disk): no trial starts after it, and the
         # sweep stops with this error once the running ones have ended (resumable).
@@ -85,11 +91,11 @@ class SweepPlanner:
         Returns:
             ``{"told": [...], "reattached": [...]}`` trial ids, for the caller's log.
         """
-        self.records = [r for r in store.read_trials(self.layout.trials).to_pylist() if r["size"] in self._states]
+        self.records = [r for r in store.read_trials(self.layout.trials).to_pylist() if _key(r) in self._states]
         by_id = {r["trial_id"]: r for r in self.records}
         for record in self.records:
             if record["phase"] == Phase.SEED:
-                self._states[record["size"]].seeds_issued.add(int(record["seed"]))
+                self._states[_key(record)].seeds_issued.add(int(record["seed"]))
         told, reattached = [], []
         for name, state in self._states.items():
             for number in self._studies.running(name):
@@ -108,11 +114,11 @@ class SweepPlanner:
         # planner (its studies live in the journal, its results in the store), no locks,
         # no callbacks.
         return {"spec": self.spec, "sizes": self.sizes, "layout": self.layout,
-                "data_fingerprint": self._data_fingerprint}
+                "data_fingerprint": self._data_fingerprint, "size_specs": self.size_specs}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["spec"], state["sizes"], state["layout"],  # type: ignore[misc]
-                      data_fingerprint=state["data_fingerprint"])
+                      data_fingerprint=state["data_fingerprint"], size_specs=state.get("size_specs"))
 
     # ---- what to run ----------------------------------------------------------------------
 
@@ -125,8 +131,9 @@ class SweepPlanner:
     def status(self) -> Any:
         """The live status table (:func:`raylaws.views.size_status`), running trials included."""
         with self._lock:
-            budgets = {name: self._schedule.budget_of(state) for name, state in self._states.items()}
-            return views.size_status(self.records, self.sizes, budgets, running=dict(self._running))
+            budgets = {state.size.name: self._schedule.budget_of(state) for state in self._states.values()}
+            running = {state.size.name: self._running[key] for key, state in self._states.items()}
+            return views.size_status(self.records, self.sizes, budgets, running=running)
 
     def n_recorded(self) -> int:
         with self._lock:
@@ -138,8 +145,8 @@ class SweepPlanner:
             return all(self._size_finished(state) for state in self._states.values())
 
     def _size_finished(self, state: SizeState) -> bool:
-        name = state.size.name
-        if sum(r["size"] == name for r in self.records) >= self._schedule.budget_of(state):
+        name = state.size.key
+        if sum(_key(r) == name for r in self.records) >= self._schedule.budget_of(state):
             return True
         # A size whose search ended with no completed trial has no config to re-run.
         return (self._schedule.search_done(state) and self._running[name] == 0
@@ -166,7 +173,7 @@ class SweepPlanner:
             return None
 
     def _hand_out_order(self, state: SizeState) -> tuple[bool, int]:
-        if self.spec.search.strategy != "size_aware":
+        if self.size_specs[state.size.key].search.strategy != "size_aware":
             return False, -state.size.n_params
         searching = not self._schedule.search_done(state)
         return not searching, state.size.n_params if searching else -state.size.n_params
@@ -181,7 +188,7 @@ class SweepPlanner:
         """
         with self._lock:
             plan = self._plans.get(trial_id)
-            if plan is None or plan.phase is not Phase.SEARCH or not self.spec.search.pruning.enabled:
+            if plan is None or plan.phase is not Phase.SEARCH or not self.size_specs[plan.size].search.pruning.enabled:
                 return False
             assert plan.study_number is not None
             return self._studies.should_prune(plan.size, plan.study_number, progress.step, progress.eval_loss)
@@ -214,7 +221,8 @@ class SweepPlanner:
             if plan is None:
                 return None
             size = self._states[plan.size].size
-            record = build_record(self.spec, size, plan, outcome, error=error, data_fingerprint=self._data_fingerprint)
+            record = build_record(self.size_specs[plan.size], size, plan, outcome, error=error,
+                                  data_fingerprint=self._data_fingerprint, sweep_spec=self.spec)
             try:
                 written = store.write_record(self.layout.trials, record)
             except SweepError as error:  # not recorded: the trial runs again on resume
@@ -243,6 +251,11 @@ class SweepPlanner:
                 self._on_event(event)
             except Exception:  # a display must never break the sweep
                 logger.exception("progress callback failed")
+
+
+def _key(record: Mapping[str, Any]) -> str:
+    """The planner's key of the size a record belongs to (its name, and its round if > 0)."""
+    return size_key(record["size"], record.get("round"))
 
 
 __all__ = ["SweepPlanner"]

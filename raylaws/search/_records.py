@@ -26,8 +26,13 @@ def trial_config(spec: ExperimentSpec, size: Size, plan: TrialPlan, data_fingerp
 
 
 def build_record(spec: ExperimentSpec, size: Size, plan: TrialPlan, outcome: Outcome, *,
-                 error: Optional[str] = None, data_fingerprint: str = "") -> dict[str, Any]:
-    """One row of :data:`raylaws.store.TRIALS_SCHEMA` for ``plan`` that ended as ``outcome``."""
+                 error: Optional[str] = None, data_fingerprint: str = "",
+                 sweep_spec: Optional[ExperimentSpec] = None) -> dict[str, Any]:
+    """One row of :data:`raylaws.store.TRIALS_SCHEMA` for ``plan`` that ended as ``outcome``.
+
+    ``spec`` is the spec the trial trained under (its design's, or its re-run's);
+    ``sweep_spec`` the sweep's own, whose hash every record carries (default: ``spec``).
+    """
     loss = outcome.eval_loss
     return {
         "sweep": spec.name,
@@ -59,8 +64,9 @@ def build_record(spec: ExperimentSpec, size: Size, plan: TrialPlan, outcome: Out
         "workers": size.resources.workers,
         "cpus_per_worker": size.resources.cpus,
         "gpus_per_worker": size.resources.gpus,
-        "spec_hash": spec_hash(spec),
-        "round": 0,
+        "spec_hash": spec_hash(sweep_spec or spec),
+        "design": size.design,
+        "round": size.round,
         "config_json": json.dumps(trial_config(spec, size, plan, data_fingerprint), sort_keys=True),
     }
 

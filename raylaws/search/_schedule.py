@@ -61,7 +61,7 @@ class SearchPhase:
         return self.budget()
 
     def next(self, state: SizeState) -> Optional[TrialPlan]:
-        name = state.size.name
+        name = state.size.key
         if state.reattach:
             number, hparams = self._studies.reopen(name, state.reattach.pop(0))
         elif self._studies.n_asked(name) >= self.budget():
@@ -72,7 +72,7 @@ class SearchPhase:
                          hparams=hparams, study_number=number)
 
     def done(self, state: SizeState) -> bool:
-        return self._studies.n_finished(state.size.name) >= self.budget()
+        return self._studies.n_finished(state.size.key) >= self.budget()
 
 
 class SeedPhase:
@@ -91,14 +91,14 @@ class SeedPhase:
         if len(state.seeds_issued) >= self.budget():
             return None
         if state.best is None:
-            state.best = self._studies.best(state.size.name)
+            state.best = self._studies.best(state.size.key)
             if state.best is None:
                 logger.warning("size %s: no search trial completed (all pruned, diverged or failed); no seed phase",
-                               state.size.name)
+                               state.size.key)
                 return None
         seed = min(set(range(1, self.budget() + 1)) - state.seeds_issued)
         state.seeds_issued.add(seed)
-        return TrialPlan(trial_id=f"{state.size.name}.seed{seed}", size=state.size.name, phase=Phase.SEED, seed=seed,
+        return TrialPlan(trial_id=f"{state.size.key}.seed{seed}", size=state.size.key, phase=Phase.SEED, seed=seed,
                          hparams=state.best)
 
     def done(self, state: SizeState) -> bool:

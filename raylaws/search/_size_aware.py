@@ -119,7 +119,8 @@ def journal_boxes(journal: Path) -> dict[str, list[SearchBox]]:
 def size_budgets(spec: ExperimentSpec, sizes: Sequence[Any], boxes: dict[str, list[SearchBox]]) -> dict[str, int]:
     """Trials each size records, by name: its search budget (its latest box's, once it has one)
     plus its seed re-runs. ``sizes``: the ladder's :class:`raylaws.ladder.Size` values."""
-    ranks = {size.name: rank for rank, size in enumerate(sorted(sizes, key=lambda s: s.n_params))}
+    ranks = {size.name: sum(other.n_params < size.n_params and getattr(other, "design", None) == getattr(size, "design", None)
+                            for other in sizes) for size in sizes}  # rank within the size's design
     return {size.name: (boxes[size.name][-1].trials if boxes.get(size.name) else spec.search.trials_of(ranks[size.name]))
             + spec.seeds for size in sizes}
 
@@ -257,18 +258,21 @@ class SizeAwareSearchPhase(SearchPhase):
 
     def __init__(self, spec: ExperimentSpec, studies: SizeStudies) -> None:
         super().__init__(spec, studies)
+        # Sizes predict each other within their design and re-run round only.
         ordered = sorted(studies.sizes, key=lambda s: s.n_params)
-        self._rank = {size.name: rank for rank, size in enumerate(ordered)}
-        self._smaller = {size.name: [s for s in ordered if s.n_params < size.n_params] for size in ordered}
+        group = {size.key: (size.design, size.round) for size in ordered}
+        self._smaller = {size.key: [s for s in ordered if s.n_params < size.n_params and group[s.key] == group[size.key]]
+                         for size in ordered}
+        self._rank = {size.key: len(self._smaller[size.key]) for size in ordered}
         self._checked: set[tuple[str, int]] = set()  # (size, budget) whose edges were looked at
 
     def budget_of(self, state: SizeState) -> int:
         self._widen_if_on_edge(state)  # a finished size whose best is on an edge has more to run
-        boxes = boxes_of(self._studies, state.size.name)
-        return boxes[-1].trials if boxes else self._spec.search.trials_of(self._rank[state.size.name])
+        boxes = boxes_of(self._studies, state.size.key)
+        return boxes[-1].trials if boxes else self._spec.search.trials_of(self._rank[state.size.key])
 
     def next(self, state: SizeState) -> Optional[TrialPlan]:
-        name = state.size.name
+        name = state.size.key
         if state.reattach:
             return super().next(state)
         self._widen_if_on_edge(state)
@@ -285,18 +289,19 @@ class SizeAwareSearchPhase(SearchPhase):
 
     def done(self, state: SizeState) -> bool:
         self._widen_if_on_edge(state)
-        return self._studies.n_finished(state.size.name) >= self.budget_of(state)
+        return self._studies.n_finished(state.size.key) >= self.budget_of(state)
 
     def _open(self, state: SizeState) -> SearchBox:
         """Make and store the first box of a size whose study has no trial yet."""
-        name = state.size.name
+        name = state.size.key
         optima = []
         for smaller in self._smaller[name]:
-            best = self._best(smaller.name)
+            best = self._best(smaller.key)
             if best is not None:
-                optima.append((smaller.name, Optimum(smaller.n_params, best.learning_rate, best.batch_size,
-                                                     final=self._finished(smaller.name))))
-        box = first_box(self._spec, state.size.n_params, optima, trials=self._spec.search.trials_of(self._rank[name]))
+                optima.append((smaller.key, Optimum(smaller.n_params, best.learning_rate, best.batch_size,
+                                                    final=self._finished(smaller.key))))
+        box = first_box(self._studies.spec_of(name), state.size.n_params, optima,
+                        trials=self._spec.search.trials_of(self._rank[name]))
         self._store(name, [box])
         logger.info("size %s: search box lr [%.2e, %.2e], batch %s (%s)", name, box.lr_low, box.lr_high,
                     list(box.batch_sizes), box.reason)
@@ -304,7 +309,7 @@ class SizeAwareSearchPhase(SearchPhase):
 
     def _widen_if_on_edge(self, state: SizeState) -> None:
         """Once every trial of the size's budget has finished, widen its box if its best is on an edge."""
-        name = state.size.name
+        name = state.size.key
         boxes = boxes_of(self._studies, name)
         if not boxes or (name, boxes[-1].trials) in self._checked:
             return
@@ -317,7 +322,7 @@ class SizeAwareSearchPhase(SearchPhase):
         if best is None:
             return
         extra = box.trials - boxes[0].trials
-        wider = widened(self._spec, box, best, first_trial=self._studies.n_asked(name), extra_so_far=extra)
+        wider = widened(self._studies.spec_of(name), box, best, first_trial=self._studies.n_asked(name), extra_so_far=extra)
         if wider is None:
             return
         self._store(name, boxes + [wider])

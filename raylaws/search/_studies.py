@@ -21,7 +21,7 @@ import hashlib
 import logging
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 import numpy as np
 import optuna
@@ -43,12 +43,18 @@ _STATE = {Status.PRUNED: TrialState.PRUNED, Status.DIVERGED: TrialState.FAIL, St
 class SizeStudies:
     """One Optuna study per size, in the journal file ``journal``; trials are named by number.
 
+    Sizes are keyed by :attr:`raylaws.ladder.Size.key` (a design's sizes by ``<design>.<rung>``,
+    a re-run round's by ``<size>.r<round>``); each size searches the box of its own spec in
+    ``size_specs`` (default: ``spec`` for every size).
+
     Not thread-safe: the planner serialises calls.
     """
 
-    def __init__(self, spec: ExperimentSpec, sizes: tuple[Size, ...], journal: Path) -> None:
+    def __init__(self, spec: ExperimentSpec, sizes: tuple[Size, ...], journal: Path, *,
+                 size_specs: Optional[Mapping[str, ExperimentSpec]] = None) -> None:
         self._spec = spec
         self.sizes = sizes
+        self._specs = {size.key: (size_specs or {}).get(size.key, spec) for size in sizes}
         storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self._studies: dict[str, optuna.Study] = {}
@@ -58,19 +64,19 @@ class SizeStudies:
         # studies by size (one journal holds one sweep).
         existing = {study.study_name.rpartition("/")[2]: study.study_name for study in storage.get_all_studies()}
         for index, size in enumerate(sizes):
-            self._index[size.name] = index
-            self._studies[size.name] = optuna.create_study(
+            self._index[size.key] = index
+            self._studies[size.key] = optuna.create_study(
                 storage=storage,
-                study_name=existing.get(size.name, f"{spec.name}/{size.name}"),
+                study_name=existing.get(size.key, f"{spec.name}/{size.key}"),
                 direction="minimize",
-                sampler=self._sampler(index),
-                pruner=self._pruner(),
+                sampler=self._sampler(index, size.key),
+                pruner=self._pruner(size.key),
                 load_if_exists=True,
             )
-            self._continue_sampler(size.name)
+            self._continue_sampler(size.key)
 
-    def _sampler(self, index: int) -> optuna.samplers.BaseSampler:
-        search = self._spec.search
+    def _sampler(self, index: int, size: str) -> optuna.samplers.BaseSampler:
+        search = self._specs[size].search
         seed = search.sampler_seed + index  # one reproducible stream per size
         if search.sampler == "random":
             return optuna.samplers.RandomSampler(seed=seed)
@@ -89,14 +95,14 @@ class SizeStudies:
             for rng, saved in zip(rngs, state):
                 rng.set_state(_load_rng_state(saved))
             return
-        digest = hashlib.sha256(f"{self._spec.search.sampler_seed}/{self._index[size]}/{len(trials)}".encode())
+        digest = hashlib.sha256(f"{self._specs[size].search.sampler_seed}/{self._index[size]}/{len(trials)}".encode())
         for offset, rng in enumerate(rngs):
             rng.seed(int.from_bytes(digest.digest()[4 * offset:4 * offset + 4], "little"))
         logger.warning("size %s: trial %d of its study carries no sampler state; its sampler continues from a "
                        "stream seeded by (sampler_seed, size, %d trials asked)", size, latest.number, len(trials))
 
-    def _pruner(self) -> optuna.pruners.BasePruner:
-        pruning = self._spec.search.pruning
+    def _pruner(self, size: str) -> optuna.pruners.BasePruner:
+        pruning = self._specs[size].search.pruning
         if not pruning.enabled:
             return optuna.pruners.NopPruner()
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=pruning.grace_steps,
@@ -129,6 +135,10 @@ class SizeStudies:
 
     # ---- writing ----------------------------------------------------------------------------
 
+    def spec_of(self, size: str) -> ExperimentSpec:
+        """The spec the size searches under (its design's, in a sweep with designs)."""
+        return self._specs[size]
+
     def set_user_attr(self, size: str, key: str, value: Any) -> None:
         """Store a JSON value with the size's study, in the journal (it survives a resume)."""
         self._studies[size].set_user_attr(key, value)
@@ -141,7 +151,7 @@ class SizeStudies:
     def ask(self, size: str, box: Optional["SearchBox"] = None) -> tuple[int, Hyperparameters]:
         """Sample the size's next config: ``(number, hyperparameters)``, from the spec's search
         range, or from ``box`` (a size-aware search's box for the size)."""
-        search = self._spec.search
+        search = self._specs[size].search
         low, high = (box.lr_low, box.lr_high) if box is not None else (search.learning_rate.low,
                                                                         search.learning_rate.high)
         choices = list(box.batch_sizes) if box is not None else list(search.batch_size)

@@ -1,9 +1,20 @@
 """The experiment spec: load ``search_spaces/*.yaml`` once into frozen, typed config."""
 
-from raylaws.spec._load import SpecError, SpecProblem, load_spec, spec_from_dict, spec_from_text, spec_hash
+from raylaws.spec._load import (
+    SpecError,
+    SpecProblem,
+    design_spec,
+    load_spec,
+    parse_overrides,
+    spec_from_dict,
+    spec_from_text,
+    spec_hash,
+    with_overrides,
+)
 from raylaws.spec._model import (
     DataSpec,
     DeepSpeedSpec,
+    DesignSpec,
     ExperimentSpec,
     LadderSpec,
     LearningRateRange,
@@ -20,6 +31,7 @@ from raylaws.spec._model import (
 __all__ = [
     "DataSpec",
     "DeepSpeedSpec",
+    "DesignSpec",
     "ExperimentSpec",
     "LadderSpec",
     "LearningRateRange",
@@ -33,8 +45,11 @@ __all__ = [
     "SpecProblem",
     "TokenizerSpec",
     "TrainingSpec",
+    "design_spec",
     "load_spec",
+    "parse_overrides",
     "spec_from_dict",
     "spec_from_text",
     "spec_hash",
+    "with_overrides",
 ]

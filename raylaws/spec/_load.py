@@ -9,7 +9,7 @@ import re
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Mapping, Optional, Union
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -181,11 +181,134 @@ def spec_from_dict(raw: Any, *, source: str = "spec") -> ExperimentSpec:
     if bad_keys:
         raise SpecError([SpecProblem("<root>", f"keys must be strings, got {bad_keys[0]!r}")], source)
     try:
-        return ExperimentSpec.model_validate(raw)
+        spec = ExperimentSpec.model_validate(raw)
     except ValidationError as error:
         raise SpecError(_problems(error), source) from None
     except RecursionError:
         raise SpecError([SpecProblem("<root>", "nested too deeply to be a spec")], source) from None
+    problems = [problem for index in range(len(spec.designs)) for problem in _design_problems(spec, index)]
+    if problems:
+        raise SpecError(problems, source)
+    return spec
+
+
+# Fields a design or a debug re-run may not change: the sweep's identity and the budget per size
+# (every design, and every round of a size, gets the same search trials and seeds).
+_FIXED_FIELDS = ("name", "designs", "seeds", "search.trials_per_size")
+
+
+def design_spec(spec: ExperimentSpec, design: Optional[str]) -> ExperimentSpec:
+    """The spec of one design: ``spec`` with the design's ``set`` applied and no ``designs``.
+
+    ``design`` None (a sweep without designs) returns ``spec`` itself.
+
+    Raises:
+        KeyError: ``spec`` has no design of that name.
+    """
+    if design is None:
+        return spec
+    for entry in spec.designs:
+        if entry.name == design:
+            return _overridden(spec, entry.set)
+    raise KeyError(f"design {design!r}: the spec's designs are {', '.join(spec.design_names) or 'none'}")
+
+
+def with_overrides(spec: ExperimentSpec, overrides: Mapping[str, Any], *, field: str = "--set") -> ExperimentSpec:
+    """``spec`` with dotted fields set otherwise (``{"training.patience": 600}``), validated.
+
+    Raises:
+        SpecError: one problem per bad override, named ``<field> <dotted path>``.
+    """
+    problems = [SpecProblem(f"{field} {path}", message) for path, message in _override_problems(spec, overrides)]
+    if problems:
+        raise SpecError(problems, "spec")
+    return _overridden(spec, overrides)
+
+
+def parse_overrides(assignments: list[str], *, field: str = "--set") -> dict[str, Any]:
+    """``["training.patience=600", "search.learning_rate.high=0.1"]`` as a mapping; values are
+    read as YAML (numbers, booleans, lists), so ``3e-2`` is a float.
+
+    Raises:
+        SpecError: an assignment without ``=`` or with a malformed value.
+    """
+    out: dict[str, Any] = {}
+    for assignment in assignments:
+        path, sep, text = assignment.partition("=")
+        if not sep or not path.strip():
+            raise SpecError([SpecProblem(field, f"{assignment!r} is not FIELD=VALUE (e.g. training.patience=600)")],
+                            "command line")
+        try:
+            out[path.strip()] = yaml.load(text, Loader=_SpecLoader)  # noqa: S506 - a SafeLoader subclass
+        except yaml.YAMLError:
+            raise SpecError([SpecProblem(f"{field} {path.strip()}", f"cannot read the value {text!r}")],
+                            "command line") from None
+    return out
+
+
+def _overridden(spec: ExperimentSpec, overrides: Mapping[str, Any]) -> ExperimentSpec:
+    raw = spec.model_dump(mode="json")
+    raw["designs"] = []
+    for path, value in overrides.items():
+        _assign(raw, path, value)
+    return ExperimentSpec.model_validate(raw)
+
+
+def _assign(raw: dict[str, Any], path: str, value: Any) -> None:
+    """Set the dotted ``path`` of ``raw`` to ``value``; a mapping value is merged into a mapping."""
+    *parents, last = path.split(".")
+    node = raw
+    for part in parents:
+        if node.get(part) is None:
+            node[part] = {}
+        if not isinstance(node[part], dict):
+            raise ValueError(f"{part!r} is a value, not a group of fields")
+        node = node[part]
+    if isinstance(value, dict) and isinstance(node.get(last), dict):
+        for key, inner in value.items():
+            _assign(node[last], str(key), inner)
+    else:
+        node[last] = value
+
+
+def _override_problems(spec: ExperimentSpec, overrides: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(dotted path, message) for each override that cannot apply to ``spec``."""
+    problems = []
+    for path in overrides:
+        if not isinstance(path, str) or not path or any(not part for part in path.split(".")):
+            problems.append((str(path), "not a dotted field name such as ladder.aspect_ratio"))
+        elif any(path == fixed or fixed.startswith(path + ".") for fixed in _FIXED_FIELDS):
+            problems.append((path, "cannot be changed here: every design and every re-run keeps the sweep's name and "
+                                   "budget per size (seeds, search.trials_per_size) so results compare fairly"))
+    if problems:
+        return problems
+    raw = spec.model_dump(mode="json")
+    raw["designs"] = []
+    for path, value in overrides.items():
+        try:
+            _assign(raw, path, value)
+        except ValueError as error:
+            problems.append((path, str(error)))
+    if problems:
+        return problems
+    try:
+        ExperimentSpec.model_validate(raw)
+    except ValidationError as error:
+        for problem in _problems(error):
+            mine = next((p for p in overrides if problem.field == p or problem.field.startswith((p + ".", p + "["))),
+                        None)
+            if mine is not None:
+                problems.append((problem.field, problem.message))
+            else:
+                problems.append(("", f"makes {problem.field} invalid: {problem.message}"))
+    return problems
+
+
+def _design_problems(spec: ExperimentSpec, index: int) -> list[SpecProblem]:
+    design = spec.designs[index]
+    where = f"designs[{index}].set"
+    return [SpecProblem(f"{where}.{path}" if path else where, f"design {design.name!r}: {message}")
+            for path, message in _override_problems(spec, design.set)]
 
 
 def _problems(error: ValidationError) -> list[SpecProblem]:

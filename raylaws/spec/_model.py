@@ -6,7 +6,7 @@ Every model forbids unknown keys, so a typo is an error (with a did-you-mean, se
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple, Optional
+from typing import Any, Literal, NamedTuple, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -361,8 +361,22 @@ class ResourcesSpec(_Frozen):
         return self
 
 
+class DesignSpec(_Frozen):
+    """A named variant of the experiment (the paper's model selection, e.g. PMI masking vs MLM).
+
+    ``set`` maps spec fields, dotted (``ladder.aspect_ratio``) or nested, to the design's
+    values; every other field is the spec's own. Each design runs its own ladder and per-size
+    studies in the same sweep, with the same budget per size, so designs compare fairly.
+    """
+
+    # Names prefix size names and trial ids ('<design>.<size>'): no dots.
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$", max_length=40)
+    set: dict[str, Any] = Field(default_factory=dict)
+
+
 class ExperimentSpec(_Frozen):
-    """A whole scaling sweep: data, objective, ladder, training, search, seeds, resources."""
+    """A whole scaling sweep: data, objective, ladder, training, search, seeds, resources, and
+    optionally ``designs`` to compare (see :class:`DesignSpec`)."""
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     data: DataSpec = DataSpec()
@@ -372,6 +386,23 @@ class ExperimentSpec(_Frozen):
     search: SearchSpec
     seeds: int = Field(3, ge=0, le=1000)  # K re-runs of each size's best config, phase "seed"
     resources: ResourcesSpec = ResourcesSpec()
+    designs: list[DesignSpec] = Field(default_factory=list)  # validated further in _load.spec_from_dict
+
+    @field_validator("designs")
+    @classmethod
+    def _distinct_designs(cls, designs: list[DesignSpec]) -> list[DesignSpec]:
+        names = [design.name for design in designs]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"design name {', '.join(map(repr, repeated))} appears twice; give each design its own name")
+        if len(designs) == 1:
+            raise ValueError("one design compares with nothing; declare two or more, or none")
+        return designs
+
+    @property
+    def design_names(self) -> list[str]:
+        """The designs' names in spec order (empty without ``designs``)."""
+        return [design.name for design in self.designs]
 
     @model_validator(mode="after")
     def _size_names_exist(self) -> "ExperimentSpec":
