@@ -182,6 +182,12 @@ class SizeStudies:
 
     def _hold(self, size: str, trial: optuna.Trial) -> tuple[int, Hyperparameters]:
         self._live[(size, trial.number)] = trial
+        if "learning_rate" not in trial.params or "batch_size" not in trial.params:
+            # The driver died between Optuna creating the trial and drawing its parameters:
+            # draw them now, from the size's search range.
+            search = self._specs[size].search
+            trial.suggest_float("learning_rate", search.learning_rate.low, search.learning_rate.high, log=True)
+            trial.suggest_categorical("batch_size", list(search.batch_size))
         return trial.number, Hyperparameters(float(trial.params["learning_rate"]), int(trial.params["batch_size"]))
 
     def should_prune(self, size: str, number: int, step: int, eval_loss: float) -> bool:

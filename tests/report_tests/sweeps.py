@@ -5,6 +5,7 @@ optimum per size, and the trials a real sweep has: pruned, diverged, failed, sto
 
 from __future__ import annotations
 
+import copy
 import math
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -26,8 +27,22 @@ EVAL_INTERVAL = 50
 LR_OPTIMUM = {1: 2.9e-2, 2: 1.2e-2, 3: 7e-3, 4: 4e-3}
 
 
+# The first demo's spec (the demo has changed since; these synthetic sweeps keep its shape).
+FIRST_DEMO = {
+    "name": "demo", "objective": "clm",
+    "data": {"source": "stdlib", "tokenizer": {"kind": "bpe", "vocab_size": 512}, "seq_len": SEQ_LEN, "eval_tokens": 8192},
+    "ladder": {"aspect_ratio": 12, "layers": [1, 2, 3, 4], "n_heads": 4, "ffn_ratio": 4, "tie_embeddings": False},
+    "training": {"max_steps": MAX_STEPS, "warmup_steps": 80, "schedule": "cosine", "eval_interval": EVAL_INTERVAL,
+                 "patience": 200},
+    "search": {"learning_rate": {"low": 1.0e-3, "high": 3.0e-2}, "batch_size": [16, 32], "trials_per_size": 8,
+               "sampler": "tpe", "sampler_seed": 0,
+               "pruning": {"enabled": True, "grace_steps": 150, "reduction_factor": 3}},
+    "seeds": 3, "resources": {"cpus_per_trial": 1},
+}
+
+
 def demo_spec_dict(layers: list[int]) -> dict[str, Any]:
-    spec = yaml.safe_load((REPO / "search_spaces" / "demo.yaml").read_text())
+    spec = copy.deepcopy(FIRST_DEMO)
     spec["ladder"]["layers"] = layers
     return spec_from_dict(spec).model_dump(mode="json")
 

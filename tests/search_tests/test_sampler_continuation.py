@@ -156,3 +156,21 @@ def test_a_record_that_cannot_be_written_stops_the_sweep_resumably(tmp_path: Pat
     assert sorted(resumed.resumed["reattached"]) == sorted([first.trial_id, second.trial_id])
     run(resumed)
     assert_no_repeats_contiguous_exact(resumed)
+
+
+def test_a_trial_the_driver_died_before_drawing_is_drawn_on_reopen(tmp_path: Path) -> None:
+    # A driver killed between Optuna creating a trial and drawing its parameters leaves a
+    # RUNNING trial with no parameters; the resumed sweep draws them rather than crashing.
+    spec = spec_from_dict(tiny_spec_dict(seeds=1))
+    sizes = build_ladder(spec)
+    studies = SizeStudies(spec, sizes, tmp_path / "optuna.journal")
+    name = sizes[0].name
+    study = studies._studies[name]
+    trial_id = study._storage.create_new_trial(study._study_id)
+    number = study._storage.get_trial_number_from_id(trial_id)
+    again, hparams = studies.reopen(name, number)
+    search = spec.search
+    assert again == number
+    assert search.learning_rate.low <= hparams.learning_rate <= search.learning_rate.high
+    assert hparams.batch_size in search.batch_size
+    assert study.trials[number].params["learning_rate"] == hparams.learning_rate
