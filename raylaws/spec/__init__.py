@@ -4,7 +4,9 @@ from raylaws.spec._load import SpecError, SpecProblem, load_spec, spec_from_dict
 from raylaws.spec._model import (
     DataSpec,
     DeepSpeedSpec,
+    BUILTIN_TASKS,
     ExperimentSpec,
+    FinetuneSpec,
     LadderSpec,
     LearningRateRange,
     PruningSpec,
@@ -12,14 +14,17 @@ from raylaws.spec._model import (
     SizeSpec,
     SearchSpec,
     SizeResourcesSpec,
+    TaskSpec,
     TokenizerSpec,
     TrainingSpec,
 )
 
 __all__ = [
+    "BUILTIN_TASKS",
     "DataSpec",
     "DeepSpeedSpec",
     "ExperimentSpec",
+    "FinetuneSpec",
     "LadderSpec",
     "LearningRateRange",
     "PruningSpec",
@@ -29,6 +34,7 @@ __all__ = [
     "SizeResourcesSpec",
     "SpecError",
     "SpecProblem",
+    "TaskSpec",
     "TokenizerSpec",
     "TrainingSpec",
     "load_spec",

@@ -86,6 +86,8 @@ def spec_hash(spec: ExperimentSpec) -> str:
     """
     resolved = spec.model_dump(mode="json")
     resolved.pop("name", None)
+    if resolved.get("finetune") is None:  # a spec without finetuning hashes as it did before the field existed
+        resolved.pop("finetune", None)
     text = json.dumps(resolved, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
