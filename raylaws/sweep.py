@@ -82,16 +82,43 @@ class Sweep:
         """Every finished trial, one row each (see :data:`raylaws.store.TRIALS_SCHEMA`)."""
         return store.read_trials(self.layout.trials, self.layout.filesystem)
 
-    def best_per_size(self) -> pa.Table:
+    def best_per_size(self, task: Optional[str] = None) -> pa.Table:
         """One row per size: the best config of its search and its loss over the seed re-runs
-        (see :func:`raylaws.views.best_per_size`)."""
-        return views.best_per_size(self.trials())
+        (see :func:`raylaws.views.best_per_size`); with ``task``, of that finetuning task
+        (losses are ``1 - metric``)."""
+        if task is not None:
+            self._check_task(task)
+        return views.best_per_size(self.trials(), task=task)
 
     def status(self) -> pa.Table:
-        """Per size, trials recorded of its budget, by phase and status (see
-        :func:`raylaws.views.size_status`)."""
+        """Per size, pretraining trials recorded of its budget, by phase and status (see
+        :func:`raylaws.views.size_status`); finetuning trials are in :meth:`task_status`."""
         spec = self.spec
         return views.size_status(self.trials(), build_ladder(spec), spec.budget_per_size)
+
+    def task_status(self) -> pa.Table:
+        """Per size and finetuning task, trials recorded of the task's budget (see
+        :func:`raylaws.views.task_status`); empty for a sweep without ``finetune``."""
+        spec = self.spec
+        return views.task_status(self.trials(), build_ladder(spec), spec)
+
+    def tasks(self) -> list[str]:
+        """The finetuning tasks of the sweep's spec, in spec order."""
+        finetune = self.spec.finetune
+        return [task.name for task in finetune.tasks] if finetune is not None else []
+
+    def model_path(self, trial_id: str) -> Optional[Path]:
+        """The folder of the model ``trial_id`` kept (``from_pretrained`` loads it), or None.
+        A local sweep only."""
+        rows = [r for r in self.trials().to_pylist() if r["trial_id"] == trial_id and r.get("model_path")]
+        if not rows or self.layout.is_remote:
+            return None
+        return self.layout.root / rows[0]["model_path"]
+
+    def _check_task(self, task: str) -> None:
+        if task not in self.tasks():
+            known = ", ".join(self.tasks()) or "none: the sweep has no finetune phase"
+            raise SweepError(f"--task {task!r} is not a task of sweep {self.name!r} (its tasks: {known})")
 
     def fit_rows(self, metric: str = "eval_loss") -> views.FitRows:
         """Rows for a scaling-law fit: one per completed seed of each size's best config.
@@ -230,6 +257,9 @@ def _run_local(
     from raylaws.memory import check_memory
 
     check_source(spec.data)
+    from raylaws.tasks import check_tasks, prepare_tasks
+
+    check_tasks(spec)
     if address is None:
         check_memory(spec, sizes, vocab_size=_vocab_size(spec))
     else:
@@ -239,6 +269,7 @@ def _run_local(
     except LayoutError as error:
         raise SweepError(str(error)) from None
     data = prepare(spec.data)
+    tasks = prepare_tasks(spec, data.tokenizer_path, eos_id=data.eos_id, pad_id=data.pad_id)
 
     from raylaws.faults import Faults
     from raylaws.search import SweepPlanner
@@ -252,6 +283,9 @@ def _run_local(
             mirror.push_spec()
         kill_stale_ray_processes(layout)  # a hard-killed earlier driver's local Ray
         store.clean_stray(layout.trials)
+        from raylaws.train import clean_partial_models
+
+        clean_partial_models(layout.models)  # a killed writer's half-written model
         planner: Optional[SweepPlanner] = None
 
         def after_record(trial_id: str) -> None:
@@ -269,7 +303,7 @@ def _run_local(
             _hide_tune_restore_hint()
             try:
                 run_trials(planner, spec, data, layout, address=address, faults=faults,
-                           tune_at=mirror.remote if mirror is not None else None)
+                           tune_at=mirror.remote if mirror is not None else None, tasks=tasks)
             except KeyboardInterrupt:
                 raise _interrupted(planner, location) from None
             except Exception as error:  # a SweepError raised inside Tune (a full disk) comes out wrapped
@@ -405,7 +439,7 @@ def check(path: Union[str, Path]) -> list[Finding]:
     Raises:
         SweepError: ``path`` holds no sweep at all.
     """
-    from raylaws.search._schedule import search_trial_id
+    from raylaws.search._schedule import study_trial_id
     from raylaws.search._studies import journal_trials
 
     layout = _layout_at(path)
@@ -442,7 +476,7 @@ def check(path: Union[str, Path]) -> list[Finding]:
     in_journal = set()
     for size, trials in studies.items():
         for trial in trials:
-            trial_id = search_trial_id(size, trial.number)
+            trial_id = study_trial_id(size, trial.number)
             in_journal.add(trial_id)
             record = by_id.get(trial_id)
             if record is None:
@@ -455,7 +489,8 @@ def check(path: Union[str, Path]) -> list[Finding]:
                                                                         f"in the journal but {record['status']} in its record"))
     findings += [Finding("journal", str(store.record_path(layout.trials, trial_id)),
                          "a search record with no trial in the journal")
-                 for trial_id, r in by_id.items() if r["phase"] == "search" and trial_id not in in_journal]
+                 for trial_id, r in by_id.items()
+                 if r["phase"] in ("search", "finetune_search") and trial_id not in in_journal]
     return findings
 
 

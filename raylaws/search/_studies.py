@@ -12,6 +12,10 @@ unchanged: the seed and the draws are the same, the states are only written down
 latest trials carry no state (a driver killed between an ask and its write, or a sweep started
 before raylaws stored states), the streams are re-seeded from ``(sampler_seed, size index,
 trials asked)``: different from every earlier stream, and the same on every machine.
+
+A spec with ``finetune:`` adds one study per (size, task), keyed ``<size>/<task>``, in the same
+journal, over the finetuning space (learning rate, epochs); its streams are seeded after the
+sizes' (``sampler_seed + len(sizes) + index``), so adding finetuning changes no size's draws.
 """
 
 from __future__ import annotations
@@ -21,15 +25,15 @@ import hashlib
 import logging
 import math
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 import optuna
-from optuna.distributions import CategoricalDistribution, FloatDistribution
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState
 
 from raylaws.ladder import Size
-from raylaws.spec import ExperimentSpec
+from raylaws.spec import ExperimentSpec, PruningSpec
 from raylaws.trial import Hyperparameters, Status
 
 logger = logging.getLogger(__name__)
@@ -40,6 +44,7 @@ _STATE = {Status.PRUNED: TrialState.PRUNED, Status.DIVERGED: TrialState.FAIL, St
 class SizeStudies:
     """One Optuna study per size, in the journal file ``journal``; trials are named by number.
 
+    Every method takes a study key: a size name, or ``<size>/<task>`` for a finetuning study.
     Not thread-safe: the planner serialises calls.
     """
 
@@ -50,27 +55,33 @@ class SizeStudies:
         self._studies: dict[str, optuna.Study] = {}
         self._live: dict[tuple[str, int], optuna.Trial] = {}  # (size, number) -> trial being trained
         self._index: dict[str, int] = {}
-        # A study is named "<sweep>/<size>" when created; a moved or renamed sweep finds its
-        # studies by size (one journal holds one sweep).
-        existing = {study.study_name.rpartition("/")[2]: study.study_name for study in storage.get_all_studies()}
-        for index, size in enumerate(sizes):
-            self._index[size.name] = index
-            self._studies[size.name] = optuna.create_study(
+        # A study is named "<sweep>/<key>" when created; a moved or renamed sweep finds its
+        # studies by key (one journal holds one sweep).
+        existing = {study_key(study.study_name): study.study_name for study in storage.get_all_studies()}
+        keys = [size.name for size in sizes]
+        finetune = spec.finetune
+        if finetune is not None:
+            keys += [f"{size.name}/{task.name}" for size in sizes for task in finetune.tasks]
+        for index, key in enumerate(keys):
+            self._index[key] = index
+            is_task = "/" in key
+            self._studies[key] = optuna.create_study(
                 storage=storage,
-                study_name=existing.get(size.name, f"{spec.name}/{size.name}"),
+                study_name=existing.get(key, f"{spec.name}/{key}"),
                 direction="minimize",
-                sampler=self._sampler(index),
-                pruner=self._pruner(),
+                sampler=self._sampler(index, finetune.trials_per_task if is_task and finetune else None),
+                pruner=self._pruner(finetune.pruning if is_task and finetune else spec.search.pruning),
                 load_if_exists=True,
             )
-            self._continue_sampler(size.name)
+            self._continue_sampler(key)
 
-    def _sampler(self, index: int) -> optuna.samplers.BaseSampler:
+    def _sampler(self, index: int, trials: Optional[int] = None) -> optuna.samplers.BaseSampler:
         search = self._spec.search
-        seed = search.sampler_seed + index  # one reproducible stream per size
+        seed = search.sampler_seed + index  # one reproducible stream per study
         if search.sampler == "random":
             return optuna.samplers.RandomSampler(seed=seed)
-        startup = min(10, max(3, search.trials_per_size // 3))  # Optuna's default of 10 exceeds small budgets
+        trials = search.trials_per_size if trials is None else trials
+        startup = min(10, max(3, trials // 3))  # Optuna's default of 10 exceeds small budgets
         return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, constant_liar=True, multivariate=True)
 
     def _continue_sampler(self, size: str) -> None:
@@ -91,8 +102,7 @@ class SizeStudies:
         logger.warning("size %s: trial %d of its study carries no sampler state; its sampler continues from a "
                        "stream seeded by (sampler_seed, size, %d trials asked)", size, latest.number, len(trials))
 
-    def _pruner(self) -> optuna.pruners.BasePruner:
-        pruning = self._spec.search.pruning
+    def _pruner(self, pruning: PruningSpec) -> optuna.pruners.BasePruner:
         if not pruning.enabled:
             return optuna.pruners.NopPruner()
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=pruning.grace_steps,
@@ -117,17 +127,30 @@ class SizeStudies:
         if not completed:
             return None
         best = min(completed, key=lambda t: (t.value, t.number))
-        return Hyperparameters(float(best.params["learning_rate"]), int(best.params["batch_size"]))
+        return self._hparams(size, best.params)
+
+    def _hparams(self, key: str, params: dict[str, Any]) -> Hyperparameters:
+        if "/" in key:  # a finetuning study: the batch size is fixed, the epochs are searched
+            assert self._spec.finetune is not None
+            return Hyperparameters(float(params["learning_rate"]), self._spec.finetune.batch_size,
+                                   int(params["epochs"]))
+        return Hyperparameters(float(params["learning_rate"]), int(params["batch_size"]))
+
+    def _space(self, key: str) -> dict[str, BaseDistribution]:
+        finetune = self._spec.finetune
+        if "/" in key and finetune is not None:
+            return {"learning_rate": FloatDistribution(finetune.learning_rate.low, finetune.learning_rate.high,
+                                                       log=True),
+                    "epochs": CategoricalDistribution(list(finetune.epochs))}
+        search = self._spec.search
+        return {"learning_rate": FloatDistribution(search.learning_rate.low, search.learning_rate.high, log=True),
+                "batch_size": CategoricalDistribution(list(search.batch_size))}
 
     # ---- writing ----------------------------------------------------------------------------
 
     def ask(self, size: str) -> tuple[int, Hyperparameters]:
         """Sample the size's next config: ``(number, hyperparameters)``."""
-        search = self._spec.search
-        trial = self._studies[size].ask({
-            "learning_rate": FloatDistribution(search.learning_rate.low, search.learning_rate.high, log=True),
-            "batch_size": CategoricalDistribution(list(search.batch_size)),
-        })
+        trial = self._studies[size].ask(self._space(size))
         study = self._studies[size]
         state = [_dump_rng_state(rng) for rng in _sampler_rngs(study.sampler)]
         trial.storage.set_trial_system_attr(trial._trial_id, SAMPLER_STATE_ATTR, state)
@@ -151,7 +174,7 @@ class SizeStudies:
 
     def _hold(self, size: str, trial: optuna.Trial) -> tuple[int, Hyperparameters]:
         self._live[(size, trial.number)] = trial
-        return trial.number, Hyperparameters(float(trial.params["learning_rate"]), int(trial.params["batch_size"]))
+        return trial.number, self._hparams(size, trial.params)
 
     def should_prune(self, size: str, number: int, step: int, eval_loss: float) -> bool:
         """Report an intermediate eval loss; True if the size's pruner stops the trial."""
@@ -184,8 +207,13 @@ def journal_trials(journal: Path) -> dict[str, list[optuna.trial.FrozenTrial]]:
     if not journal.exists():
         return {}
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
-    return {study.study_name.rpartition("/")[2]: storage.get_all_trials(study._study_id, deepcopy=False)
+    return {study_key(study.study_name): storage.get_all_trials(study._study_id, deepcopy=False)
             for study in storage.get_all_studies()}
+
+
+def study_key(study_name: str) -> str:
+    """The key of a study named ``<sweep>/<key>``: a size, or ``<size>/<task>``."""
+    return study_name.partition("/")[2] or study_name
 
 
 SAMPLER_STATE_ATTR = "raylaws:sampler_state"  # trial system attribute: the streams' state after its ask
@@ -213,4 +241,4 @@ def _load_rng_state(saved: dict[str, object]) -> tuple[object, ...]:
             float(saved["cached_gaussian"]))  # type: ignore[arg-type]
 
 
-__all__ = ["SAMPLER_STATE_ATTR", "SizeStudies", "journal_trials"]
+__all__ = ["SAMPLER_STATE_ATTR", "SizeStudies", "journal_trials", "study_key"]
