@@ -69,7 +69,8 @@ class TaskData:
 
 
 def check_tasks(spec: ExperimentSpec) -> None:
-    """Refuse a task whose data cannot be read, naming its field (no work done)."""
+    """Refuse a task whose data cannot be read (a missing path, a wrong kind of file, a column
+    that is not there), naming its field; reads local task files, trains nothing."""
     if spec.finetune is None:
         return
     for index, task in enumerate(spec.finetune.tasks):
@@ -86,6 +87,7 @@ def check_tasks(spec: ExperimentSpec) -> None:
         if path.is_dir() and not _is_saved_dataset(path) and _split_files(path)[0] is None:
             raise SpecError([SpecProblem(field, f"{task.data!r} holds no train.tsv/.csv/.jsonl and is not a "
                                                 "datasets.save_to_disk directory")])
+        read_task(task, f"finetune.tasks[{index}]")  # the columns named exist, the split is possible
 
 
 def prepare_tasks(spec: ExperimentSpec, tokenizer_path: str, *, eos_id: int, pad_id: int) -> dict[str, TaskData]:
