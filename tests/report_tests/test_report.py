@@ -116,10 +116,11 @@ def test_a_sweep_with_no_trials_yet_renders_every_section(sweep: raylaws.Sweep, 
 
 def test_task_section_only_when_finetuning_trials_exist(sweep: raylaws.Sweep) -> None:
     trials = sweep.trials()
-    with_tasks = trials.append_column("task", pa.array([None] * trials.num_rows, pa.string()))
+    task = trials.schema.get_field_index("task")  # schema 4 has the column (null for pretraining)
+    with_tasks = trials.set_column(task, "task", pa.array([None] * trials.num_rows, pa.string()))
     assert analyse(with_tasks, sweep.spec, name="t", n_bootstrap=0).tasks == []
     finetuned = trials.filter(pc.equal(trials.column("status"), "completed"))
-    finetuned = finetuned.append_column("task", pa.array(["sst2"] * finetuned.num_rows, pa.string()))
+    finetuned = finetuned.set_column(task, "task", pa.array(["sst2"] * finetuned.num_rows, pa.string()))
     both = pa.concat_tables([with_tasks, finetuned])
     page = render_report(both, sweep.spec, name="t", n_bootstrap=0)
     assert _section_ids(page) == ALWAYS[:-1] + ["tasks", "compute"]
