@@ -26,7 +26,7 @@ from raylaws.train import _checkpoint
 from raylaws.train._batches import MicroBatch
 from raylaws.train._checkpoint import TrialState
 from raylaws.train._engine import TorchEngine
-from raylaws.trial import Hyperparameters, Outcome, Progress, SaveCheckpoint, Status, StopReason, TrialHooks, TrialSettings
+from raylaws.trial import Hyperparameters, Outcome, Progress, Status, StopReason, TrialHooks, TrialSettings
 
 if TYPE_CHECKING:
     import torch

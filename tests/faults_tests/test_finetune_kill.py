@@ -11,7 +11,6 @@ import pytest
 import yaml
 
 from raylaws.layout import SweepLayout
-from tests.conftest import tiny_spec_dict
 from tests.faults_tests._sweeps import events, events_of_new_runs, kill_group, records, start_cli, wait_for
 
 pytestmark = pytest.mark.slow

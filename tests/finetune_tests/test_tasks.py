@@ -8,9 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from raylaws.spec import SpecError, spec_from_dict
+from raylaws.spec import SpecError, TaskSpec, spec_from_dict
 from raylaws.tasks import builtin_task, check_tasks, read_task, score
-from raylaws.spec import TaskSpec
 from tests.conftest import tiny_spec_dict
 
 
