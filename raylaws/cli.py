@@ -181,6 +181,8 @@ def resume(
 def _finish(sweep: Any) -> None:
     """The best config per size; exit 1 naming the sizes with no completed trial."""
     _print_best(sweep.best_per_size(), title=f"{sweep.name}: best per size", designs=sweep.spec.design_names)
+    for task in sweep.tasks():
+        _print_best(sweep.best_per_size(task), title=_task_title(sweep, task))
     out.print(f"results: {sweep.path}", highlight=False)
     _write_report(sweep)
     missing = sweep.sizes_without_result()
@@ -214,6 +216,28 @@ def status(sweep_dir: str = typer.Argument(..., help="a sweep directory or URI, 
     rows = status.to_pylist()
     title = f"{sweep.name}: {sum(r['done'] for r in rows)}/{sum(r['budget'] for r in rows)} trials recorded"
     out.print(_status_table(rows, title=title, live=False))
+    tasks = _guarded(sweep.task_status).to_pylist()
+    if tasks:
+        title = (f"{sweep.name} finetuning: {sum(r['done'] for r in tasks)}/{sum(r['budget'] for r in tasks)} "
+                 "trials recorded")
+        out.print(_task_status_table(tasks, title=title))
+
+
+def _task_status_table(rows: list[dict[str, Any]], *, title: str) -> Table:
+    """The per (size, task) status (:func:`raylaws.views.task_status` rows) as a table."""
+    view = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1, 0, 1), pad_edge=False)
+    for column in ("size", "task", "done", "search", "seeds", "pruned", "failed", "metric", "best"):
+        view.add_column(column, justify="left" if column in ("size", "task", "metric") else "right")
+    for row in rows:
+        view.add_row(row["size"], row["task"], f"{row['done']}/{row['budget']}", str(row["search_done"]),
+                     str(row["seeds_done"]), str(row["pruned"]), str(row["failed"]), row["metric"],
+                     _loss(row["best_score"]))
+    return view
+
+
+def _task_title(sweep: Any, task: str) -> str:
+    metric = next(t.metric for t in sweep.spec.finetune.tasks if t.name == task)
+    return f"{sweep.name}: best per size, task {task} (loss = 1 - {metric})"
 
 
 @app.command()
@@ -222,8 +246,10 @@ def best(
     format: str = typer.Option("table", "--format", help="table, csv, json or parquet"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="file for csv, json or parquet "
                                                                          "(default: stdout)"),
+    task: Optional[str] = typer.Option(None, "--task", help="a finetuning task of the sweep: its best per size "
+                                                            "(loss = 1 - metric) instead of pretraining's"),
 ) -> None:
-    """Print the best learning rate / batch size / loss per size."""
+    """Print the best learning rate / batch size / loss per size (of pretraining, or of a task)."""
     import raylaws
 
     if format not in ("table", "csv", "json", "parquet"):
@@ -233,9 +259,10 @@ def best(
         _error("--output: give --format csv, json or parquet to write a file")
         raise typer.Exit(EXIT_INPUT)
     sweep = _guarded(lambda: raylaws.open(sweep_dir))
-    table = _guarded(sweep.best_per_size)
+    table = _guarded(lambda: sweep.best_per_size(task))
     if format == "table":
-        _print_best(table, title=f"{sweep.name}: best per size", designs=sweep.spec.design_names)
+        _print_best(table, title=f"{sweep.name}: best per size" if task is None else _task_title(sweep, task),
+                    designs=sweep.spec.design_names if task is None else None)
         return
     buffer = io.BytesIO()
     if format == "csv":

@@ -8,6 +8,8 @@ A sweep is one directory, ``<storage>/<name>/``::
     events.jsonl         one line per trial started/finished/re-attached, per driver run
     trials/              the Arrow store: one Parquet record per finished trial
     tune/                Ray Tune's experiment directory (trial checkpoints)
+    models/              each seed-phase pretraining trial's best model in Hugging Face format,
+                         models/<trial_id>/ (save_pretrained files and the tokenizer)
     .lock                held by the driver running the sweep
     ray-processes.json   the local Ray's processes, to clean up after a hard kill
     report.html          the sweep's HTML report (``raylaws report``)
@@ -63,6 +65,7 @@ class SweepLayout:
     LOCK = ".lock"
     RAY_PROCESSES = "ray-processes.json"
     REPORT = "report.html"
+    MODELS = "models"
 
     @classmethod
     def at(cls, root: Union[str, Path]) -> "SweepLayout":
@@ -133,6 +136,17 @@ class SweepLayout:
     @property
     def tune(self) -> Path:
         return self.root / self.TUNE
+
+    @property
+    def models(self) -> Path:
+        """The kept models' folder (see :func:`model_path`)."""
+        return self.root / self.MODELS
+
+    @staticmethod
+    def model_path(trial_id: str) -> str:
+        """Where the kept model of ``trial_id`` lives, relative to the sweep (the records'
+        ``model_path``): ``models/<trial_id>``."""
+        return f"{SweepLayout.MODELS}/{trial_id}"
 
     @property
     def lock(self) -> Path:

@@ -6,9 +6,12 @@ not work on the store directly. It works on a local copy of the sweep, the *mirr
 exactly the code and guarantees of a local sweep, and publishes to the store as it goes:
 
 * at start: the mirror is wiped and restored from the store (``spec.yaml``, ``sweep.json``,
-  ``optuna.journal``, ``events.jsonl``, ``trials/*.parquet``): the store is the truth;
+  ``optuna.journal``, ``events.jsonl``, ``trials/*.parquet``, ``models/``): the store is the
+  truth;
 * each record, right after it is published locally and before its study is told: one put of
-  ``trials/<trial_id>.parquet``, unless that key exists (write-once: never overwritten);
+  ``trials/<trial_id>.parquet``, unless that key exists (write-once: never overwritten); a
+  trial that kept a model (``models/<trial_id>/``) puts its files first, so a record in the
+  store never names a model that is not there whole;
 * the journal and the event log after every planner event (a trial asked and started, a
   trial told and finished), inside the planner's lock, so a trial never starts training
   before its ask is in the store;
@@ -70,6 +73,13 @@ def download(remote: SweepLayout, local: SweepLayout) -> None:
     for info in remote.filesystem.get_file_info(FileSelector(str(remote.trials), allow_not_found=True)):
         if info.type == FileType.File and info.base_name.endswith(".parquet") and not info.base_name.startswith("."):
             (local.trials / info.base_name).write_bytes(remote.read_bytes(Path(info.path)))
+    selector = FileSelector(str(remote.models), allow_not_found=True, recursive=True)
+    for info in remote.filesystem.get_file_info(selector):
+        relative = Path(info.path).relative_to(remote.models)
+        if info.type == FileType.File and not relative.parts[0].startswith("."):
+            target = local.models / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(remote.read_bytes(Path(info.path)))
 
 
 class Mirror:
@@ -91,8 +101,19 @@ class Mirror:
         self.lease.check()
         if self.remote.is_file(key):
             return False
+        self._push_model(trial_id)
         self.remote.write_bytes(key, record_path(self.local.trials, trial_id).read_bytes())
         return True
+
+    def _push_model(self, trial_id: str) -> None:
+        """Put the files of the model ``trial_id`` kept, if it kept one (one put per file)."""
+        folder = self.local.root / SweepLayout.model_path(trial_id)
+        if not folder.is_dir():
+            return
+        target = self.remote.root / SweepLayout.model_path(trial_id)
+        self.remote.filesystem.create_dir(str(target), recursive=True)
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            self.remote.write_bytes(target / path.relative_to(folder), path.read_bytes())
 
     def push_state(self) -> None:
         """The journal and the event log (whole objects: the store has no append)."""

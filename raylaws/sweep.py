@@ -102,14 +102,17 @@ class Sweep:
 
         return journal_boxes(self.layout.journal)
 
-    def best_per_size(self) -> pa.Table:
+    def best_per_size(self, task: Optional[str] = None) -> pa.Table:
         """One row per size: the best config of its search and its loss over the seed re-runs
-        (see :func:`raylaws.views.best_per_size`)."""
-        return views.best_per_size(self.trials())
+        (see :func:`raylaws.views.best_per_size`); with ``task``, of that finetuning task
+        (losses are ``1 - metric``)."""
+        if task is not None:
+            self._check_task(task)
+        return views.best_per_size(self.trials(), task=task)
 
     def status(self) -> pa.Table:
-        """Per size, trials recorded of its budget, by phase and status (see
-        :func:`raylaws.views.size_status`)."""
+        """Per size, pretraining trials recorded of its budget, by phase and status (see
+        :func:`raylaws.views.size_status`); finetuning trials are in :meth:`task_status`."""
         spec = self.spec
         return views.size_status(views.latest_rounds(self.trials()), build_ladder(spec), self.budgets())
 
@@ -120,6 +123,30 @@ class Sweep:
 
         spec = self.spec
         return size_budgets(spec, build_ladder(spec), self.search_boxes())
+
+    def task_status(self) -> pa.Table:
+        """Per size and finetuning task, trials recorded of the task's budget (see
+        :func:`raylaws.views.task_status`); empty for a sweep without ``finetune``."""
+        spec = self.spec
+        return views.task_status(self.trials(), build_ladder(spec), spec)
+
+    def tasks(self) -> list[str]:
+        """The finetuning tasks of the sweep's spec, in spec order."""
+        finetune = self.spec.finetune
+        return [task.name for task in finetune.tasks] if finetune is not None else []
+
+    def model_path(self, trial_id: str) -> Optional[Path]:
+        """The folder of the model ``trial_id`` kept (``from_pretrained`` loads it), or None.
+        A local sweep only."""
+        rows = [r for r in self.trials().to_pylist() if r["trial_id"] == trial_id and r.get("model_path")]
+        if not rows or self.layout.is_remote:
+            return None
+        return self.layout.root / rows[0]["model_path"]
+
+    def _check_task(self, task: str) -> None:
+        if task not in self.tasks():
+            known = ", ".join(self.tasks()) or "none: the sweep has no finetune phase"
+            raise SweepError(f"--task {task!r} is not a task of sweep {self.name!r} (its tasks: {known})")
 
     def fit_rows(self, metric: str = "eval_loss", *, task: Optional[str] = None,
                  design: Optional[str] = None) -> views.FitRows:
@@ -314,6 +341,14 @@ def _run_local(
     variants = list({id(v): v for v in size_specs.values()}.values())
     for variant in variants:
         check_source(variant.data)
+    check_source(spec.data)
+    from raylaws.tasks import check_tasks, prepare_tasks
+
+    check_tasks(spec)
+    if spec.finetune is not None and any(variant.data != spec.data for variant in variants):
+        raise SpecError([SpecProblem("designs", "a design changes 'data' while the sweep finetunes: the tasks are "
+                                                "tokenized with the sweep's own tokenizer; keep data the same in "
+                                                "every design, or drop finetune")])
     if address is None:
         for variant in variants:
             check_memory(variant, tuple(s for s in sizes if size_specs[s.key] is variant),
@@ -326,6 +361,7 @@ def _run_local(
         raise SweepError(str(error)) from None
     data = prepare(spec.data)
     data_by_size = _data_by_size(spec, sizes, size_specs, data, prepare)
+    tasks = prepare_tasks(spec, data.tokenizer_path, eos_id=data.eos_id, pad_id=data.pad_id)
 
     from raylaws.faults import Faults
     from raylaws.search import SweepPlanner
@@ -339,6 +375,9 @@ def _run_local(
             mirror.push_spec()
         kill_stale_ray_processes(layout)  # a hard-killed earlier driver's local Ray
         store.clean_stray(layout.trials)
+        from raylaws.train import clean_partial_models
+
+        clean_partial_models(layout.models)  # a killed writer's half-written model
         planner: Optional[SweepPlanner] = None
 
         def after_record(trial_id: str) -> None:
@@ -356,7 +395,7 @@ def _run_local(
             _hide_tune_restore_hint()
             try:
                 run_trials(planner, spec, data_by_size, layout, address=address, faults=faults,
-                           tune_at=mirror.remote if mirror is not None else None)
+                           tune_at=mirror.remote if mirror is not None else None, tasks=tasks)
             except KeyboardInterrupt:
                 raise _interrupted(planner, location) from None
             except Exception as error:  # a SweepError raised inside Tune (a full disk) comes out wrapped
@@ -587,7 +626,7 @@ def check(path: Union[str, Path]) -> list[Finding]:
     Raises:
         SweepError: ``path`` holds no sweep at all.
     """
-    from raylaws.search._schedule import search_trial_id
+    from raylaws.search._schedule import study_trial_id
     from raylaws.search._studies import journal_trials
 
     layout = _layout_at(path)
@@ -624,7 +663,7 @@ def check(path: Union[str, Path]) -> list[Finding]:
     in_journal = set()
     for size, trials in studies.items():
         for trial in trials:
-            trial_id = search_trial_id(size, trial.number)
+            trial_id = study_trial_id(size, trial.number)
             in_journal.add(trial_id)
             record = by_id.get(trial_id)
             if record is None:
@@ -637,7 +676,8 @@ def check(path: Union[str, Path]) -> list[Finding]:
                                                                         f"in the journal but {record['status']} in its record"))
     findings += [Finding("journal", str(store.record_path(layout.trials, trial_id)),
                          "a search record with no trial in the journal")
-                 for trial_id, r in by_id.items() if r["phase"] == "search" and trial_id not in in_journal]
+                 for trial_id, r in by_id.items()
+                 if r["phase"] in ("search", "finetune_search") and trial_id not in in_journal]
     return findings
 
 

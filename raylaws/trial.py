@@ -64,10 +64,12 @@ SEARCH_SEED = 0  # every search trial trains with this seed, so trials of a size
 
 @dataclass(frozen=True)
 class Hyperparameters:
-    """What the search tunes. ``batch_size`` counts sequences per optimizer step."""
+    """What the search tunes. ``batch_size`` counts sequences (examples, when finetuning) per
+    optimizer step; ``epochs`` is set for finetuning trials only."""
 
     learning_rate: float
     batch_size: int
+    epochs: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ class TrialPlan:
     ``trial_id`` is stable across restarts: ``<size>.s<NNN>`` for search trial NNN of the
     size's Optuna study, ``<size>.seed<K>`` for the K-th seed re-run of its best config.
     ``study_number`` is the Optuna trial number of a search trial (None for seeds).
+    A finetuning trial has ``<size>.<task>.s<NNN>`` / ``<size>.<task>.seed<K>``, its ``task``
+    and ``base_model``: the pretrained model it starts from, relative to the sweep folder.
     """
 
     trial_id: str
@@ -85,19 +89,32 @@ class TrialPlan:
     seed: int
     hparams: Hyperparameters
     study_number: Optional[int] = None
+    task: Optional[str] = None
+    base_model: Optional[str] = None
+
+    @property
+    def study_key(self) -> str:
+        """The Optuna study this trial belongs to: ``<size>``, or ``<size>/<task>``."""
+        return self.size if self.task is None else f"{self.size}/{self.task}"
 
     def to_config(self) -> dict[str, Any]:
         """The runner's trial config (plain JSON types)."""
-        return {"trial_id": self.trial_id, "size": self.size, "phase": self.phase.value, "seed": self.seed,
-                "learning_rate": self.hparams.learning_rate, "batch_size": self.hparams.batch_size,
-                "study_number": self.study_number}
+        config = {"trial_id": self.trial_id, "size": self.size, "phase": self.phase.value, "seed": self.seed,
+                  "learning_rate": self.hparams.learning_rate, "batch_size": self.hparams.batch_size,
+                  "study_number": self.study_number}
+        if self.task is not None:  # pretraining configs stay as they were
+            config.update(task=self.task, base_model=self.base_model, epochs=self.hparams.epochs)
+        return config
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "TrialPlan":
+        epochs = config.get("epochs")
         return cls(trial_id=config["trial_id"], size=config["size"], phase=Phase(config["phase"]),
                    seed=int(config["seed"]),
-                   hparams=Hyperparameters(float(config["learning_rate"]), int(config["batch_size"])),
-                   study_number=config.get("study_number"))
+                   hparams=Hyperparameters(float(config["learning_rate"]), int(config["batch_size"]),
+                                           None if epochs is None else int(epochs)),
+                   study_number=config.get("study_number"), task=config.get("task"),
+                   base_model=config.get("base_model"))
 
 
 @dataclass(frozen=True)
@@ -135,7 +152,9 @@ class Outcome:
     """How a trial ended.
 
     ``eval_loss`` is the best eval loss measured (None if none was); ``history`` the
-    ``(step, eval_loss)`` of every evaluation.
+    ``(step, eval_loss)`` of every evaluation. A finetuning trial's eval loss is
+    ``1 - metric``. ``model_path`` is where the trial's best model was kept (relative to the
+    sweep folder; seed-phase pretraining trials only).
     """
 
     status: Status
@@ -148,6 +167,7 @@ class Outcome:
     finished_at: datetime
     history: list[tuple[int, float]] = field(default_factory=list)
     resumed_from_step: Optional[int] = None
+    model_path: Optional[str] = None
 
     def to_report(self) -> dict[str, Any]:
         report = asdict(self)
@@ -164,7 +184,7 @@ class Outcome:
                    started_at=_as_datetime(report["started_at"]) or datetime.now(timezone.utc),
                    finished_at=_as_datetime(report["finished_at"]) or datetime.now(timezone.utc),
                    history=[(int(s), float(v)) for s, v in report.get("history") or []],
-                   resumed_from_step=report.get("resumed_from_step"))
+                   resumed_from_step=report.get("resumed_from_step"), model_path=report.get("model_path"))
 
     @classmethod
     def stopped(cls, status: Status, reason: StopReason, last: Optional[Progress],
@@ -238,10 +258,14 @@ class TrialHooks:
             returning True stops the trial as pruned.
         resume_from: a folder a previous attempt's checkpoint was written to; training
             continues from it.
+        save_best: called once when training ends (on rank 0, not for a diverged or pruned
+            trial) with the ``transformers`` model holding the weights of its best
+            evaluation, to keep it (seed-phase trials keep their models this way).
     """
 
     report: Optional[Callable[[Progress, Optional[SaveCheckpoint]], Optional[bool]]] = None
     resume_from: Optional[str] = None
+    save_best: Optional[Callable[[Any], None]] = None
 
 
 def _as_datetime(value: Any) -> Optional[datetime]:

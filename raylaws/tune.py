@@ -11,7 +11,8 @@ next change touches one file. The sweep's logic lives in the Ray-free
   so (Ray's ASHA has no grouping key);
 * :class:`_TrialBook`, the bookkeeping that exists only because of Tune (each running trial's
   last progress, eval history, prune flag and error line), shared by the two;
-* :func:`trial_function`, the function trainable around :func:`raylaws.train.train_trial`.
+* :func:`trial_function`, the function trainable around :func:`raylaws.train.train_trial`
+  (pretraining) and :func:`raylaws.train.finetune_trial` (finetuning).
 """
 
 from __future__ import annotations
@@ -39,8 +40,10 @@ from raylaws.faults import Faults
 from raylaws.ladder import Size
 from raylaws.layout import SweepLayout
 from raylaws.search import SweepPlanner
-from raylaws.spec import ExperimentSpec
-from raylaws.trial import Outcome, Progress, SaveCheckpoint, Status, StopReason, TrialHooks, TrialPlan, TrialSettings
+from raylaws.spec import ExperimentSpec, FinetuneSpec
+from raylaws.tasks import TaskData
+from raylaws.trial import (Outcome, Phase, Progress, SaveCheckpoint, Status, StopReason, TrialHooks, TrialPlan,
+                           TrialSettings)
 
 logger = logging.getLogger(__name__)
 
@@ -140,20 +143,53 @@ class PerSizePruner(FIFOScheduler):
 
 @dataclass(frozen=True)
 class TrialContext:
-    """What every trial needs besides its config: its size and settings, and test faults."""
+    """What every trial needs besides its config: its size and settings, and test faults;
+    for kept models and finetuning, the sweep's folder, tokenizer, finetuning spec and tasks."""
 
     sizes: dict[str, Size]
     settings: dict[str, TrialSettings]
     faults: Faults = Faults()
     train_storage: str = ""  # Ray Train's storage_path, for the runs of data-parallel trials
+    sweep_root: str = ""  # the (local) sweep folder: kept models are written under its models/
+    tokenizer_path: str = ""  # kept with every model
+    finetune: Optional[FinetuneSpec] = None
+    tasks: dict[str, TaskData] = field(default_factory=dict)
 
     @classmethod
     def build(cls, size_specs: Mapping[str, ExperimentSpec], sizes: tuple[Size, ...], faults: Faults,
-              train_storage: str) -> "TrialContext":
+              train_storage: str, *, finetune: Optional[FinetuneSpec] = None, sweep_root: str = "",
+              tokenizer_path: str = "", tasks: Optional[dict[str, TaskData]] = None) -> "TrialContext":
         """Keyed by :attr:`Size.key`; each size's settings come from its own spec (its design's,
         or its re-run's: ``size_specs``)."""
         return cls({s.key: s for s in sizes}, {s.key: TrialSettings.for_size(size_specs[s.key], s) for s in sizes},
-                   faults, train_storage)
+                   faults, train_storage, sweep_root, tokenizer_path, finetune, dict(tasks or {}))
+
+    def model_saver(self, plan: TrialPlan) -> Optional["_ModelSaver"]:
+        """The ``save_best`` hook of a seed-phase pretraining trial (None for other trials, or
+        without a sweep folder): it keeps the model at ``models/<trial_id>``."""
+        if plan.phase is not Phase.SEED or not self.sweep_root or not self.tokenizer_path:
+            return None
+        return _ModelSaver(self.sweep_root, SweepLayout.model_path(plan.trial_id), self.tokenizer_path)
+
+
+@dataclass
+class _ModelSaver:
+    """Keeps a trial's best model at ``<sweep_root>/<relative>`` (:func:`raylaws.train.save_model`)."""
+
+    sweep_root: str
+    relative: str
+    tokenizer_path: str
+    saved: bool = False
+
+    def __call__(self, model: Any) -> None:
+        from raylaws.train import save_model
+
+        save_model(model, self.tokenizer_path, os.path.join(self.sweep_root, self.relative))
+        self.saved = True
+
+    def mark(self, outcome: Outcome) -> Outcome:
+        """``outcome`` with the kept model's path, if this trial kept one."""
+        return dataclasses.replace(outcome, model_path=self.relative) if self.saved else outcome
 
 
 def trial_function(config: dict[str, Any], data: Mapping[str, TokenData], context: TrialContext) -> None:
@@ -164,19 +200,29 @@ def trial_function(config: dict[str, Any], data: Mapping[str, TokenData], contex
     checkpoint, from which Tune restarts the trial (``tune.get_checkpoint``) when its worker
     is lost.
     """
-    from raylaws.train import train_trial
+    from raylaws.train import finetune_trial, train_trial
 
     plan = TrialPlan.from_config(config)
     data = data[plan.size]
     context.faults.maybe_raise(plan.trial_id)
     context.faults.maybe_hold(plan.trial_id)
-    if context.settings[plan.size].workers > 1:
+    if context.settings[plan.size].workers > 1 and plan.task is None:
         _run_data_parallel(plan, data, context)
         return
     checkpoint = tune.get_checkpoint()
     with (checkpoint.as_directory() if checkpoint is not None else contextlib.nullcontext(None)) as resume_from:
-        hooks = TrialHooks(report=_report, resume_from=resume_from)
-        outcome = train_trial(context.sizes[plan.size], plan.hparams, data, context.settings[plan.size], plan.seed, hooks)
+        if plan.task is not None:  # finetuning: from the size's kept model, on one worker
+            assert context.finetune is not None and plan.base_model is not None
+            hooks = TrialHooks(report=_report, resume_from=resume_from)
+            outcome = finetune_trial(os.path.join(context.sweep_root, plan.base_model), context.tasks[plan.task],
+                                     plan.hparams, context.settings[plan.size], context.finetune, plan.seed, hooks)
+        else:
+            saver = context.model_saver(plan)
+            hooks = TrialHooks(report=_report, resume_from=resume_from, save_best=saver)
+            outcome = train_trial(context.sizes[plan.size], plan.hparams, data, context.settings[plan.size],
+                                  plan.seed, hooks)
+            if saver is not None:
+                outcome = saver.mark(outcome)
     tune.report(outcome.to_report())
 
 
@@ -274,10 +320,13 @@ def _data_parallel_worker(config: dict[str, Any]) -> None:
         if config["resume"] is not None:
             resume_from = os.path.join(scratch, "resume")
             _unpack(config["resume"], resume_from)
-        hooks = TrialHooks(report=report if rank == 0 else None, resume_from=resume_from)
+        saver = context.model_saver(plan) if rank == 0 else None
+        hooks = TrialHooks(report=report if rank == 0 else None, resume_from=resume_from, save_best=saver)
         data = ray.get(config["data"])
         outcome = train_trial(context.sizes[plan.size], plan.hparams, data, context.settings[plan.size], plan.seed,
                               hooks)
+        if saver is not None:
+            outcome = saver.mark(outcome)
     if rank == 0:
         messages.put(("final", outcome.to_report(), None))
 
@@ -336,6 +385,14 @@ class TrialResources:
         return {"cpu": resources.cpus, "gpu": resources.gpus}
 
 
+def _tokenizer_path(data: Union[TokenData, Mapping[str, TokenData]]) -> str:
+    """The tokenizer kept with every model: the sweep's (designs that change ``data`` cannot
+    finetune; :func:`raylaws.sweep.run` refuses them)."""
+    if isinstance(data, Mapping):
+        return next(iter(data.values())).tokenizer_path if data else ""
+    return data.tokenizer_path
+
+
 def run_trials(
     planner: SweepPlanner,
     spec: ExperimentSpec,
@@ -345,6 +402,7 @@ def run_trials(
     address: Optional[str] = None,
     faults: Faults = Faults(),
     tune_at: Optional[SweepLayout] = None,
+    tasks: Optional[dict[str, TaskData]] = None,
 ) -> None:
     """Run the planner's trials on Ray Tune until the sweep is finished.
 
@@ -362,6 +420,11 @@ def run_trials(
         tune_at: the sweep whose ``tune`` folder holds Tune's experiment, if not ``layout``'s:
             the remote sweep that ``layout`` mirrors (Tune writes there through its
             ``pyarrow.fs`` filesystem, so every node reads the trial checkpoints).
+        tasks: the tokenized finetuning tasks (:func:`raylaws.tasks.prepare_tasks`).
+
+    Seed-phase trials keep their models under ``layout``'s ``models/`` folder, and finetuning
+    trials read them there: on a multi-node cluster that folder must be on storage every
+    node shares (as Ray Train's runs of data-parallel trials already need).
     """
     started_here = False
     if not ray.is_initialized():
@@ -391,7 +454,10 @@ def run_trials(
             tune.with_resources(
                 tune.with_parameters(trial_function, data=_data_by_size(data, planner.sizes),
                                      context=TrialContext.build(planner.size_specs, planner.sizes, faults,
-                                                                str(layout.tune.resolve() / "train"))),
+                                                                str(layout.tune.resolve() / "train"),
+                                                                finetune=spec.finetune,
+                                                                sweep_root=str(layout.root.resolve()),
+                                                                tokenizer_path=_tokenizer_path(data), tasks=tasks)),
                 TrialResources({s.key: s for s in planner.sizes}),
             ),
             tune_config=tune.TuneConfig(

@@ -4,7 +4,13 @@
   ``raylaws status`` and the live progress display);
 * :func:`best_per_size`: per size, the best config of its search and its loss over the seeds;
 * :func:`fit_rows`: the rows a scaling-law fit takes (one per seed of each size's best config);
-* :func:`remaining_seconds`: a rough time-left estimate from a status table.
+* :func:`remaining_seconds`: a rough time-left estimate from a status table;
+* :func:`task_status`: per (size, finetuning task), trials recorded of its budget.
+
+Finetuning records (a non-null ``task``) are views of their own: every pretraining view
+leaves them out unless given ``task=``; with ``task=`` a view shows that task's records
+(phases ``finetune_search``/``finetune_seed`` in the roles of ``search``/``seed``, and
+``eval_loss = 1 - metric``).
 
 Pure pyarrow: no Ray, no torch.
 """
@@ -65,17 +71,30 @@ def _completed(row: Mapping[str, Any], metric: str = "eval_loss") -> bool:
     return row["status"] == Status.COMPLETED and row[metric] is not None
 
 
+def _of_task(rows: Iterable[Mapping[str, Any]], task: Optional[str]) -> list[Mapping[str, Any]]:
+    """The rows of ``task`` (None: the pretraining rows); records before schema 4 have no task."""
+    return [r for r in rows if r.get("task") == task]
+
+
+def _phases(task: Optional[str]) -> tuple[Phase, Phase]:
+    """The (search, seed) phases of pretraining or of a finetuning task."""
+    return (Phase.SEARCH, Phase.SEED) if task is None else (Phase.FINETUNE_SEARCH, Phase.FINETUNE_SEED)
+
+
 def size_status(trials: Rows, sizes: Iterable[Any], budget: Union[int, Mapping[str, int]],
-                running: Optional[Mapping[str, int]] = None) -> pa.Table:
+                running: Optional[Mapping[str, int]] = None, *, task: Optional[str] = None) -> pa.Table:
     """Per size of ``sizes`` (ladder order), trials recorded of ``budget``, by phase and status.
 
     Args:
         trials: the trials table (or its rows).
         sizes: the ladder's sizes (:class:`raylaws.ladder.Size`).
-        budget: trials per size (``spec.budget_per_size``), or per size name (a size-aware search).
+        budget: trials per size (``spec.budget_per_size``; a task's ``finetune.budget_per_task``), or
+            per size name (a size-aware search).
         running: trials running now per size name (live displays).
+        task: a finetuning task's records instead of the pretraining ones.
     """
-    rows = _rows(trials)
+    rows = _of_task(latest_rounds(trials), task)
+    search_phase, seed_phase = _phases(task)
     running = running or {}
     out = []
     for size in sizes:
@@ -87,8 +106,8 @@ def size_status(trials: Rows, sizes: Iterable[Any], budget: Union[int, Mapping[s
             "budget": budget if isinstance(budget, int) else budget[size.name],
             "done": len(mine),
             "running": running.get(size.name, 0),
-            "search_done": sum(r["phase"] == Phase.SEARCH for r in mine),
-            "seeds_done": sum(r["phase"] == Phase.SEED for r in mine),
+            "search_done": sum(r["phase"] == search_phase for r in mine),
+            "seeds_done": sum(r["phase"] == seed_phase for r in mine),
             "pruned": sum(r["status"] == Status.PRUNED for r in mine),
             "diverged": sum(r["status"] == Status.DIVERGED for r in mine),
             "failed": sum(r["status"] == Status.FAILED for r in mine),
@@ -98,22 +117,25 @@ def size_status(trials: Rows, sizes: Iterable[Any], budget: Union[int, Mapping[s
     return pa.Table.from_pylist(out, schema=STATUS_SCHEMA)
 
 
-def best_per_size(trials: Rows) -> pa.Table:
+def best_per_size(trials: Rows, *, task: Optional[str] = None) -> pa.Table:
     """One row per size: the best config of its search and its loss over the seed re-runs
-    (of the size's latest round, see :func:`latest_rounds`).
+    (of the size's latest round, see :func:`latest_rounds`); with ``task``, of that finetuning
+    task (losses ``1 - metric``).
 
     ``loss_mean``/``loss_std`` come from the seed phase; a size whose seeds are not done yet
     shows its best search trial's loss with ``n_seeds = 0``. Sorted by ``n_params`` (the
-    paper's non-embedding count).
+    paper's non-embedding count). With ``task``: the same for that finetuning task, whose
+    losses are ``1 - metric``.
     """
-    rows = latest_rounds(trials)
+    rows = _of_task(latest_rounds(trials), task)
+    search_phase, seed_phase = _phases(task)
     out = []
     for size in sorted({r["size"] for r in rows}, key=lambda s: min(r["n_params"] for r in rows if r["size"] == s)):
         mine = [r for r in rows if r["size"] == size]
-        search = [r for r in mine if r["phase"] == Phase.SEARCH]
+        search = [r for r in mine if r["phase"] == search_phase]
         completed = [r for r in search if _completed(r)]
         best = min(completed, key=lambda r: (r["eval_loss"], r["trial_id"])) if completed else None
-        seeds = [r for r in mine if r["phase"] == Phase.SEED and _completed(r)]
+        seeds = [r for r in mine if r["phase"] == seed_phase and _completed(r)]
         config_source = seeds[0] if seeds else best
         seed_losses = [r["eval_loss"] for r in seeds]
         if seed_losses:
@@ -219,6 +241,46 @@ def designs_of(trials: Rows) -> list[str]:
 def tasks_of(trials: Rows) -> list[str]:
     """The finetuning tasks recorded in a trials table, sorted (empty: none)."""
     return sorted({r["task"] for r in _rows(trials) if r.get("task") is not None})
+TASK_STATUS_SCHEMA = pa.schema([
+    pa.field("size", pa.string()),
+    pa.field("task", pa.string()),
+    pa.field("n_params", pa.int64(), metadata={"description": "paper's non-embedding count 12*L*H^2"}),
+    pa.field("budget", pa.int32(), metadata={"description": "trials of the (size, task): search trials + seeds"}),
+    pa.field("done", pa.int32(), metadata={"description": "trials recorded"}),
+    pa.field("running", pa.int32(), metadata={"description": "trials running now (live displays only)"}),
+    pa.field("search_done", pa.int32()),
+    pa.field("seeds_done", pa.int32()),
+    pa.field("pruned", pa.int32()),
+    pa.field("failed", pa.int32(), metadata={"description": "failed or diverged"}),
+    pa.field("metric", pa.string()),
+    pa.field("best_score", pa.float64(), metadata={"description": "best task metric of any completed trial"}),
+    pa.field("wall_seconds", pa.float64()),
+])
+
+
+def task_status(trials: Rows, sizes: Iterable[Any], spec: Any,
+                running: Optional[Mapping[tuple[str, str], int]] = None) -> pa.Table:
+    """Per size (ladder order) and finetuning task of ``spec``, trials recorded of the task's
+    budget (``finetune.budget_per_task``); empty without ``finetune``."""
+    rows = [r for r in _rows(trials) if r.get("task") is not None]
+    running = running or {}
+    out = []
+    for size in sizes:
+        for task in spec.finetune.tasks if spec.finetune is not None else []:
+            mine = [r for r in rows if r["size"] == size.name and r["task"] == task.name]
+            scores = [r["task_score"] for r in mine if _completed(r, "task_score")]
+            out.append({
+                "size": size.name, "task": task.name, "n_params": size.n_params,
+                "budget": spec.finetune.budget_per_task, "done": len(mine),
+                "running": running.get((size.name, task.name), 0),
+                "search_done": sum(r["phase"] == Phase.FINETUNE_SEARCH for r in mine),
+                "seeds_done": sum(r["phase"] == Phase.FINETUNE_SEED for r in mine),
+                "pruned": sum(r["status"] == Status.PRUNED for r in mine),
+                "failed": sum(r["status"] in (Status.FAILED, Status.DIVERGED) for r in mine),
+                "metric": task.metric, "best_score": max(scores) if scores else None,
+                "wall_seconds": sum(float(r["wall_seconds"] or 0.0) for r in mine),
+            })
+    return pa.Table.from_pylist(out, schema=TASK_STATUS_SCHEMA)
 
 
 def remaining_seconds(status: pa.Table, slots: int) -> Optional[float]:
@@ -250,5 +312,5 @@ def loglog_line(n_params: list[float], losses: list[float]) -> Optional[tuple[fl
     return -law.exponent_, law.r2_
 
 
-__all__ = ["BEST_SCHEMA", "STATUS_SCHEMA", "FitRows", "best_per_size", "designs_of", "fit_rows", "latest_rounds",
-           "loglog_line", "remaining_seconds", "size_status", "tasks_of"]
+__all__ = ["BEST_SCHEMA", "STATUS_SCHEMA", "TASK_STATUS_SCHEMA", "FitRows", "best_per_size", "designs_of", "fit_rows",
+           "latest_rounds", "loglog_line", "remaining_seconds", "size_status", "task_status", "tasks_of"]

@@ -228,7 +228,7 @@ def _task_laws(trials: pa.Table) -> list[TaskLaw]:
         n_params, losses = [], []
         for size in _sizes_by_n(mine):
             of_size = [r for r in mine if r["size"] == size]
-            seeds = [r["eval_loss"] for r in of_size if r["phase"] == Phase.SEED]
+            seeds = [r["eval_loss"] for r in of_size if r["phase"] in (Phase.SEED, Phase.FINETUNE_SEED)]
             n_params.append(float(of_size[0]["n_params"]))
             losses.append(float(np.mean(seeds)) if seeds else min(r["eval_loss"] for r in of_size))
         law = exponent = r2 = None

@@ -19,7 +19,7 @@ from raylaws.layout import SweepLayout
 from raylaws.ladder import Size, size_key
 from raylaws.search._events import Event, EventLog
 from raylaws.search._records import build_record
-from raylaws.search._schedule import Schedule, SizeState, search_trial_id
+from raylaws.search._schedule import Schedule, SizeState, study_trial_id
 from raylaws.search._studies import SizeStudies
 from raylaws.spec import ExperimentSpec, design_spec
 from raylaws.trial import Outcome, Phase, Progress, Status, TrialPlan
@@ -83,7 +83,7 @@ class SweepPlanner:
         """Start from what the sweep directory holds (a no-op for a new sweep).
 
         * recorded trials count towards their size's budget and are never handed out again;
-        * seeds already recorded are not re-issued; unrecorded ones are;
+        * seeds already recorded are not re-issued; unrecorded ones are (finetuning seeds too);
         * a study trial left RUNNING by a driver that died is told its outcome if its record
           was written (the driver died between record and tell), and is otherwise re-attached:
           handed out again, with the same number, parameters and ``trial_id``.
@@ -94,20 +94,35 @@ class SweepPlanner:
         self.records = [r for r in store.read_trials(self.layout.trials).to_pylist() if _key(r) in self._states]
         by_id = {r["trial_id"]: r for r in self.records}
         for record in self.records:
-            if record["phase"] == Phase.SEED:
-                self._states[_key(record)].seeds_issued.add(int(record["seed"]))
+            self._note(record)
         told, reattached = [], []
+        tasks = [None] + [task.name for task in self.spec.finetune.tasks] if self.spec.finetune else [None]
         for name, state in self._states.items():
-            for number in self._studies.running(name):
-                trial_id = search_trial_id(name, number)
-                if trial_id in by_id:
-                    record = by_id[trial_id]
-                    self._studies.tell(name, number, Status(record["status"]), record["eval_loss"])
-                    told.append(trial_id)
-                else:
-                    state.reattach.append(number)
-                    reattached.append(trial_id)
+            for task in tasks:
+                key = name if task is None else f"{name}/{task}"
+                for number in self._studies.running(key):
+                    trial_id = study_trial_id(key, number)
+                    if trial_id in by_id:
+                        record = by_id[trial_id]
+                        self._studies.tell(key, number, Status(record["status"]), record["eval_loss"])
+                        told.append(trial_id)
+                    elif task is None:
+                        state.reattach.append(number)
+                        reattached.append(trial_id)
+                    else:
+                        state.task_reattach.setdefault(task, []).append(number)
+                        reattached.append(trial_id)
         return {"told": told, "reattached": reattached}
+
+    def _note(self, record: dict[str, Any]) -> None:
+        """What the schedule keeps of a record: the seeds it need not issue again, and the
+        pretraining seeds' results (finetuning starts from one of their models)."""
+        state = self._states[_key(record)]
+        if record["phase"] == Phase.SEED:
+            state.seeds_issued.add(int(record["seed"]))
+            state.seed_records[int(record["seed"])] = record
+        elif record["phase"] == Phase.FINETUNE_SEED:
+            state.task_seeds_issued.setdefault(record["task"], set()).add(int(record["seed"]))
 
     def __getstate__(self) -> dict[str, Any]:
         # Ray pickles searcher and scheduler into tuner.pkl: keep only what rebuilds the
@@ -129,11 +144,24 @@ class SweepPlanner:
             return sum(self._schedule.budget_of(state) for state in self._states.values())
 
     def status(self) -> Any:
-        """The live status table (:func:`raylaws.views.size_status`), running trials included."""
+        """The live pretraining status table (:func:`raylaws.views.size_status`), running trials
+        included; finetuning trials are in :meth:`task_status`."""
         with self._lock:
-            budgets = {state.size.name: self._schedule.budget_of(state) for state in self._states.values()}
-            running = {state.size.name: self._running[key] for key, state in self._states.items()}
+            budgets = {state.size.name: self._schedule.pretraining_budget_of(state) for state in self._states.values()}
+            running = {size.name: 0 for size in self.sizes}
+            names = {state.size.key: state.size.name for state in self._states.values()}
+            for plan in self._plans.values():
+                running[names[plan.size]] += plan.task is None
             return views.size_status(self.records, self.sizes, budgets, running=running)
+
+    def task_status(self) -> Any:
+        """The live finetuning status table (:func:`raylaws.views.task_status`)."""
+        with self._lock:
+            running: dict[tuple[str, str], int] = {}
+            for plan in self._plans.values():
+                if plan.task is not None:
+                    running[(plan.size, plan.task)] = running.get((plan.size, plan.task), 0) + 1
+            return views.task_status(self.records, self.sizes, self.spec, running=running)
 
     def n_recorded(self) -> int:
         with self._lock:
@@ -148,9 +176,9 @@ class SweepPlanner:
         name = state.size.key
         if sum(_key(r) == name for r in self.records) >= self._schedule.budget_of(state):
             return True
-        # A size whose search ended with no completed trial has no config to re-run.
-        return (self._schedule.search_done(state) and self._running[name] == 0
-                and self._studies.best(name) is None)
+        # A size whose search ended with no completed trial has no config to re-run (nor a
+        # model to finetune); a task whose search ended so has no config to re-run.
+        return self._running[name] == 0 and self._schedule.stuck(state)
 
     def next_trial(self) -> Optional[TrialPlan]:
         """The next trial to start, or None if nothing can start until a running trial ends.
@@ -183,15 +211,19 @@ class SweepPlanner:
     def should_prune(self, trial_id: str, progress: Progress) -> bool:
         """Take an evaluation of a running trial; True if it should be stopped as pruned.
 
-        Search trials report to their own size's study, whose pruner compares them with that
-        size's trials only. Seed re-runs are never pruned.
+        Search trials report to their own size's study (finetuning search trials to their
+        (size, task) study), whose pruner compares them with that study's trials only. Seed
+        re-runs are never pruned.
         """
         with self._lock:
             plan = self._plans.get(trial_id)
-            if plan is None or plan.phase is not Phase.SEARCH or not self.size_specs[plan.size].search.pruning.enabled:
+            if plan is None or plan.study_number is None:
                 return False
-            assert plan.study_number is not None
-            return self._studies.should_prune(plan.size, plan.study_number, progress.step, progress.eval_loss)
+            size_spec = self.size_specs[plan.size]
+            pruning = size_spec.search.pruning if plan.task is None else size_spec.finetune.pruning  # type: ignore[union-attr]
+            if not pruning.enabled:
+                return False
+            return self._studies.should_prune(plan.study_key, plan.study_number, progress.step, progress.eval_loss)
 
     def interrupt(self, trial_id: str) -> None:
         """A trial stopped from outside (Ctrl-C, shutdown): not finished, so not recorded. Its
@@ -202,7 +234,7 @@ class SweepPlanner:
                 return
             self._running[plan.size] = max(0, self._running[plan.size] - 1)
             if plan.study_number is not None:
-                self._studies.forget(plan.size, plan.study_number)
+                self._studies.forget(plan.study_key, plan.study_number)
             self._events.log("interrupted", trial_id)
 
     def complete(self, trial_id: str, outcome: Outcome, error: Optional[str] = None) -> Optional[dict[str, Any]]:
@@ -232,11 +264,12 @@ class SweepPlanner:
                 return None
             if self._after_record is not None:
                 self._after_record(trial_id)
-            if plan.study_number is not None and self._studies.is_live(plan.size, plan.study_number):
-                self._studies.tell(plan.size, plan.study_number, outcome.status, record["eval_loss"])
+            if plan.study_number is not None and self._studies.is_live(plan.study_key, plan.study_number):
+                self._studies.tell(plan.study_key, plan.study_number, outcome.status, record["eval_loss"])
             self._running[plan.size] = max(0, self._running[plan.size] - 1)
             if written:
                 self.records.append(record)
+                self._note(record)
             self._emit(Event("finished", trial_id, plan.size, record["status"], record["eval_loss"]))
             return record if written else None
 

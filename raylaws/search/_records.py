@@ -15,7 +15,7 @@ from raylaws.trial import Outcome, TrialPlan
 
 def trial_config(spec: ExperimentSpec, size: Size, plan: TrialPlan, data_fingerprint: str) -> dict[str, Any]:
     """The resolved config of a trial: everything needed to train it again."""
-    return {
+    config = {
         "trial": plan.to_config(),
         "size": asdict(size),
         "objective": spec.objective,
@@ -23,6 +23,9 @@ def trial_config(spec: ExperimentSpec, size: Size, plan: TrialPlan, data_fingerp
         "data": spec.data.model_dump(mode="json"),
         "data_fingerprint": data_fingerprint,
     }
+    if plan.task is not None and spec.finetune is not None:
+        config["finetune"] = spec.finetune.model_dump(mode="json")
+    return config
 
 
 def build_record(spec: ExperimentSpec, size: Size, plan: TrialPlan, outcome: Outcome, *,
@@ -32,8 +35,15 @@ def build_record(spec: ExperimentSpec, size: Size, plan: TrialPlan, outcome: Out
 
     ``spec`` is the spec the trial trained under (its design's, or its re-run's);
     ``sweep_spec`` the sweep's own, whose hash every record carries (default: ``spec``).
+    A finetuning trial's row names its ``task`` and ``task_metric``; its ``eval_loss`` is
+    ``1 - task_score``. A seed-phase pretraining trial's row has the ``model_path`` it kept.
     """
     loss = outcome.eval_loss
+    if loss is not None and not math.isfinite(loss):
+        loss = None
+    metric = None
+    if plan.task is not None and spec.finetune is not None:
+        metric = next(task.metric for task in spec.finetune.tasks if task.name == plan.task)
     return {
         "sweep": spec.name,
         "trial_id": plan.trial_id,
@@ -49,7 +59,7 @@ def build_record(spec: ExperimentSpec, size: Size, plan: TrialPlan, outcome: Out
         "status": outcome.status.value,
         "stop_reason": outcome.stop_reason.value,
         "error": error,
-        "eval_loss": loss if loss is None or math.isfinite(loss) else None,
+        "eval_loss": loss,
         "steps": outcome.steps,
         "tokens": outcome.tokens,
         "flops": size.flops(outcome.tokens),
@@ -67,6 +77,10 @@ def build_record(spec: ExperimentSpec, size: Size, plan: TrialPlan, outcome: Out
         "spec_hash": spec_hash(sweep_spec or spec),
         "design": size.design,
         "round": size.round,
+        "task": plan.task,
+        "task_metric": metric,
+        "task_score": None if metric is None or loss is None else 1.0 - loss,  # eval_loss = 1 - metric
+        "model_path": outcome.model_path,
         "config_json": json.dumps(trial_config(spec, size, plan, data_fingerprint), sort_keys=True),
     }
 

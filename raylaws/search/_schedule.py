@@ -1,20 +1,23 @@
 """The schedule of a size: its phases in order, each with its budget.
 
 A phase is one entry (:class:`SearchPhase`, :class:`SeedPhase`); a later phase of a size is
-ready once every earlier one has finished, and a new phase (finetuning, say) is one more
-entry, not another branch.
+ready once every earlier one has finished, and a new phase is one more entry, not another
+branch. Finetuning is two more entries per task (:class:`FinetuneSearchPhase`,
+:class:`FinetuneSeedPhase`): each task's pair is ready once every seed of the size's
+pretraining is recorded, independently of the other tasks and of the other sizes, so a small
+size's tasks fill free slots while larger sizes still pretrain.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Optional, Protocol
+from typing import Any, Optional, Protocol
 
 from raylaws.ladder import Size
 from raylaws.search._studies import SizeStudies
 from raylaws.spec import ExperimentSpec
-from raylaws.trial import SEARCH_SEED, Hyperparameters, Phase, TrialPlan
+from raylaws.trial import SEARCH_SEED, Hyperparameters, Phase, Status, TrialPlan
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +30,12 @@ class SizeState:
     reattach: list[int] = field(default_factory=list)  # study numbers of a dead driver's trials, to run again
     seeds_issued: set[int] = field(default_factory=set)
     best: Optional[Hyperparameters] = None  # the search's best config, once the search is done
+    # Finetuning: the records of the pretraining seeds by seed, and per task what the
+    # pretraining fields above hold for the size (keyed by task name).
+    seed_records: dict[int, dict[str, Any]] = field(default_factory=dict)
+    task_reattach: dict[str, list[int]] = field(default_factory=dict)
+    task_seeds_issued: dict[str, set[int]] = field(default_factory=dict)
+    task_best: dict[str, Hyperparameters] = field(default_factory=dict)
 
 
 class PhaseEntry(Protocol):
@@ -105,38 +114,161 @@ class SeedPhase:
         return len(state.seeds_issued) >= self.budget()
 
 
+def base_model(spec: ExperimentSpec, state: SizeState) -> Optional[str]:
+    """The kept pretrained model a size's finetuning starts from (relative to the sweep), or
+    None while a pretraining seed is unrecorded or if no seed kept a model.
+
+    ``finetune.start_from: median``: the seed whose best eval loss is the median of the
+    size's completed seeds (the lower middle of an even count; ties by seed number): a
+    typical pretraining run of the size, not its luckiest. ``seed1``: seed 1's model.
+    """
+    assert spec.finetune is not None
+    if len(state.seed_records) < spec.seeds:
+        return None
+    kept = sorted(((r["eval_loss"], seed, r["model_path"]) for seed, r in state.seed_records.items()
+                   if r["status"] == Status.COMPLETED and r["eval_loss"] is not None and r.get("model_path")),
+                  key=lambda item: (item[0], item[1]))
+    if spec.finetune.start_from == "seed1":
+        kept = [item for item in kept if item[1] == 1]
+    if not kept:
+        return None
+    return kept[(len(kept) - 1) // 2][2]
+
+
+class FinetuneSearchPhase:
+    """The (size, task) Optuna study: ``finetune.trials_per_task`` trials from the size's kept model."""
+
+    phase = Phase.FINETUNE_SEARCH
+
+    def __init__(self, spec: ExperimentSpec, studies: SizeStudies, task: str) -> None:
+        assert spec.finetune is not None
+        self._spec, self._finetune = spec, spec.finetune
+        self._studies = studies
+        self.task = task
+
+    def budget(self) -> int:
+        return self._finetune.trials_per_task
+
+    def next(self, state: SizeState) -> Optional[TrialPlan]:
+        name, key = state.size.key, f"{state.size.key}/{self.task}"
+        model = base_model(self._spec, state)
+        if model is None:
+            return None
+        reattach = state.task_reattach.get(self.task)
+        if reattach:
+            number, hparams = self._studies.reopen(key, reattach.pop(0))
+        elif self._studies.n_asked(key) >= self.budget():
+            return None
+        else:
+            number, hparams = self._studies.ask(key)
+        return TrialPlan(trial_id=finetune_trial_id(name, self.task, number), size=name, phase=self.phase,
+                         seed=SEARCH_SEED, hparams=hparams, study_number=number, task=self.task, base_model=model)
+
+    def done(self, state: SizeState) -> bool:
+        return self._studies.n_finished(f"{state.size.key}/{self.task}") >= self.budget()
+
+
+class FinetuneSeedPhase:
+    """K re-runs (seeds 1..K, ``finetune.seeds``) of the (size, task) study's best config."""
+
+    phase = Phase.FINETUNE_SEED
+
+    def __init__(self, spec: ExperimentSpec, studies: SizeStudies, task: str) -> None:
+        assert spec.finetune is not None
+        self._spec, self._finetune = spec, spec.finetune
+        self._studies = studies
+        self.task = task
+
+    def budget(self) -> int:
+        return self._finetune.seeds
+
+    def next(self, state: SizeState) -> Optional[TrialPlan]:
+        issued = state.task_seeds_issued.setdefault(self.task, set())
+        model = base_model(self._spec, state)
+        if len(issued) >= self.budget() or model is None:
+            return None
+        best = state.task_best.get(self.task) or self._studies.best(f"{state.size.key}/{self.task}")
+        if best is None:
+            return None  # every search trial of the task failed: nothing to re-run
+        state.task_best[self.task] = best
+        seed = min(set(range(1, self.budget() + 1)) - issued)
+        issued.add(seed)
+        return TrialPlan(trial_id=f"{state.size.key}.{self.task}.seed{seed}", size=state.size.key,
+                         phase=self.phase, seed=seed, hparams=best, task=self.task, base_model=model)
+
+    def done(self, state: SizeState) -> bool:
+        return len(state.task_seeds_issued.get(self.task, set())) >= self.budget()
+
+
 class Schedule:
-    """Every size's phases, in order: search, then seeds."""
+    """Every size's phases: search, then seeds; then, per finetuning task, its search and seeds."""
 
     def __init__(self, spec: ExperimentSpec, studies: SizeStudies) -> None:
+        self._spec = spec
+        self._studies = studies
         self.search = search_phase(spec, studies)
         self.phases: tuple[PhaseEntry, ...] = (self.search, SeedPhase(spec, studies))
+        tasks = spec.finetune.tasks if spec.finetune is not None else []
+        self.tasks: tuple[tuple[PhaseEntry, ...], ...] = tuple(
+            (FinetuneSearchPhase(spec, studies, task.name), FinetuneSeedPhase(spec, studies, task.name))
+            for task in tasks)
 
     @property
     def budget(self) -> int:
-        """Trials per size over all phases (equals ``spec.budget_per_size``)."""
-        return sum(entry.budget() for entry in self.phases)
+        """Trials per size over all phases (``spec.budget_per_size + spec.finetune_budget_per_size``)."""
+        return sum(entry.budget() for entry in self.phases) + sum(e.budget() for chain in self.tasks for e in chain)
 
     def budget_of(self, state: SizeState) -> int:
         """Trials of this size over all phases: :attr:`budget`, but for a size-aware search,
         whose sizes have their own search budgets (which grow when a box widens)."""
         return self.budget - self.search.budget() + self.search.budget_of(state)
 
+    def pretraining_budget_of(self, state: SizeState) -> int:
+        """Pretraining trials of this size (search and seeds), finetuning left out."""
+        return sum(entry.budget() for entry in self.phases[1:]) + self.search.budget_of(state)
+
     def next(self, state: SizeState) -> Optional[TrialPlan]:
-        """The size's next trial: from the latest phase that is ready (every earlier phase done)."""
-        ready = [self.phases[0]]
-        for earlier, later in zip(self.phases, self.phases[1:]):
-            if not earlier.done(state):
-                break
-            ready.append(later)
-        for entry in reversed(ready):
-            plan = entry.next(state)
+        """The size's next trial: pretraining first; once its seeds are recorded, each task's."""
+        plan = _next_in(self.phases, state)
+        if plan is not None or not self.tasks or base_model(self._spec, state) is None:
+            return plan
+        for chain in self.tasks:
+            plan = _next_in(chain, state)
             if plan is not None:
                 return plan
         return None
 
     def search_done(self, state: SizeState) -> bool:
         return self.phases[0].done(state)
+
+    def stuck(self, state: SizeState) -> bool:
+        """Whether the size can hand out no further trial although its budget is not met: its
+        search (or every finetuning search) ended with no completed trial, or no pretraining
+        seed kept a model to finetune. Only meaningful while none of its trials runs."""
+        name = state.size.key
+        if self.search_done(state) and self._studies.best(name) is None:
+            return True
+        if not self.tasks or len(state.seed_records) < self._spec.seeds:
+            return False
+        if base_model(self._spec, state) is None:
+            return True
+        return all(chain[0].done(state) and self._studies.best(f"{name}/{chain[0].task}") is None  # type: ignore[attr-defined]
+                   or chain[1].done(state) for chain in self.tasks)
+
+
+def _next_in(chain: tuple[PhaseEntry, ...], state: SizeState) -> Optional[TrialPlan]:
+    """The next trial of a chain of phases: from the latest phase that is ready (every earlier
+    phase of the chain done)."""
+    ready = [chain[0]]
+    for earlier, later in zip(chain, chain[1:]):
+        if not earlier.done(state):
+            break
+        ready.append(later)
+    for entry in reversed(ready):
+        plan = entry.next(state)
+        if plan is not None:
+            return plan
+    return None
 
 
 def search_phase(spec: ExperimentSpec, studies: SizeStudies) -> SearchPhase:
@@ -153,4 +285,16 @@ def search_trial_id(size: str, number: int) -> str:
     return f"{size}.s{number:03d}"
 
 
-__all__ = ["PhaseEntry", "Schedule", "SearchPhase", "SeedPhase", "SizeState", "search_trial_id"]
+def finetune_trial_id(size: str, task: str, number: int) -> str:
+    """The stable id of finetuning search trial ``number`` of the (``size``, ``task``) study."""
+    return f"{size}.{task}.s{number:03d}"
+
+
+def study_trial_id(key: str, number: int) -> str:
+    """The trial id of trial ``number`` of the study keyed ``key`` (``<size>`` or ``<size>/<task>``)."""
+    size, _, task = key.partition("/")
+    return finetune_trial_id(size, task, number) if task else search_trial_id(size, number)
+
+
+__all__ = ["FinetuneSearchPhase", "FinetuneSeedPhase", "PhaseEntry", "Schedule", "SearchPhase", "SeedPhase",
+           "SizeState", "base_model", "finetune_trial_id", "search_trial_id", "study_trial_id"]

@@ -12,6 +12,10 @@ unchanged: the seed and the draws are the same, the states are only written down
 latest trials carry no state (a driver killed between an ask and its write, or a sweep started
 before raylaws stored states), the streams are re-seeded from ``(sampler_seed, size index,
 trials asked)``: different from every earlier stream, and the same on every machine.
+
+A spec with ``finetune:`` adds one study per (size, task), keyed ``<size>/<task>``, in the same
+journal, over the finetuning space (learning rate, epochs); its streams are seeded after the
+sizes' (``sampler_seed + len(sizes) + index``), so adding finetuning changes no size's draws.
 """
 
 from __future__ import annotations
@@ -25,11 +29,11 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 import numpy as np
 import optuna
-from optuna.distributions import CategoricalDistribution, FloatDistribution
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState
 
 from raylaws.ladder import Size
-from raylaws.spec import ExperimentSpec
+from raylaws.spec import ExperimentSpec, PruningSpec
 from raylaws.trial import Hyperparameters, Status
 
 if TYPE_CHECKING:
@@ -47,6 +51,7 @@ class SizeStudies:
     a re-run round's by ``<size>.r<round>``); each size searches the box of its own spec in
     ``size_specs`` (default: ``spec`` for every size).
 
+    Every method takes a study key: a size name, or ``<size>/<task>`` for a finetuning study.
     Not thread-safe: the planner serialises calls.
     """
 
@@ -60,27 +65,40 @@ class SizeStudies:
         self._studies: dict[str, optuna.Study] = {}
         self._live: dict[tuple[str, int], optuna.Trial] = {}  # (size, number) -> trial being trained
         self._index: dict[str, int] = {}
-        # A study is named "<sweep>/<size>" when created; a moved or renamed sweep finds its
-        # studies by size (one journal holds one sweep).
-        existing = {study.study_name.rpartition("/")[2]: study.study_name for study in storage.get_all_studies()}
-        for index, size in enumerate(sizes):
-            self._index[size.key] = index
-            self._studies[size.key] = optuna.create_study(
+        # A study is named "<sweep>/<key>" when created; a moved or renamed sweep finds its
+        # studies by key (one journal holds one sweep). Size studies come first, so a size's
+        # sampler seed does not depend on the finetuning tasks.
+        existing = {study_key(study.study_name): study.study_name for study in storage.get_all_studies()}
+        keys = [size.key for size in sizes]
+        for size in sizes:
+            finetune = self._specs[size.key].finetune
+            if finetune is not None:
+                keys += [f"{size.key}/{task.name}" for task in finetune.tasks]
+        for index, key in enumerate(keys):
+            self._index[key] = index
+            own = self._spec_for(key)
+            finetune = own.finetune if "/" in key else None
+            self._studies[key] = optuna.create_study(
                 storage=storage,
-                study_name=existing.get(size.key, f"{spec.name}/{size.key}"),
+                study_name=existing.get(key, f"{spec.name}/{key}"),
                 direction="minimize",
-                sampler=self._sampler(index, size.key),
-                pruner=self._pruner(size.key),
+                sampler=self._sampler(index, key, finetune.trials_per_task if finetune else None),
+                pruner=self._pruner(finetune.pruning if finetune else own.search.pruning),
                 load_if_exists=True,
             )
-            self._continue_sampler(size.key)
+            self._continue_sampler(key)
 
-    def _sampler(self, index: int, size: str) -> optuna.samplers.BaseSampler:
-        search = self._specs[size].search
-        seed = search.sampler_seed + index  # one reproducible stream per size
+    def _spec_for(self, key: str) -> ExperimentSpec:
+        """The spec of a study key (``<size>`` or ``<size>/<task>``): its size's own spec."""
+        return self._specs[key.partition("/")[0]]
+
+    def _sampler(self, index: int, key: str, trials: Optional[int] = None) -> optuna.samplers.BaseSampler:
+        search = self._spec_for(key).search
+        seed = search.sampler_seed + index  # one reproducible stream per study
         if search.sampler == "random":
             return optuna.samplers.RandomSampler(seed=seed)
-        startup = min(10, max(3, search.trials_per_size // 3))  # Optuna's default of 10 exceeds small budgets
+        trials = search.trials_per_size if trials is None else trials
+        startup = min(10, max(3, trials // 3))  # Optuna's default of 10 exceeds small budgets
         return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, constant_liar=True, multivariate=True)
 
     def _continue_sampler(self, size: str) -> None:
@@ -95,14 +113,13 @@ class SizeStudies:
             for rng, saved in zip(rngs, state):
                 rng.set_state(_load_rng_state(saved))
             return
-        digest = hashlib.sha256(f"{self._specs[size].search.sampler_seed}/{self._index[size]}/{len(trials)}".encode())
+        digest = hashlib.sha256(f"{self._spec_for(size).search.sampler_seed}/{self._index[size]}/{len(trials)}".encode())
         for offset, rng in enumerate(rngs):
             rng.seed(int.from_bytes(digest.digest()[4 * offset:4 * offset + 4], "little"))
         logger.warning("size %s: trial %d of its study carries no sampler state; its sampler continues from a "
                        "stream seeded by (sampler_seed, size, %d trials asked)", size, latest.number, len(trials))
 
-    def _pruner(self, size: str) -> optuna.pruners.BasePruner:
-        pruning = self._specs[size].search.pruning
+    def _pruner(self, pruning: PruningSpec) -> optuna.pruners.BasePruner:
         if not pruning.enabled:
             return optuna.pruners.NopPruner()
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=pruning.grace_steps,
@@ -131,7 +148,25 @@ class SizeStudies:
         if not completed:
             return None
         best = min(completed, key=lambda t: (t.value, t.number))
-        return Hyperparameters(float(best.params["learning_rate"]), int(best.params["batch_size"]))
+        return self._hparams(size, best.params)
+
+    def _hparams(self, key: str, params: dict[str, Any]) -> Hyperparameters:
+        finetune = self._spec_for(key).finetune
+        if "/" in key:  # a finetuning study: the batch size is fixed, the epochs are searched
+            assert finetune is not None
+            return Hyperparameters(float(params["learning_rate"]), finetune.batch_size,
+                                   int(params["epochs"]))
+        return Hyperparameters(float(params["learning_rate"]), int(params["batch_size"]))
+
+    def _space(self, key: str) -> dict[str, BaseDistribution]:
+        finetune = self._spec_for(key).finetune
+        if "/" in key and finetune is not None:
+            return {"learning_rate": FloatDistribution(finetune.learning_rate.low, finetune.learning_rate.high,
+                                                       log=True),
+                    "epochs": CategoricalDistribution(list(finetune.epochs))}
+        search = self._spec_for(key).search
+        return {"learning_rate": FloatDistribution(search.learning_rate.low, search.learning_rate.high, log=True),
+                "batch_size": CategoricalDistribution(list(search.batch_size))}
 
     # ---- writing ----------------------------------------------------------------------------
 
@@ -151,14 +186,13 @@ class SizeStudies:
     def ask(self, size: str, box: Optional["SearchBox"] = None) -> tuple[int, Hyperparameters]:
         """Sample the size's next config: ``(number, hyperparameters)``, from the spec's search
         range, or from ``box`` (a size-aware search's box for the size)."""
-        search = self._specs[size].search
-        low, high = (box.lr_low, box.lr_high) if box is not None else (search.learning_rate.low,
-                                                                        search.learning_rate.high)
-        choices = list(box.batch_sizes) if box is not None else list(search.batch_size)
-        trial = self._studies[size].ask({
-            "learning_rate": FloatDistribution(low, high, log=True),
-            "batch_size": CategoricalDistribution(choices),
-        })
+        if box is None:
+            return self._ask(size, self._space(size))
+        return self._ask(size, {"learning_rate": FloatDistribution(box.lr_low, box.lr_high, log=True),
+                                "batch_size": CategoricalDistribution(list(box.batch_sizes))})
+
+    def _ask(self, size: str, space: dict[str, BaseDistribution]) -> tuple[int, Hyperparameters]:
+        trial = self._studies[size].ask(space)
         study = self._studies[size]
         state = [_dump_rng_state(rng) for rng in _sampler_rngs(study.sampler)]
         trial.storage.set_trial_system_attr(trial._trial_id, SAMPLER_STATE_ATTR, state)
@@ -182,13 +216,13 @@ class SizeStudies:
 
     def _hold(self, size: str, trial: optuna.Trial) -> tuple[int, Hyperparameters]:
         self._live[(size, trial.number)] = trial
-        if "learning_rate" not in trial.params or "batch_size" not in trial.params:
+        space = self._space(size)
+        if any(name not in trial.params for name in space):
             # The driver died between Optuna creating the trial and drawing its parameters:
-            # draw them now, from the size's search range.
-            search = self._specs[size].search
-            trial.suggest_float("learning_rate", search.learning_rate.low, search.learning_rate.high, log=True)
-            trial.suggest_categorical("batch_size", list(search.batch_size))
-        return trial.number, Hyperparameters(float(trial.params["learning_rate"]), int(trial.params["batch_size"]))
+            # draw them now, from the study's search range.
+            for name, distribution in space.items():
+                trial._suggest(name, distribution)
+        return trial.number, self._hparams(size, trial.params)
 
     def should_prune(self, size: str, number: int, step: int, eval_loss: float) -> bool:
         """Report an intermediate eval loss; True if the size's pruner stops the trial."""
@@ -221,8 +255,13 @@ def journal_trials(journal: Path) -> dict[str, list[optuna.trial.FrozenTrial]]:
     if not journal.exists():
         return {}
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
-    return {study.study_name.rpartition("/")[2]: storage.get_all_trials(study._study_id, deepcopy=False)
+    return {study_key(study.study_name): storage.get_all_trials(study._study_id, deepcopy=False)
             for study in storage.get_all_studies()}
+
+
+def study_key(study_name: str) -> str:
+    """The key of a study named ``<sweep>/<key>``: a size, or ``<size>/<task>``."""
+    return study_name.partition("/")[2] or study_name
 
 
 SAMPLER_STATE_ATTR = "raylaws:sampler_state"  # trial system attribute: the streams' state after its ask
@@ -250,4 +289,4 @@ def _load_rng_state(saved: dict[str, object]) -> tuple[object, ...]:
             float(saved["cached_gaussian"]))  # type: ignore[arg-type]
 
 
-__all__ = ["SAMPLER_STATE_ATTR", "SizeStudies", "journal_trials"]
+__all__ = ["SAMPLER_STATE_ATTR", "SizeStudies", "journal_trials", "study_key"]

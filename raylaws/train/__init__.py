@@ -1,7 +1,8 @@
 """A trial: build a size's model, train it, evaluate it, stop early; no Ray inside.
 
 Backends (:class:`Engine`): plain torch (CPU or GPU, autocast bf16/fp16, DDP across workers)
-and DeepSpeed (ZeRO 0-3; imported only when a size uses it). The trial's vocabulary
+and DeepSpeed (ZeRO 0-3; imported only when a size uses it). Finetuning trials
+(:func:`finetune_trial`) start from models kept in Hugging Face format (:func:`save_model`). The trial's vocabulary
 (:class:`~raylaws.trial.Hyperparameters`, :class:`~raylaws.trial.Progress`,
 :class:`~raylaws.trial.Outcome`, ...) lives in :mod:`raylaws.trial`.
 """
@@ -9,8 +10,10 @@ and DeepSpeed (ZeRO 0-3; imported only when a size uses it). The trial's vocabul
 from raylaws.train._checkpoint import TrialState
 from raylaws.train._distributed import CPU_SWITCH
 from raylaws.train._engine import Engine, TorchEngine
+from raylaws.train._finetune import finetune_trial
 from raylaws.train._loop import train_trial
 from raylaws.train._model import build_model, non_embedding_params
+from raylaws.train._pretrained import clean_partial_models, load_classifier, save_model
 from raylaws.trial import Hyperparameters, Outcome, Progress  # re-exported for the runner's imports
 
 __all__ = [
@@ -22,6 +25,10 @@ __all__ = [
     "TorchEngine",
     "TrialState",
     "build_model",
+    "clean_partial_models",
+    "finetune_trial",
+    "load_classifier",
     "non_embedding_params",
+    "save_model",
     "train_trial",
 ]

@@ -27,7 +27,8 @@ class TrialState:
 
     ``model``/``optimizer``/``scheduler``/``scaler`` are state dicts of the torch engine (None
     where the engine writes its own files); ``generator`` the data-order generator's state;
-    ``best``/``best_step`` the best eval loss so far and its step; ``history`` the
+    ``best``/``best_step`` the best eval loss so far and its step (``best_model`` the weights
+    there, where the trial keeps its best model); ``history`` the
     ``(step, eval_loss)`` of every evaluation; ``wall_seconds`` of training so far.
     """
 
@@ -42,6 +43,7 @@ class TrialState:
     optimizer: Optional[dict[str, Any]] = None
     scheduler: Optional[dict[str, Any]] = None
     scaler: Optional[dict[str, Any]] = None
+    best_model: Optional[dict[str, Any]] = None  # the model's state dict at ``best`` (kept for save_best only)
     format: int = field(default=1)  # bump when the fields change meaning
 
 

@@ -107,6 +107,9 @@ class _Trial:
         self.step, self.best, self.best_step = 0, math.inf, 0
         self.history: list[tuple[int, float]] = []
         self.resumed_from: Optional[int] = None
+        # The weights of the best evaluation, on the CPU, where the trial keeps its best model.
+        self.keeps_best = hooks.save_best is not None and self.rank == 0 and settings.zero_stage < 3
+        self.best_weights: Optional[dict] = None
         if hooks.resume_from is not None:
             state = _checkpoint.load(hooks.resume_from, engine)
             self.generator.set_state(state.generator)
@@ -114,6 +117,7 @@ class _Trial:
             self.history = list(state.history)
             self.elapsed_before, self.started_at = state.wall_seconds, state.started_at
             self.resumed_from = state.step
+            self.best_weights = state.best_model
         self.last_checkpoint = self.step
 
     def run(self) -> Outcome:
@@ -137,6 +141,7 @@ class _Trial:
                 return self._finish(Status.DIVERGED, StopReason.DIVERGED)
             if self.best - eval_loss > training.min_delta or math.isinf(self.best):
                 self.best, self.best_step = eval_loss, self.step
+                self._keep_best_weights()
             progress = Progress(step=self.step, tokens=self._tokens(), eval_loss=eval_loss,
                                 best_eval_loss=self.best, train_loss=running / running_count,
                                 wall_seconds=self._wall_seconds(), started_at=self.started_at,
@@ -147,6 +152,18 @@ class _Trial:
             if training.patience is not None and self.step - self.best_step >= training.patience:
                 return self._finish(Status.COMPLETED, StopReason.PATIENCE)
         return self._finish(Status.COMPLETED, StopReason.BUDGET)
+
+    def _keep_best_weights(self) -> None:
+        if self.keeps_best:
+            self.best_weights = {name: value.detach().to("cpu", copy=True)
+                                 for name, value in self.engine.model.state_dict().items()}
+
+    def _save_best_model(self) -> None:
+        """Hand the model, at its best evaluation's weights, to ``hooks.save_best``."""
+        if not self.keeps_best or self.best_weights is None or self.hooks.save_best is None:
+            return
+        self.engine.model.load_state_dict(self.best_weights)  # training is over: the engine's weights may go
+        self.hooks.save_best(self.engine.model)
 
     def _evaluate(self) -> float:
         total, weight = self.engine.evaluate(self.eval_windows.batches)
@@ -181,7 +198,7 @@ class _Trial:
     def _save(self, folder: str) -> None:
         state = TrialState(step=self.step, best=self.best, best_step=self.best_step, history=list(self.history),
                            wall_seconds=self._wall_seconds(), started_at=self.started_at,
-                           generator=self.generator.get_state())
+                           generator=self.generator.get_state(), best_model=self.best_weights)
         _checkpoint.save(folder, state, self.engine, write_state=self.rank == 0)
 
     def _tokens(self) -> int:
@@ -191,6 +208,8 @@ class _Trial:
         return self.elapsed_before + time.perf_counter() - self.clock
 
     def _finish(self, status: Status, reason: StopReason) -> Outcome:
+        if status is Status.COMPLETED:
+            self._save_best_model()
         return Outcome(status=status, stop_reason=reason, eval_loss=None if math.isinf(self.best) else self.best,
                        steps=self.step, tokens=self._tokens(), wall_seconds=self._wall_seconds(),
                        started_at=self.started_at, finished_at=datetime.now(timezone.utc),

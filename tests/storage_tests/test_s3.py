@@ -49,6 +49,11 @@ def test_a_sweep_with_s3_storage_completes_and_reads_back(s3: str, cache: Path, 
     from pyarrow.fs import FileType
 
     assert filesystem.get_file_info(f"{path}/tune").type == FileType.Directory, "Tune's experiment is in the store"
+    seeds = [r for r in rows if r["phase"] == "seed"]
+    assert seeds and all(r["model_path"] == f"models/{r['trial_id']}" for r in seeds)
+    for row in seeds:  # each kept model was uploaded whole, before its record
+        for name in ("config.json", "model.safetensors", "tokenizer.json"):
+            assert filesystem.get_file_info(f"{path}/{row['model_path']}/{name}").is_file, (row["trial_id"], name)
 
 
 def test_a_killed_driver_resumes_from_the_store_alone(s3: str, cache: Path, tmp_path: Path) -> None:
