@@ -186,18 +186,26 @@ class SweepPlanner:
         Largest sizes first (they take longest, so starting them early shortens the sweep);
         a size's later phases are handed out once its earlier ones have finished. A size-aware
         search hands out the smallest size still searching first (its optimum predicts the
-        larger sizes'), then larger ones, so no slot idles; seeds come after every search.
+        larger sizes'), then larger ones, so no slot idles; seeds come after every search. A
+        size-aware size whose box or next line-search step would be better informed once
+        running trials finish waits while any other trial can start.
         """
         with self._lock:
             if self.failure is not None:
                 return None
-            for state in sorted(self._states.values(), key=self._hand_out_order):
-                plan = self._schedule.next(state)
-                if plan is not None:
-                    self._plans[plan.trial_id] = plan
-                    self._running[plan.size] += 1
-                    self._emit(Event("started", plan.trial_id, plan.size))
-                    return plan
+            search = self._schedule.search
+            search.patient, search.declined = True, False
+            for _ in range(2):  # a held-back search trial runs when nothing else can use the slot
+                for state in sorted(self._states.values(), key=self._hand_out_order):
+                    plan = self._schedule.next(state)
+                    if plan is not None:
+                        self._plans[plan.trial_id] = plan
+                        self._running[plan.size] += 1
+                        self._emit(Event("started", plan.trial_id, plan.size))
+                        return plan
+                if not search.declined:
+                    break
+                search.patient = False
             return None
 
     def _hand_out_order(self, state: SizeState) -> tuple[bool, int]:

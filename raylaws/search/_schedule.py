@@ -61,6 +61,11 @@ class SearchPhase:
     def __init__(self, spec: ExperimentSpec, studies: SizeStudies) -> None:
         self._spec = spec
         self._studies = studies
+        # Set by the planner: while ``patient``, a phase may hold back a trial that would be
+        # better informed later (a size-aware size waiting for a smaller size's results) and
+        # then sets ``declined``; the planner asks again impatiently if nothing else can run.
+        self.patient = True
+        self.declined = False
 
     def budget(self) -> int:
         return self._spec.search.trials_per_size

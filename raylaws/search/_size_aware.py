@@ -12,6 +12,22 @@ choice and its neighbours among ``search.batch_size``. A size whose first trial 
 any smaller size has a completed trial (all pruned so far, say) searches the spec's whole
 range, as the smallest size does: no slot waits for a prediction.
 
+Within a predicted box the trials after the first are a line search in ln lr at the predicted
+batch size (:func:`line_search_next`), not draws: two trials bracket the prediction a quarter
+of the box's log-width either way; each later one goes to the vertex of the parabola through
+the best trial and its two neighbours, or steps past the best where it is the outermost. The
+fifth trial (:data:`BATCH_STEP`), where the box has another batch size, tries the nearest one at
+the best learning rate scaled by the square root of the batch ratio; with fewer trials a
+size keeps the predicted batch size. A few trials of a tiny model are noisy enough
+that draws from a box (Optuna's samplers start with random draws) spend them far from the
+optimum. A step that needs results still running waits when another trial can use the slot,
+and is drawn from the box by the size's sampler when none can.
+
+A size opens (makes its box) once the next smaller size is informative: its search has
+finished, or it has at least :data:`INFORMED_TRIALS` finished trials and a completed one, so
+its best is more than the prediction it was given. Until then its slot goes to other work
+(seed re-runs of finished sizes, say); a size opens uninformed only when nothing else can run.
+
 When every trial of a size's budget has finished and its best sits on an edge of the box
 (within :data:`EDGE_FRACTION` of the box's log-width, or on the box's smallest or largest
 batch size while the spec has another beyond it), the box widens past that edge by
@@ -46,6 +62,11 @@ logger = logging.getLogger(__name__)
 
 BOXES_ATTR = "raylaws:boxes"  # study user attribute: the size's boxes, oldest first (JSON)
 EDGE_FRACTION = 0.1  # a best lr within this fraction of the box's log-width from an edge is on it
+INFORMED_TRIALS = 3  # finished trials of a smaller, still searching size before it predicts a larger one
+MIN_STEP = 0.02  # a line-search step never lands within this distance in ln lr of a tried learning rate
+BATCH_STEP = 4  # the line search's trial (after the bracket and one refinement) that tries another batch size
+GOLDEN = 1.618  # a line search stepping past its best goes this many times its last stride further
+WAIT = object()  # line_search_next: the next step needs results of trials still running
 Z_95 = 1.959964  # two-sided 95% normal quantile
 
 
@@ -75,7 +96,7 @@ class SearchBox:
     batch_sizes: tuple[int, ...]
     first_trial: int
     trials: int
-    reason: str  # "spec", "one size", "fit", "widened"
+    reason: str  # "spec", "one size", "fit", "widened", "unbracketed" (the line search goes on)
     predicted: Optional[Hyperparameters] = None
     basis: tuple[str, ...] = ()
 
@@ -195,6 +216,82 @@ def first_box(spec: ExperimentSpec, n_params: int, optima: Sequence[tuple[str, O
                      basis=tuple(name if optimum.final else f"{name} (searching)" for name, optimum in optima))
 
 
+def line_search_next(first: SearchBox, box: SearchBox, step: int,
+                     finished: Sequence[tuple[Hyperparameters, Optional[float]]], *, running: int) -> Any:
+    """Trial ``step`` (0 = the size's first) of a predicted size's line search in ln lr: a
+    :class:`~raylaws.trial.Hyperparameters`, None (no step left to take: let the sampler draw)
+    or :data:`WAIT` (the step needs results of the ``running`` trials).
+
+    ``first``: the size's first box (its ``predicted`` is the prediction); ``box``: its latest
+    (a widening moves the bounds the steps are kept within). ``finished``: the size's
+    finished trials ``(config, loss)``, loss None for a pruned, diverged or failed one (a
+    config that lost). See the module docstring for the steps.
+    """
+    assert first.predicted is not None
+    centre, batch = math.log(first.predicted.learning_rate), first.predicted.batch_size
+    quarter = math.log(first.lr_high / first.lr_low) / 4.0
+    if step == 0:
+        return first.predicted
+    if step in (1, 2):
+        return Hyperparameters(min(max(math.exp(centre + (quarter if step == 2 else -quarter)), first.lr_low),
+                                   first.lr_high), batch)
+    if running:
+        return WAIT
+    completed = [(config, loss) for config, loss in finished if loss is not None]
+    if not completed:
+        return None
+    best = min(completed, key=lambda item: item[1])[0]
+    others = [c for c in box.batch_sizes if c != best.batch_size]
+    if step == BATCH_STEP and others and all(config.batch_size == best.batch_size for config, _ in finished):
+        other = min(others, key=lambda c: abs(math.log(c / best.batch_size)))  # the nearest other batch
+        return Hyperparameters(min(max(best.learning_rate * math.sqrt(other / best.batch_size), box.lr_low),
+                                   box.lr_high), other)
+    low, high = math.log(box.lr_low), math.log(box.lr_high)
+    points = sorted((math.log(config.learning_rate), math.inf if loss is None else loss)
+                    for config, loss in finished if config.batch_size == best.batch_size)
+    at = next(i for i, (x, y) in enumerate(points) if y == min(y for _, y in points))
+    x0, y0 = points[at]
+    left, right = (points[at - 1] if at > 0 else None), (points[at + 1] if at + 1 < len(points) else None)
+    if left is None or right is None:  # the best is the outermost tried: step on past it, further each time
+        inner = left if right is None else right
+        stride = max(quarter, GOLDEN * abs(x0 - inner[0])) if inner is not None else quarter
+        x = min(max(x0 + (stride if right is None else -stride), low), high)
+        if abs(x - x0) < MIN_STEP:  # on the box's edge: the widening takes it further
+            if inner is None:
+                return None
+            x = (x0 + inner[0]) / 2.0
+    elif math.isfinite(left[1]) and math.isfinite(right[1]):
+        (xa, ya), (xb, yb) = left, right  # the vertex of the parabola through the three points
+        denominator = (x0 - xa) * (y0 - yb) - (x0 - xb) * (y0 - ya)
+        x = x0 - 0.5 * ((x0 - xa) ** 2 * (y0 - yb) - (x0 - xb) ** 2 * (y0 - ya)) / denominator \
+            if denominator != 0.0 else (x0 + (xa if ya < yb else xb)) / 2.0
+        x = min(max(x, xa + MIN_STEP), xb - MIN_STEP)
+    else:  # a neighbour lost outright: halve the gap to the better one
+        x = (x0 + (left[0] if left[1] <= right[1] else right[0])) / 2.0
+    if any(abs(x - tried) < MIN_STEP for tried, _ in points):
+        neighbour = min((p for p in (left, right) if p is not None), key=lambda p: p[1])
+        x = (x0 + neighbour[0]) / 2.0
+        if any(abs(x - tried) < MIN_STEP for tried, _ in points):
+            return None  # the bracket is closed to the noise: let the sampler draw
+    return Hyperparameters(min(max(math.exp(x), box.lr_low), box.lr_high), best.batch_size)
+
+
+def unbracketed(finished: Sequence[tuple[Hyperparameters, Optional[float]]]) -> Optional[str]:
+    """``"low"`` or ``"high"`` where the best completed trial has the lowest or highest learning
+    rate tried at its batch size (with another tried beside it): the line search has not
+    bracketed it. None otherwise."""
+    completed = [(config, loss) for config, loss in finished if loss is not None]
+    if not completed:
+        return None
+    best = min(completed, key=lambda item: item[1])[0]
+    rates = [config.learning_rate for config, _ in finished if config.batch_size == best.batch_size]
+    if len(rates) < 2:
+        return None
+    if best.learning_rate <= min(rates):
+        return "low"
+    return "high" if best.learning_rate >= max(rates) else None
+
+
 def edge_of(box: SearchBox, best: Hyperparameters, choices: Sequence[int]) -> tuple[Optional[str], Optional[str]]:
     """Which edge of ``box`` the best config sits on: ``(lr edge, batch edge)``, each ``"low"``,
     ``"high"`` or None; a batch edge only where ``choices`` (the spec's) go on beyond it."""
@@ -276,13 +373,26 @@ class SizeAwareSearchPhase(SearchPhase):
         if state.reattach:
             return super().next(state)
         self._widen_if_on_edge(state)
-        boxes = boxes_of(self._studies, name) or [self._open(state)]
+        boxes = boxes_of(self._studies, name)
+        if not boxes:
+            if self.patient and not self._informed(name):
+                self.declined = True  # another size's trial can use the slot; ask again later
+                return None
+            boxes = [self._open(state)]
         box = boxes[-1]
         asked = self._studies.n_asked(name)
         if asked >= box.trials:
             return None
         if asked == box.first_trial and box.predicted is not None:
             self._studies.enqueue(name, box.predicted)  # a crash before the ask: enqueued again, once
+        elif boxes[0].predicted is not None:
+            step = line_search_next(boxes[0], box, asked, self._studies.finished_points(name),
+                                    running=asked - self._studies.n_finished(name))
+            if step is WAIT and self.patient:
+                self.declined = True
+                return None
+            if isinstance(step, Hyperparameters):
+                self._studies.enqueue(name, step)
         number, hparams = self._studies.ask(name, box)
         return TrialPlan(trial_id=search_trial_id(name, number), size=name, phase=Phase.SEARCH, seed=SEARCH_SEED,
                          hparams=hparams, study_number=number)
@@ -290,6 +400,17 @@ class SizeAwareSearchPhase(SearchPhase):
     def done(self, state: SizeState) -> bool:
         self._widen_if_on_edge(state)
         return self._studies.n_finished(state.size.key) >= self.budget_of(state)
+
+    def _informed(self, name: str) -> bool:
+        """Whether the next smaller size (in the size's design and round) says more than the
+        prediction it was given: its search has finished, or :data:`INFORMED_TRIALS` of its
+        trials have and one completed. True for the smallest size."""
+        if not self._smaller[name]:
+            return True
+        smaller = self._smaller[name][-1].key
+        if self._finished(smaller):
+            return True
+        return self._studies.n_finished(smaller) >= INFORMED_TRIALS and self._best(smaller) is not None
 
     def _open(self, state: SizeState) -> SearchBox:
         """Make and store the first box of a size whose study has no trial yet."""
@@ -322,7 +443,14 @@ class SizeAwareSearchPhase(SearchPhase):
         if best is None:
             return
         extra = box.trials - boxes[0].trials
-        wider = widened(self._studies.spec_of(name), box, best, first_trial=self._studies.n_asked(name), extra_so_far=extra)
+        spec = self._studies.spec_of(name)
+        wider = widened(spec, box, best, first_trial=self._studies.n_asked(name), extra_so_far=extra)
+        more = min(spec.search.size_aware.widen_trials, spec.search.size_aware.max_extra_trials - extra)
+        if wider is None and boxes[0].predicted is not None and more > 0 \
+                and unbracketed(self._studies.finished_points(name)) is not None:
+            # Inside the box, but the line search has not bracketed it: its steps go on.
+            wider = replace(box, first_trial=self._studies.n_asked(name), trials=box.trials + more,
+                            reason="unbracketed", predicted=None, basis=())
         if wider is None:
             return
         self._store(name, boxes + [wider])
@@ -341,5 +469,6 @@ class SizeAwareSearchPhase(SearchPhase):
         self._studies.set_user_attr(size, BOXES_ATTR, [box.to_json() for box in boxes])
 
 
-__all__ = ["BOXES_ATTR", "Optimum", "SearchBox", "SizeAwareSearchPhase", "boxes_of", "edge_of", "first_box",
-           "journal_boxes", "loglog_prediction", "predict_batch", "size_budgets", "widened"]
+__all__ = ["BOXES_ATTR", "WAIT", "Optimum", "SearchBox", "SizeAwareSearchPhase", "boxes_of", "edge_of", "first_box",
+           "journal_boxes", "line_search_next", "loglog_prediction", "predict_batch", "size_budgets", "unbracketed",
+           "widened"]

@@ -138,6 +138,12 @@ class SizeStudies:
         """Numbers of the size's trials left RUNNING (by a driver that died, on a fresh start)."""
         return [t.number for t in self._studies[size].get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
 
+    def finished_points(self, size: str) -> list[tuple[Hyperparameters, Optional[float]]]:
+        """The size's finished trials in study order: ``(config, loss)``, the loss None where the
+        trial was pruned, diverged or failed (a config that lost, without a final loss)."""
+        return [(self._hparams(size, t.params), t.value if t.state == TrialState.COMPLETE else None)
+                for t in self._studies[size].get_trials(deepcopy=False) if t.state.is_finished()]
+
     def user_attr(self, size: str, key: str) -> Any:
         """A value stored with the size's study (in the journal), or None."""
         return self._studies[size].user_attrs.get(key)

@@ -15,8 +15,8 @@ import pytest
 from raylaws.ladder import build_ladder
 from raylaws.layout import SweepLayout
 from raylaws.search import SweepPlanner
-from raylaws.search._size_aware import (Optimum, SearchBox, boxes_of, first_box, loglog_prediction, size_budgets,
-                                        widened)
+from raylaws.search._size_aware import (WAIT, Optimum, SearchBox, boxes_of, first_box, line_search_next,
+                                        loglog_prediction, size_budgets, widened)
 from raylaws.spec import SpecError, spec_from_dict
 from raylaws.trial import Hyperparameters, Phase, TrialPlan
 from tests.conftest import tiny_spec_dict
@@ -36,7 +36,7 @@ def loss(n_params: int, hparams: Hyperparameters, scale: float = 0.02) -> float:
 def spec_of(**size_aware: Any) -> Any:
     search = {"learning_rate": {"low": 1e-3, "high": 3e-2}, "batch_size": [8, 16], "trials_per_size": 6,
               "sampler_seed": 0, "pruning": {"enabled": False}, "strategy": "size_aware",
-              "size_aware": {"trials_after_first": 3, **size_aware}}
+              "size_aware": {"trials_after_first": 4, **size_aware}}
     return spec_from_dict(tiny_spec_dict(search=search, seeds=1, ladder=LADDER))
 
 
@@ -66,10 +66,10 @@ def test_sizes_are_searched_smallest_first_and_later_sizes_get_fewer_trials(tmp_
     counts = {name: sum(p.size == name for p in search) for name in first_seen}
     boxes = {name: boxes_of(planner._studies, name) for name in first_seen}
     assert counts == {name: boxes[name][-1].trials for name in first_seen}
-    assert all(boxes[name][0].trials == 3 for name in first_seen[1:]) and boxes["L1-H8"][0].trials == 6
+    assert all(boxes[name][0].trials == 4 for name in first_seen[1:]) and boxes["L1-H8"][0].trials == 6
     assert planner.total_trials == len(plans)
     assert size_budgets(spec_of(), planner.sizes, boxes) == {name: counts[name] + 1 for name in first_seen}
-    assert size_budgets(spec_of(), planner.sizes, {}) == {"L1-H8": 7, "L2-H16": 4, "L3-H24": 4, "L4-H32": 4}
+    assert size_budgets(spec_of(), planner.sizes, {}) == {"L1-H8": 7, "L2-H16": 5, "L3-H24": 5, "L4-H32": 5}
 
 
 def test_a_later_size_starts_at_its_predicted_optimum_inside_a_narrower_box(tmp_path: Path) -> None:
@@ -131,6 +131,60 @@ def test_the_prediction_error_grows_with_the_scatter_of_the_optima() -> None:
     _, tight = loglog_prediction(n, [1e-2, 1e-2 / 3.16, 1e-3], 1e6)
     _, loose = loglog_prediction(n, [1e-2, 1e-2, 1e-3], 1e6)
     assert tight < loose and math.isinf(loglog_prediction(n[:2], [1e-2, 1e-3], 1e6)[1])
+
+
+def test_after_its_first_trial_a_size_line_searches_around_the_prediction() -> None:
+    c = 1e-2
+    box = SearchBox(c / 2, c * 2, (8, 16), first_trial=0, trials=5, reason="fit", predicted=Hyperparameters(c, 16))
+    quarter = math.log(4.0) / 4  # a quarter of the box's log-width
+    assert line_search_next(box, box, 0, [], running=0) == box.predicted
+    below, above = (line_search_next(box, box, k, [], running=1) for k in (1, 2))  # no result needed yet
+    assert below.batch_size == above.batch_size == 16
+    assert math.isclose(math.log(c / below.learning_rate), quarter) and math.isclose(math.log(above.learning_rate / c), quarter)
+    trials = [(box.predicted, 1.00), (below, 1.20), (above, 1.10)]
+    assert line_search_next(box, box, 3, trials[:2], running=1) is WAIT  # the third result is still out
+
+    vertex = line_search_next(box, box, 3, trials, running=0)  # the parabola's vertex, on the better side
+    xa, x0, xb = (math.log(h.learning_rate) for h in (below, box.predicted, above))
+    expected = x0 - 0.5 * ((x0 - xa) ** 2 * (1.00 - 1.10) - (x0 - xb) ** 2 * (1.00 - 1.20)) / (
+        (x0 - xa) * (1.00 - 1.10) - (x0 - xb) * (1.00 - 1.20))
+    assert vertex.batch_size == 16 and x0 < math.log(vertex.learning_rate) < xb
+    assert math.isclose(math.log(vertex.learning_rate), expected)
+
+    falling = [(box.predicted, 1.10), (below, 1.20), (above, 1.00)]  # the best is the outermost: step past it
+    step = line_search_next(box, box, 3, falling, running=0)
+    assert math.isclose(math.log(step.learning_rate / above.learning_rate), quarter)
+    pruned = [(box.predicted, 1.00), (below, None), (above, 1.10)]  # a pruned neighbour: halve the gap to the other
+    assert math.isclose(math.log(line_search_next(box, box, 3, pruned, running=0).learning_rate), (x0 + xb) / 2)
+
+    probe = line_search_next(box, box, 4, trials + [(vertex, 0.95)], running=0)  # the last trial: the other batch
+    assert probe.batch_size == 8 and math.isclose(probe.learning_rate, vertex.learning_rate * math.sqrt(8 / 16))
+
+
+def test_a_size_opens_once_the_next_smaller_size_has_results_seeds_filling_the_wait(tmp_path: Path) -> None:
+    spec = spec_of()
+    planner = SweepPlanner(spec, build_ladder(spec), SweepLayout.at(tmp_path))
+    names = [size.name for size in planner.sizes]
+    finished_before_open: dict[str, int] = {}
+    original = planner._schedule.search._open
+
+    def recording_open(state: Any) -> Any:
+        at = names.index(state.size.name)
+        if at > 0:
+            finished_before_open[state.size.name] = planner._studies.n_finished(names[at - 1])
+        return original(state)
+
+    planner._schedule.search._open = recording_open
+    plans = drive(planner)
+    assert set(finished_before_open) == set(names[1:])
+    assert all(count >= 3 for count in finished_before_open.values()), finished_before_open
+    first_l3 = next(i for i, p in enumerate(plans) if p.size == "L3-H24")
+    assert any(p.phase is Phase.SEED for p in plans[:first_l3])  # a seed re-run used the slot meanwhile
+    for name in names[1:]:  # each later size's trials: its prediction, the bracket, then the line search
+        box = boxes_of(planner._studies, name)[0]
+        search = [p.hparams for p in plans if p.size == name and p.phase is Phase.SEARCH][:3]
+        assert search[0] == box.predicted and {h.batch_size for h in search} == {box.predicted.batch_size}
+        assert search[1].learning_rate < box.predicted.learning_rate < search[2].learning_rate
 
 
 def test_a_killed_size_aware_sweep_resumes_with_the_same_boxes_and_no_repeats(tmp_path: Path) -> None:
