@@ -28,6 +28,9 @@ table gives medians over sampler seeds; the last two lines are
 ``search_compute_ratio=<size-aware FLOPs to target / grid FLOPs>`` (goal <= 0.25). The ratio
 is in FLOPs because core-seconds depend on how loaded the machine was when the cached grid
 and each search ran; FLOPs do not. ``--strategies`` runs a subset (size_aware always).
+Beside the target, each strategy's FLOPs to within ``--loose-tolerance`` (1%) are printed, and
+the size-aware ratio for it (``search_compute_ratio_within_0.01=``) just before the last two
+lines: on tiny models one run's loss moves by more than 0.25% between nearby configs.
 
 Usage:
     python benchmarks/search_efficiency.py                      # search_spaces/demo.yaml
@@ -61,6 +64,10 @@ DEFAULT_SPEC = REPO / "search_spaces" / "demo.yaml"
 DEFAULT_GRID = REPO / "benchmarks" / "data" / "search_grid.parquet"
 STRATEGIES = ("independent", "size_aware", "random")
 TOLERANCE = 0.0025  # a size is found when its best loss is within 0.25% of its grid optimum
+# One run's loss moves by more than 0.25% between seeds, or between learning rates a few percent
+# apart, on the demo's tiny sizes (the README gives the figures); compute to within 1% is
+# reported beside it, so strategies are compared where the target is above that noise.
+LOOSE_TOLERANCE = 0.01
 
 # --quick: two tiny sizes, seconds per trial (the benchmark's own test runs it).
 QUICK_SPEC: dict[str, Any] = {
@@ -329,6 +336,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--grid-lrs", type=int, default=None, help="learning rates of the grid (default 8; quick 3)")
     parser.add_argument("--seeds", type=int, default=3, help="sampler seeds per strategy (0, 1, ...)")
     parser.add_argument("--tolerance", type=float, default=TOLERANCE, help="relative gap that counts as found")
+    parser.add_argument("--loose-tolerance", type=float, default=LOOSE_TOLERANCE,
+                        help="a second, looser gap reported beside it (above the noise of one training run)")
     parser.add_argument("--trials-after-first", type=int, default=None,
                         help="size-aware: search trials of every size but the smallest (default: the spec's)")
     parser.add_argument("--strategies", default=",".join(STRATEGIES),
@@ -361,8 +370,16 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                             strategies=strategies)
     results = {strategy: [measure(strategy, seed, rows, optima, args.tolerance) for seed, rows in enumerate(found)]
                for strategy, found in runs.items()}
+    loose = {strategy: [measure(strategy, seed, rows, optima, args.loose_tolerance) for seed, rows in enumerate(found)]
+             for strategy, found in runs.items()}
     for strategy in strategies:
         print(table(strategy, results[strategy], optima, grid_core, grid_flops))
+        flops_to = _median([r.flops_to_target for r in loose[strategy]])
+        print(f"to within {args.loose_tolerance:.2%}: reached by "
+              f"{sum(r.trials_to_target is not None for r in loose[strategy])}/{len(loose[strategy])} seeds; "
+              f"FLOPs {_fmt(flops_to, '.3g')} ({_fmt(flops_to / grid_flops, '.3f')} of the grid)")
+    loose_ratio = _median([r.flops_to_target for r in loose["size_aware"]]) / grid_flops
+    print(f"search_compute_ratio_within_{args.loose_tolerance:g}={'inf' if math.isinf(loose_ratio) else format(loose_ratio, '.3f')}")
     # Compute is counted in FLOPs (6 N D): core-seconds depend on how loaded the machine was
     # when the grid and each search ran, FLOPs do not. The core-seconds ratio is printed too.
     core_ratio = _median([r.core_seconds_to_target for r in results["size_aware"]]) / grid_core

@@ -221,8 +221,11 @@ class SizeAwareSpec(_Frozen):
     lr*(N) and bs*(N), fitted over the smaller sizes, predict for it, in a learning-rate box
     around that prediction: ``first_box_factor`` times either way of the one smaller size's
     best, or, from two smaller sizes on, the fit's 95% prediction interval, never narrower than
-    ``min_box_factor`` times either way. A size whose best ends on an edge of its box gets its
-    box widened past that edge and ``widen_trials`` more trials, up to ``max_extra_trials``;
+    ``min_box_factor`` times either way. Its trials after the first are a line search in ln lr
+    inside the box (a bracket either side, then the parabola's vertex or a step past the best;
+    the fifth tries the nearest other batch size). A size whose best ends on an edge of its
+    box, or outermost of the learning rates it tried, gets its box widened past that edge (or
+    its line search continued) and ``widen_trials`` more trials, up to ``max_extra_trials``;
     learning rates may then leave ``search.learning_rate`` by up to ``beyond_range`` times.
     """
 
