@@ -221,7 +221,7 @@ class SweepPlanner:
 
         Search trials report to their own size's study (finetuning search trials to their
         (size, task) study), whose pruner compares them with that study's trials only. Seed
-        re-runs are never pruned.
+        re-runs are never pruned, nor are a size-aware size's line-search trials.
         """
         with self._lock:
             plan = self._plans.get(trial_id)
@@ -229,7 +229,7 @@ class SweepPlanner:
                 return False
             size_spec = self.size_specs[plan.size]
             pruning = size_spec.search.pruning if plan.task is None else size_spec.finetune.pruning  # type: ignore[union-attr]
-            if not pruning.enabled:
+            if not pruning.enabled or (plan.task is None and not self._schedule.search.prunes(plan.size)):
                 return False
             return self._studies.should_prune(plan.study_key, plan.study_number, progress.step, progress.eval_loss)
 

@@ -74,6 +74,10 @@ class SearchPhase:
         """Search trials of this size (a size-aware search gives sizes different budgets)."""
         return self.budget()
 
+    def prunes(self, size: str) -> bool:
+        """Whether the size's search trials may be pruned (when ``search.pruning`` is on)."""
+        return True
+
     def next(self, state: SizeState) -> Optional[TrialPlan]:
         name = state.size.key
         if state.reattach:

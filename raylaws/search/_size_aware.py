@@ -21,7 +21,9 @@ the best learning rate scaled by the square root of the batch ratio; with fewer 
 size keeps the predicted batch size. A few trials of a tiny model are noisy enough
 that draws from a box (Optuna's samplers start with random draws) spend them far from the
 optimum. A step that needs results still running waits when another trial can use the slot,
-and is drawn from the box by the size's sampler when none can.
+and is drawn from the box by the size's sampler when none can. Line-search trials are not
+pruned: each step needs the final losses, and an early evaluation favours the higher learning
+rates, which start faster.
 
 A size opens (makes its box) once the next smaller size is informative: its search has
 finished, or it has at least :data:`INFORMED_TRIALS` finished trials and a completed one, so
@@ -400,6 +402,13 @@ class SizeAwareSearchPhase(SearchPhase):
     def done(self, state: SizeState) -> bool:
         self._widen_if_on_edge(state)
         return self._studies.n_finished(state.size.key) >= self.budget_of(state)
+
+    def prunes(self, size: str) -> bool:
+        """A size with a predicted box line-searches: it needs every trial's final loss (an
+        early evaluation favours the higher learning rates, which start faster), so none is
+        pruned. The smallest size, searching the spec's range, is pruned as the spec says."""
+        boxes = boxes_of(self._studies, size)
+        return not boxes or boxes[0].predicted is None
 
     def _informed(self, name: str) -> bool:
         """Whether the next smaller size (in the size's design and round) says more than the

@@ -20,7 +20,7 @@ from raylaws.search._size_aware import (WAIT, Optimum, SearchBox, boxes_of, firs
 from raylaws.spec import SpecError, spec_from_dict
 from raylaws.trial import Hyperparameters, Phase, TrialPlan
 from tests.conftest import tiny_spec_dict
-from tests.search_tests.test_plan import final
+from tests.search_tests.test_plan import at, final
 
 LADDER = {"aspect_ratio": 8, "layers": [1, 2, 3, 4]}  # N = 768; 6,144; 20,736; 49,152
 
@@ -185,6 +185,26 @@ def test_a_size_opens_once_the_next_smaller_size_has_results_seeds_filling_the_w
         search = [p.hparams for p in plans if p.size == name and p.phase is Phase.SEARCH][:3]
         assert search[0] == box.predicted and {h.batch_size for h in search} == {box.predicted.batch_size}
         assert search[1].learning_rate < box.predicted.learning_rate < search[2].learning_rate
+
+
+def test_line_search_trials_are_never_pruned_while_the_smallest_size_is(tmp_path: Path) -> None:
+    search = {"learning_rate": {"low": 1e-3, "high": 3e-2}, "batch_size": [8], "trials_per_size": 4,
+              "sampler_seed": 0, "pruning": {"enabled": True, "grace_steps": 2, "reduction_factor": 2},
+              "strategy": "size_aware", "size_aware": {"trials_after_first": 3}}
+    spec = spec_from_dict(tiny_spec_dict(search=search, seeds=0, ladder={"aspect_ratio": 8, "layers": [1, 2]}))
+    planner = SweepPlanner(spec, build_ladder(spec), SweepLayout.at(tmp_path))
+    smallest = [planner.next_trial() for _ in range(4)]
+    assert {p.size for p in smallest} == {"L1-H8"}
+    for rank, plan in enumerate(smallest[:3]):  # three finish well, so a bad fourth is pruned
+        planner.should_prune(plan.trial_id, at(2, 1.0 + rank))
+        planner.complete(plan.trial_id, final(1.0 + rank))
+    assert planner.should_prune(smallest[3].trial_id, at(2, 50.0))
+    planner.complete(smallest[3].trial_id, final(50.0))
+    larger = [planner.next_trial() for _ in range(3)]
+    assert {p.size for p in larger} == {"L2-H16"} and not planner._schedule.search.prunes("L2-H16")
+    for plan in larger[:2]:
+        planner.should_prune(plan.trial_id, at(2, 1.0))
+    assert not planner.should_prune(larger[2].trial_id, at(2, 50.0))  # far behind, but its loss is needed
 
 
 def test_a_killed_size_aware_sweep_resumes_with_the_same_boxes_and_no_repeats(tmp_path: Path) -> None:
