@@ -239,10 +239,9 @@ def line_search_next(first: SearchBox, box: SearchBox, step: int,
                                    first.lr_high), batch)
     if running:
         return WAIT
-    completed = [(config, loss) for config, loss in finished if loss is not None]
-    if not completed:
+    best = _best_completed(finished)
+    if best is None:
         return None
-    best = min(completed, key=lambda item: item[1])[0]
     others = [c for c in box.batch_sizes if c != best.batch_size]
     if step == BATCH_STEP and others and all(config.batch_size == best.batch_size for config, _ in finished):
         other = min(others, key=lambda c: abs(math.log(c / best.batch_size)))  # the nearest other batch
@@ -278,14 +277,19 @@ def line_search_next(first: SearchBox, box: SearchBox, step: int,
     return Hyperparameters(min(max(math.exp(x), box.lr_low), box.lr_high), best.batch_size)
 
 
+def _best_completed(finished: Sequence[tuple[Hyperparameters, Optional[float]]]) -> Optional[Hyperparameters]:
+    """The config of the lowest loss among ``finished`` (the first of equals), or None."""
+    completed = [(config, loss) for config, loss in finished if loss is not None]
+    return min(completed, key=lambda item: item[1])[0] if completed else None
+
+
 def unbracketed(finished: Sequence[tuple[Hyperparameters, Optional[float]]]) -> Optional[str]:
     """``"low"`` or ``"high"`` where the best completed trial has the lowest or highest learning
     rate tried at its batch size (with another tried beside it): the line search has not
     bracketed it. None otherwise."""
-    completed = [(config, loss) for config, loss in finished if loss is not None]
-    if not completed:
+    best = _best_completed(finished)
+    if best is None:
         return None
-    best = min(completed, key=lambda item: item[1])[0]
     rates = [config.learning_rate for config, _ in finished if config.batch_size == best.batch_size]
     if len(rates) < 2:
         return None
