@@ -4,9 +4,7 @@ Sizes are searched smallest first. When a size's study starts, lr*(N) and bs*(N)
 over the smaller sizes' optima (log-log linear in N; a smaller size still searching counts
 with its best so far, so a slot never waits for it): the study's first trial is the predicted
 optimum (``enqueue_trial``) and it samples a box around the prediction. With one smaller
-size the prediction is its best moved along ``N^lr_exponent`` (``size_aware.lr_exponent``,
-default -1/3: Adam's best learning rate goes as 1 / width, and width as N^(1/3) at a fixed
-aspect ratio) and the box is ``first_box_factor`` times either way of it; with two or more, the fit's
+size the box is ``first_box_factor`` times either way of its best; with two or more, the fit's
 95% prediction interval of ln lr* (normal quantile: with three or four sizes Student's t
 would make every box the whole range), clipped to ``[min_box_factor, first_box_factor]``.
 A box never leaves ``search.learning_rate`` when it is made; the batch box is the predicted
@@ -212,10 +210,7 @@ def first_box(spec: ExperimentSpec, n_params: int, optima: Sequence[tuple[str, O
     if not optima:
         return SearchBox(low, high, tuple(search.batch_size), first_trial=0, trials=trials, reason="spec")
     points = [o for _, o in optima]
-    if len(points) == 1:  # one point fixes no slope: move along the prior's
-        centre, error = points[0].learning_rate * (n_params / points[0].n_params) ** settings.lr_exponent, math.inf
-    else:
-        centre, error = loglog_prediction([o.n_params for o in points], [o.learning_rate for o in points], n_params)
+    centre, error = loglog_prediction([o.n_params for o in points], [o.learning_rate for o in points], n_params)
     factor = settings.first_box_factor
     if math.isfinite(error):
         factor = min(max(math.exp(Z_95 * error), settings.min_box_factor), settings.first_box_factor)

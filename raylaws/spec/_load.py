@@ -96,9 +96,7 @@ def spec_hash(spec: ExperimentSpec) -> str:
 
 # Spec fields added after the first sweeps were made ("section.field"): hashed only when set to
 # something other than their default. Add every new field here.
-# A nested field comes after its section (a section at its default is dropped whole first).
-LATER_FIELDS: tuple[str, ...] = ("ladder.activation", "search.strategy", "search.size_aware",
-                                 "search.size_aware.lr_exponent", "finetune", "designs")
+LATER_FIELDS: tuple[str, ...] = ("ladder.activation", "search.strategy", "search.size_aware", "finetune", "designs")
 
 
 def _field_default(path: list[str]) -> tuple[bool, Any]:

@@ -220,7 +220,7 @@ class SizeAwareSpec(_Frozen):
     Sizes are searched smallest first. Each later size's study starts with the optimum that
     lr*(N) and bs*(N), fitted over the smaller sizes, predict for it, in a learning-rate box
     around that prediction: ``first_box_factor`` times either way of the one smaller size's
-    best moved along ``N^lr_exponent``, or, from two smaller sizes on, the fit's 95% prediction interval, never narrower than
+    best, or, from two smaller sizes on, the fit's 95% prediction interval, never narrower than
     ``min_box_factor`` times either way. Its trials after the first are a line search in ln lr
     inside the box (a bracket either side, then the parabola's vertex or a step past the best;
     the fifth tries the nearest other batch size). A size whose best ends on an edge of its
@@ -235,10 +235,6 @@ class SizeAwareSpec(_Frozen):
     widen_trials: int = Field(2, ge=1, le=1000)
     max_extra_trials: int = Field(4, ge=0, le=100_000)
     beyond_range: float = Field(4.0, ge=1.0, le=1000.0)  # 1: never leave search.learning_rate
-    # lr*(N) ~ N^lr_exponent where one smaller size is all there is to go on: Adam's best
-    # learning rate scales as 1 / width, and along a fixed aspect ratio width ~ N^(1/3).
-    # 0: the smaller size's best learning rate unchanged (a muP-style ladder).
-    lr_exponent: float = Field(-1.0 / 3.0, ge=-2.0, le=1.0)
 
     @model_validator(mode="after")
     def _floor_below_first(self) -> "SizeAwareSpec":

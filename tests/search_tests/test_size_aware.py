@@ -111,7 +111,7 @@ def test_a_best_inside_its_box_is_not_widened() -> None:
 
 
 def test_a_new_box_is_a_few_times_around_one_size_and_never_narrower_than_the_floor() -> None:
-    spec = spec_of(first_box_factor=3.0, min_box_factor=1.5, lr_exponent=0.0)
+    spec = spec_of(first_box_factor=3.0, min_box_factor=1.5)
     one = first_box(spec, 6144, [("a", Optimum(768, 1e-2, 16, True))], trials=3)
     assert one.reason == "one size" and one.predicted == Hyperparameters(1e-2, 16)
     assert math.isclose(one.lr_low, 1e-2 / 3) and math.isclose(one.lr_high, 3e-2)
@@ -121,18 +121,8 @@ def test_a_new_box_is_a_few_times_around_one_size_and_never_narrower_than_the_fl
     assert math.isclose(fitted.predicted.learning_rate, optimal_lr(49152), rel_tol=1e-6)
 
 
-def test_one_smaller_size_predicts_along_the_prior_exponent() -> None:
-    # 8x the parameters at a fixed aspect ratio is 2x the width: Adam's best lr halves.
-    box = first_box(spec_of(), 6144, [("a", Optimum(768, 1e-2, 16, True))], trials=3)
-    assert math.isclose(box.predicted.learning_rate, 1e-2 / 2) and box.reason == "one size"
-    assert math.isclose(math.sqrt(box.lr_low * box.lr_high), 1e-2 / 2)
-    two = [("a", Optimum(768, 1e-2, 16, True)), ("b", Optimum(6144, 1e-2, 16, True))]
-    assert math.isclose(first_box(spec_of(), 49152, two, trials=3).predicted.learning_rate, 1e-2)  # the fit decides
-
-
 def test_a_box_near_the_range_edge_moves_inside_it_without_shrinking() -> None:
-    box = first_box(spec_of(first_box_factor=2.0, lr_exponent=0.0), 6144, [("a", Optimum(768, 2.9e-2, 8, True))],
-                    trials=3)
+    box = first_box(spec_of(first_box_factor=2.0), 6144, [("a", Optimum(768, 2.9e-2, 8, True))], trials=3)
     assert math.isclose(box.lr_high, 3e-2) and math.isclose(box.lr_high / box.lr_low, 4.0)
 
 

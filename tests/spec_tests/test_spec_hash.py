@@ -38,12 +38,3 @@ def test_a_later_field_set_away_from_its_default_changes_the_hash() -> None:
             continue
         changed = {**OLD_SPEC, section: {**OLD_SPEC.get(section, {}), field: other}}
         assert spec_hash(spec_from_dict(changed)) != OLD_HASH, path
-
-
-def test_a_size_aware_spec_keeps_its_hash_when_size_aware_gains_a_field() -> None:
-    # Hashed before size_aware.lr_exponent existed; the field at its default leaves it alone.
-    size_aware = {**OLD_SPEC, "search": {**OLD_SPEC["search"], "strategy": "size_aware",
-                                         "size_aware": {"trials_after_first": 1}}}
-    assert spec_hash(spec_from_dict(size_aware)) == "4788b24d147c5ac4"
-    moved = {**size_aware, "search": {**size_aware["search"], "size_aware": {"trials_after_first": 1, "lr_exponent": 0}}}
-    assert spec_hash(spec_from_dict(moved)) != "4788b24d147c5ac4"
