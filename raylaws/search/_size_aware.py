@@ -26,13 +26,9 @@ pruned: each step needs the final losses, and an early evaluation favours the hi
 rates, which start faster.
 
 A size opens (makes its box) once the next smaller size is informative: its search has
-finished, or it has at least :data:`INFORMED_TRIALS` finished trials, a completed one, and its
-best is bracketed (not the lowest or highest learning rate tried at its batch size), so its
-best is more than the prediction it was given and more than a bound on its optimum. Until then its slot goes to other work
-(seed re-runs of finished sizes, say); a size opens uninformed only when nothing else can run,
-and not even then while the smaller size's best is unbracketed and its running trials may
-bracket it (:meth:`SizeAwareSearchPhase._awaits_bracket`): a slot idles for part of one trial
-rather than a misled size spending several.
+finished, or it has at least :data:`INFORMED_TRIALS` finished trials and a completed one, so
+its best is more than the prediction it was given. Until then its slot goes to other work
+(seed re-runs of finished sizes, say); a size opens uninformed only when nothing else can run.
 
 When every trial of a size's budget has finished and its best sits on an edge of the box
 (within :data:`EDGE_FRACTION` of the box's log-width, or on the box's smallest or largest
@@ -385,8 +381,6 @@ class SizeAwareSearchPhase(SearchPhase):
         self._widen_if_on_edge(state)
         boxes = boxes_of(self._studies, name)
         if not boxes:
-            if self._awaits_bracket(name):
-                return None  # even with nothing else to run: a trial of the smaller size will say more
             if self.patient and not self._informed(name):
                 self.declined = True  # another size's trial can use the slot; ask again later
                 return None
@@ -423,33 +417,13 @@ class SizeAwareSearchPhase(SearchPhase):
     def _informed(self, name: str) -> bool:
         """Whether the next smaller size (in the size's design and round) says more than the
         prediction it was given: its search has finished, or :data:`INFORMED_TRIALS` of its
-        trials have, one completed and its best is bracketed (a learning rate tried either side
-        of it at its batch size). True for the smallest size."""
+        trials have and one completed. True for the smallest size."""
         if not self._smaller[name]:
             return True
         smaller = self._smaller[name][-1].key
         if self._finished(smaller):
             return True
-        if self._studies.n_finished(smaller) < INFORMED_TRIALS or self._best(smaller) is None:
-            return False
-        # A best that is the outermost learning rate tried is a bound on the optimum, not an
-        # estimate: a prediction through it sends the larger size's first trials the wrong way.
-        return unbracketed(self._studies.finished_points(smaller)) is None
-
-    def _awaits_bracket(self, name: str) -> bool:
-        """Whether the next smaller size, still searching with trials running, has results
-        whose best is its outermost learning rate tried (or, not open yet, waits so itself). A prediction through such a bound
-        misleads by more than a slot left idle until one of those trials finishes costs (a
-        mispredicted size spends two or three more trials finding its optimum)."""
-        if not self._smaller[name]:
-            return False
-        smaller = self._smaller[name][-1].key
-        if not boxes_of(self._studies, smaller):  # not open yet: it may itself be waiting
-            return self._awaits_bracket(smaller)
-        finished = self._studies.n_finished(smaller)
-        if self._finished(smaller) or finished < INFORMED_TRIALS or self._studies.n_asked(smaller) <= finished:
-            return False
-        return self._best(smaller) is not None and unbracketed(self._studies.finished_points(smaller)) is not None
+        return self._studies.n_finished(smaller) >= INFORMED_TRIALS and self._best(smaller) is not None
 
     def _open(self, state: SizeState) -> SearchBox:
         """Make and store the first box of a size whose study has no trial yet."""

@@ -16,7 +16,7 @@ from raylaws.ladder import build_ladder
 from raylaws.layout import SweepLayout
 from raylaws.search import SweepPlanner
 from raylaws.search._size_aware import (WAIT, Optimum, SearchBox, boxes_of, first_box, line_search_next,
-                                        loglog_prediction, size_budgets, unbracketed, widened)
+                                        loglog_prediction, size_budgets, widened)
 from raylaws.spec import SpecError, spec_from_dict
 from raylaws.trial import Hyperparameters, Phase, TrialPlan
 from tests.conftest import tiny_spec_dict
@@ -185,38 +185,6 @@ def test_a_size_opens_once_the_next_smaller_size_has_results_seeds_filling_the_w
         search = [p.hparams for p in plans if p.size == name and p.phase is Phase.SEARCH][:3]
         assert search[0] == box.predicted and {h.batch_size for h in search} == {box.predicted.batch_size}
         assert search[1].learning_rate < box.predicted.learning_rate < search[2].learning_rate
-
-
-def test_a_smaller_size_whose_best_is_its_outermost_learning_rate_does_not_predict_a_larger_one(
-        tmp_path: Path) -> None:
-    # lr* falls as N^-0.5: L2's optimum is below its bracket's lower trial (L1's optimum, the
-    # prediction, over first_box_factor^0.5), so after three trials its best is the lowest
-    # learning rate it tried, a bound and not an estimate.
-    spec = spec_of()
-    planner = SweepPlanner(spec, build_ladder(spec), SweepLayout.at(tmp_path))
-    names = [size.name for size in planner.sizes]
-    state_at_open: dict[str, tuple[int, Optional[str]]] = {}
-    original = planner._schedule.search._open
-
-    def recording_open(state: Any) -> Any:
-        at = names.index(state.size.name)
-        if at > 0:
-            smaller = names[at - 1]
-            state_at_open[state.size.name] = (planner._studies.n_finished(smaller),
-                                              unbracketed(planner._studies.finished_points(smaller)))
-        return original(state)
-
-    planner._schedule.search._open = recording_open
-    plans = drive(planner)
-    n_params = {size.name: size.n_params for size in planner.sizes}
-    l2 = [p.hparams for p in plans if p.size == names[1] and p.phase is Phase.SEARCH]
-    first_three = [(h, loss(n_params[names[1]], h)) for h in l2[:3]]
-    assert unbracketed(first_three) == "low"  # the precondition: three trials leave L2 unbracketed ...
-    finished, side = state_at_open[names[2]]
-    assert finished > 3 and side is None, state_at_open  # ... so L3 waited until L2 had bracketed it
-    assert all(side is None for _, side in state_at_open.values())
-    l3 = boxes_of(planner._studies, names[2])[0].predicted
-    assert l3.learning_rate < min(h.learning_rate for h, _ in first_three)  # and L3 starts below L2's bound
 
 
 def test_line_search_trials_are_never_pruned_while_the_smallest_size_is(tmp_path: Path) -> None:
