@@ -32,10 +32,16 @@ Beside the target, each strategy's FLOPs to within ``--loose-tolerance`` (1%) ar
 the size-aware ratio for it (``search_compute_ratio_within_0.01=``) just before the last two
 lines: on tiny models one run's loss moves by more than 0.25% between nearby configs.
 
+``--noise-floor`` measures that instead of searching: each size's grid optimum retrained with
+the learning rate 2% lower and higher (the grid's seed) and with seeds 1 and 2; per size the
+relative change in loss, and on the last line ``noise_floor=<median over sizes of each size's
+median |change|>``. A tolerance below it is decided by luck, not by the search.
+
 Usage:
     python benchmarks/search_efficiency.py                      # search_spaces/demo.yaml
     python benchmarks/search_efficiency.py SPEC.yaml --regenerate-grid
     python benchmarks/search_efficiency.py --quick --grid /tmp/grid.parquet   # tiny spec, ~1 minute
+    python benchmarks/search_efficiency.py --noise-floor        # the demo's: 16 trials, ~7 minutes
 """
 
 from __future__ import annotations
@@ -68,6 +74,10 @@ TOLERANCE = 0.0025  # a size is found when its best loss is within 0.25% of its 
 # apart, on the demo's tiny sizes (the README gives the figures); compute to within 1% is
 # reported beside it, so strategies are compared where the target is above that noise.
 LOOSE_TOLERANCE = 0.01
+# --noise-floor: each size's grid optimum retrained with its learning rate this much lower and
+# higher (a search's steps are coarser), and with these seeds instead of the search's.
+NOISE_LR_STEP = 0.02
+NOISE_SEEDS = (1, 2)
 
 # --quick: two tiny sizes, seconds per trial (the benchmark's own test runs it).
 QUICK_SPEC: dict[str, Any] = {
@@ -119,16 +129,15 @@ def _init_worker(spec: Any) -> None:
     _WORKER["sizes"] = {size.name: size for size in build_ladder(spec)}
 
 
-def _train_grid_point(job: tuple[str, float, int]) -> dict[str, Any]:
-    """One grid trial, as the search phase would train it (its seed), no pruning."""
+def _train_grid_point(job: tuple[str, float, int, int]) -> dict[str, Any]:
+    """One grid trial (size, lr, batch size, seed) trained to the end: no pruning."""
     from raylaws.train import train_trial
-    from raylaws.trial import SEARCH_SEED, Hyperparameters, TrialSettings
+    from raylaws.trial import Hyperparameters, TrialSettings
 
-    name, lr, bs = job
+    name, lr, bs, seed = job
     spec, size = _WORKER["spec"], _WORKER["sizes"][name]
-    outcome = train_trial(size, Hyperparameters(lr, bs), _WORKER["data"], TrialSettings.for_size(spec, size),
-                          SEARCH_SEED)
-    return {"size": name, "n_params": size.n_params, "learning_rate": lr, "batch_size": bs,
+    outcome = train_trial(size, Hyperparameters(lr, bs), _WORKER["data"], TrialSettings.for_size(spec, size), seed)
+    return {"size": name, "n_params": size.n_params, "learning_rate": lr, "batch_size": bs, "seed": seed,
             "status": outcome.status.value, "stop_reason": outcome.stop_reason.value,
             "eval_loss": outcome.eval_loss if outcome.eval_loss is not None and math.isfinite(outcome.eval_loss)
             else None, "steps": outcome.steps, "tokens": outcome.tokens, "flops": size.flops(outcome.tokens),
@@ -137,13 +146,21 @@ def _train_grid_point(job: tuple[str, float, int]) -> dict[str, Any]:
 
 
 def run_grid(spec: Any, n_lrs: int, workers: int) -> list[dict[str, Any]]:
-    """Train the whole grid (largest sizes first, so the pool's tail is short)."""
-    from raylaws.data import prepare
+    """Train the whole grid with the search phase's seed, as a search trial of the same config
+    would train (largest sizes first, so the pool's tail is short)."""
     from raylaws.ladder import build_ladder
+    from raylaws.trial import SEARCH_SEED
+
+    jobs = [(size.name, lr, bs, SEARCH_SEED) for size in sorted(build_ladder(spec), key=lambda s: -s.n_params)
+            for lr, bs in grid_points(spec, n_lrs)]
+    return train_points(spec, jobs, workers)
+
+
+def train_points(spec: Any, jobs: Sequence[tuple[str, float, int, int]], workers: int) -> list[dict[str, Any]]:
+    """Train each (size, lr, batch size, seed) in a pool of ``workers`` processes; rows in job order."""
+    from raylaws.data import prepare
 
     prepare(spec.data)  # once here, so the workers read the cache
-    jobs = [(size.name, lr, bs) for size in sorted(build_ladder(spec), key=lambda s: -s.n_params)
-            for lr, bs in grid_points(spec, n_lrs)]
     with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(spec,)) as pool:
         return list(pool.map(_train_grid_point, jobs))
 
@@ -203,6 +220,68 @@ def grid_optima(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
         if row["status"] == "completed" and row["eval_loss"] is not None:
             optima[row["size"]] = min(optima.get(row["size"], math.inf), row["eval_loss"])
     return optima
+
+
+# ---- the noise floor ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Optimum:
+    """A size's best completed grid trial."""
+
+    size: str
+    n_params: int
+    learning_rate: float
+    batch_size: int
+    loss: float
+
+
+def grid_optimum_configs(rows: Sequence[dict[str, Any]]) -> list[Optimum]:
+    """Each size's best completed grid trial, smallest size first."""
+    best: dict[str, Optimum] = {}
+    for row in rows:
+        if row["status"] != "completed" or row["eval_loss"] is None:
+            continue
+        if row["size"] not in best or row["eval_loss"] < best[row["size"]].loss:
+            best[row["size"]] = Optimum(row["size"], row["n_params"], row["learning_rate"], row["batch_size"],
+                                        row["eval_loss"])
+    return sorted(best.values(), key=lambda optimum: optimum.n_params)
+
+
+def noise_jobs(optima: Sequence[Optimum], lr_step: float, seeds: Sequence[int]) -> list[tuple[str, float, int, int]]:
+    """Per size: its grid optimum with the learning rate moved by ``-lr_step`` and ``+lr_step``
+    (relative; the grid's seed), then the optimum itself with each of ``seeds``."""
+    from raylaws.trial import SEARCH_SEED
+
+    jobs = []
+    for best in optima:
+        jobs += [(best.size, best.learning_rate * (1 + sign * lr_step), best.batch_size, SEARCH_SEED)
+                 for sign in (-1, 1)]
+        jobs += [(best.size, best.learning_rate, best.batch_size, seed) for seed in seeds]
+    return jobs
+
+
+def noise_table(optima: Sequence[Optimum], rows: Sequence[dict[str, Any]], lr_step: float,
+                tolerance: float) -> tuple[list[str], float]:
+    """Each size's relative loss change when its grid optimum is retrained a hair off (``rows``
+    from :func:`noise_jobs`, in its order), and the noise floor: the median over sizes of each
+    size's median absolute change. A smooth loss would move by ~lr_step² near its optimum."""
+    per_size = len(rows) // len(optima)
+    lines = [f"{'size':<12} {'optimum':>8} {'lr':>9} {'bs':>3}  "
+             f"{'lr -' + format(lr_step, '.0%'):>8} {'lr +' + format(lr_step, '.0%'):>8}  seeds"]
+    medians = []
+    for index, best in enumerate(optima):
+        changes = []
+        for row in rows[index * per_size:(index + 1) * per_size]:
+            loss = row["eval_loss"] if row["status"] == "completed" and row["eval_loss"] is not None else math.inf
+            changes.append((loss - best.loss) / best.loss)
+        medians.append(statistics.median(abs(c) for c in changes))
+        lines.append(f"{best.size:<12} {best.loss:>8.4f} {best.learning_rate:>9.3g} {best.batch_size:>3}  "
+                     f"{changes[0]:>+8.2%} {changes[1]:>+8.2%}  " + " ".join(f"{c:+.2%}" for c in changes[2:]))
+    floor = statistics.median(medians)
+    lines.append(f"noise floor (median over sizes of the median |change|): {floor:.2%}; the target's tolerance "
+                 f"{tolerance:.2%} is {'below' if tolerance < floor else 'above'} it")
+    return lines, floor
 
 
 # ---- the searches -------------------------------------------------------------------------
@@ -343,6 +422,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--strategies", default=",".join(STRATEGIES),
                         help=f"comma-separated subset of {', '.join(STRATEGIES)} (size_aware is always run)")
     parser.add_argument("--storage", type=Path, default=None, help="keep the search sweeps here (default: a temp dir)")
+    parser.add_argument("--noise-floor", action="store_true",
+                        help="instead of the searches: retrain each size's grid optimum with the learning rate "
+                             f"{NOISE_LR_STEP * 100:g}%% lower and higher and with seeds "
+                             f"{', '.join(map(str, NOISE_SEEDS))}, and print how far its loss moves")
     args = parser.parse_args(argv)
     if args.quick and args.spec is not None:
         parser.error("--quick uses its own tiny spec; give no spec with it")
@@ -363,6 +446,17 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     grid_flops = sum(r["flops"] for r in grid_rows)
     print(f"grid: {len(grid_rows)} trials, {grid_core:.1f} core-seconds, {grid_flops:.3g} FLOPs "
           f"(key {key}, code {stamp.get('code_version')}, made {stamp.get('created_at')})")
+    if args.noise_floor:
+        workers = max(1, (os.cpu_count() or 1) // (spec.resources.cpus_per_trial * spec.resources.workers))
+        best = grid_optimum_configs(grid_rows)
+        started = time.perf_counter()
+        rows = train_points(spec, noise_jobs(best, NOISE_LR_STEP, NOISE_SEEDS), workers)
+        print(f"== noise floor: each size's grid optimum retrained ({time.perf_counter() - started:.0f} s, "
+              f"{workers} at a time); loss change against the optimum's")
+        lines, floor = noise_table(best, rows, NOISE_LR_STEP, args.tolerance)
+        print("\n".join(lines))
+        print(f"noise_floor={floor:.4f}")
+        return
     with tempfile.TemporaryDirectory(prefix="search-efficiency-") as scratch:
         storage = args.storage or Path(scratch)
         strategies = [s for s in STRATEGIES if s in set(args.strategies.split(",")) | {"size_aware"}]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import re
+import statistics
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -84,6 +85,29 @@ def test_the_grid_key_changes_with_what_decides_a_grid_trial_only() -> None:
     assert bench.grid_key(longer, 3) != key
 
 
+def test_the_noise_floor_retrains_each_grid_optimum_a_hair_off_and_with_other_seeds() -> None:
+    grid = [record("b", 3.0, 4) | {"learning_rate": 5e-3, "batch_size": 16, "n_params": 200},  # the grid runs large first
+            record("a", 4.0, 1) | {"learning_rate": 1e-2, "batch_size": 16, "n_params": 100},
+            record("a", 3.9, 2) | {"learning_rate": 2e-2, "batch_size": 32, "n_params": 100},
+            record("a", 3.0, 3, status="pruned") | {"learning_rate": 4e-2, "batch_size": 32, "n_params": 100}]
+    optima = bench.grid_optimum_configs(grid)
+    assert optima == [bench.Optimum("a", 100, 2e-2, 32, 3.9), bench.Optimum("b", 200, 5e-3, 16, 3.0)]
+    jobs = bench.noise_jobs(optima, 0.02, (1, 2))
+    assert [job[0] for job in jobs] == ["a"] * 4 + ["b"] * 4
+    assert [job[3] for job in jobs] == [0, 0, 1, 2] * 2 and {job[2] for job in jobs[:4]} == {32}
+    assert math.isclose(jobs[0][1], 2e-2 * 0.98) and math.isclose(jobs[1][1], 2e-2 * 1.02) and jobs[2][1] == 2e-2
+    losses = [3.9, 3.939, 3.861, 3.9039, 3.0, 3.0, 3.003, None]  # a: 0, +1%, -1%, +0.1%; b: 0, 0, +0.1%, failed
+    rows = [{"status": "completed" if loss is not None else "failed", "eval_loss": loss} for loss in losses]
+    lines, floor = bench.noise_table(optima, rows, 0.02, 0.0025)
+    # a: |0|, 1, 1, 0.1 % -> median 0.55%; b: 0, 0, 0.1%, inf -> 0.05%; the floor is their median
+    assert math.isclose(floor, statistics.median([0.0055, 0.0005]), rel_tol=1e-6)
+    assert lines[1].split()[:4] == ["a", "3.9000", "0.02", "32"] and "+1.00%" in lines[1] and "-1.00%" in lines[1]
+    assert lines[2].endswith("+inf%")  # a failed retrain counts as infinitely worse
+    assert lines[-1].startswith("noise floor (median over sizes of the median |change|): 0.30%")
+    assert lines[-1].endswith("the target's tolerance 0.25% is below it")
+    assert bench.noise_table(optima, rows, 0.02, 0.01)[0][-1].endswith("1.00% is above it")
+
+
 @pytest.mark.slow
 def test_quick_runs_grid_and_every_strategy_end_to_end(tmp_path: Path) -> None:
     grid = tmp_path / "grid.parquet"
@@ -99,6 +123,11 @@ def test_quick_runs_grid_and_every_strategy_end_to_end(tmp_path: Path) -> None:
     assert b"grid_key" in stamp and b"raylaws" in stamp[b"code_version"]
     assert pq.read_table(grid).num_rows == 2 * 3 * 2  # sizes x learning rates x batch sizes
     check_size_aware_sweep(tmp_path / "sweeps" / "size_aware-0")
+    noise = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--grid", str(grid), "--noise-floor"],
+                           capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert noise.returncode == 0, noise.stderr[-3000:]
+    assert re.fullmatch(r"noise_floor=\d\.\d{4}", noise.stdout.strip().splitlines()[-1]), noise.stdout
+    assert re.search(r"^L1-H8 .*\nL2-H16 ", noise.stdout, re.MULTILINE) and "search_compute_ratio" not in noise.stdout
     stale = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--seeds", "1", "--grid", str(grid),
                             "--grid-lrs", "4"], capture_output=True, text=True, timeout=300, cwd=REPO)
     assert stale.returncode != 0 and "--regenerate-grid" in stale.stderr
