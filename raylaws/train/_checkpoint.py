@@ -8,10 +8,14 @@ reproduces the uninterrupted run's losses exactly.
 
 from __future__ import annotations
 
+import math
 import os
+import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Optional
+
+from raylaws.trial import Outcome, Progress, Status, StopReason
 
 if TYPE_CHECKING:
     import torch
@@ -71,3 +75,50 @@ def load(folder: str, engine: "Engine") -> TrialState:
     engine.load_state_dicts({"model": state.model, "optimizer": state.optimizer, "scheduler": state.scheduler,
                              "scaler": state.scaler})
     return state
+
+
+class Ledger:
+    """What a training loop counts between evaluations (step, best evaluation and its step, the
+    history of evaluations, training wall time), restored from ``resume_from`` when given, and
+    what it makes of them: the :class:`TrialState` it checkpoints, the
+    :class:`~raylaws.trial.Progress` it reports and the :class:`~raylaws.trial.Outcome` it ends
+    with. The pretraining and finetuning loops derive from it and say how many tokens a step
+    is (``_tokens``); ``restored`` is the state read on resume, for what else they restore.
+    """
+
+    def __init__(self, engine: "Engine", resume_from: Optional[str]) -> None:
+        self.started_at = datetime.now(timezone.utc)
+        self.clock = time.perf_counter()
+        self.elapsed_before = 0.0
+        self.step, self.best, self.best_step = 0, math.inf, 0
+        self.history: list[tuple[int, float]] = []
+        self.resumed_from: Optional[int] = None
+        self.restored: Optional[TrialState] = None
+        if resume_from is not None:
+            state = self.restored = load(resume_from, engine)
+            self.step, self.best, self.best_step = state.step, state.best, state.best_step
+            self.history = list(state.history)
+            self.elapsed_before, self.started_at = state.wall_seconds, state.started_at
+            self.resumed_from = state.step
+
+    def _tokens(self) -> int:
+        raise NotImplementedError
+
+    def _wall_seconds(self) -> float:
+        return self.elapsed_before + time.perf_counter() - self.clock
+
+    def _state(self, generator: "torch.Tensor", best_model: Optional[dict[str, Any]] = None) -> TrialState:
+        return TrialState(step=self.step, best=self.best, best_step=self.best_step, history=list(self.history),
+                          wall_seconds=self._wall_seconds(), started_at=self.started_at, generator=generator,
+                          best_model=best_model)
+
+    def _progress(self, eval_loss: float, train_loss: float) -> Progress:
+        return Progress(step=self.step, tokens=self._tokens(), eval_loss=eval_loss, best_eval_loss=self.best,
+                        train_loss=train_loss, wall_seconds=self._wall_seconds(), started_at=self.started_at,
+                        resumed_from_step=self.resumed_from)
+
+    def _finish(self, status: Status, reason: StopReason) -> Outcome:
+        return Outcome(status=status, stop_reason=reason, eval_loss=None if math.isinf(self.best) else self.best,
+                       steps=self.step, tokens=self._tokens(), wall_seconds=self._wall_seconds(),
+                       started_at=self.started_at, finished_at=datetime.now(timezone.utc),
+                       history=list(self.history), resumed_from_step=self.resumed_from)

@@ -16,17 +16,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Optional
 
 from raylaws.spec import FinetuneSpec
 from raylaws.tasks import TaskData, score
 from raylaws.train import _checkpoint
 from raylaws.train._batches import MicroBatch
-from raylaws.train._checkpoint import TrialState
 from raylaws.train._engine import TorchEngine
-from raylaws.trial import Hyperparameters, Outcome, Progress, Status, StopReason, TrialHooks, TrialSettings
+from raylaws.trial import Hyperparameters, Outcome, Status, StopReason, TrialHooks, TrialSettings
 
 if TYPE_CHECKING:
     import torch
@@ -99,7 +96,7 @@ class _ClassifierEngine(TorchEngine):
         return torch.cat(out)
 
 
-class _Finetune:
+class _Finetune(_checkpoint.Ledger):
     """The finetuning loop's state between evaluations."""
 
     def __init__(self, engine: _ClassifierEngine, task: TaskData, hparams: Hyperparameters, steps_per_epoch: int,
@@ -112,18 +109,7 @@ class _Finetune:
         self.train_inputs = torch.from_numpy(task.train_inputs)
         self.train_labels = torch.from_numpy(task.train_labels)
         self.eval_inputs = torch.from_numpy(task.eval_inputs)
-        self.started_at = datetime.now(timezone.utc)
-        self.clock = time.perf_counter()
-        self.elapsed_before = 0.0
-        self.step, self.best, self.best_step = 0, math.inf, 0
-        self.history: list[tuple[int, float]] = []
-        self.resumed_from: Optional[int] = None
-        if hooks.resume_from is not None:
-            state = _checkpoint.load(hooks.resume_from, engine)
-            self.step, self.best, self.best_step = state.step, state.best, state.best_step
-            self.history = list(state.history)
-            self.elapsed_before, self.started_at = state.wall_seconds, state.started_at
-            self.resumed_from = state.step
+        super().__init__(engine, hooks.resume_from)
 
     def _order(self, epoch: int) -> "torch.Tensor":
         """The order of the training examples in ``epoch``: a function of (seed, epoch) only, so
@@ -151,9 +137,7 @@ class _Finetune:
             self.history.append((self.step, eval_loss))
             if eval_loss < self.best:
                 self.best, self.best_step = eval_loss, self.step
-            progress = Progress(step=self.step, tokens=self._tokens(), eval_loss=eval_loss, best_eval_loss=self.best,
-                                train_loss=running / count, wall_seconds=self._wall_seconds(),
-                                started_at=self.started_at, resumed_from_step=self.resumed_from)
+            progress = self._progress(eval_loss, running / count)
             running, count = 0.0, 0
             if self.hooks.report is not None and self.hooks.report(progress, self._save):
                 return self._finish(Status.PRUNED, StopReason.PRUNED)
@@ -166,19 +150,8 @@ class _Finetune:
     def _save(self, folder: str) -> None:
         import torch
 
-        state = TrialState(step=self.step, best=self.best, best_step=self.best_step, history=list(self.history),
-                           wall_seconds=self._wall_seconds(), started_at=self.started_at,
-                           generator=torch.Generator().get_state())  # the order is a function of (seed, epoch)
-        _checkpoint.save(folder, state, self.engine)
+        # The order is a function of (seed, epoch): the generator's state is a placeholder.
+        _checkpoint.save(folder, self._state(torch.Generator().get_state()), self.engine)
 
     def _tokens(self) -> int:
         return self.step * self.hparams.batch_size * self.train_inputs.shape[1]
-
-    def _wall_seconds(self) -> float:
-        return self.elapsed_before + time.perf_counter() - self.clock
-
-    def _finish(self, status: Status, reason: StopReason) -> Outcome:
-        return Outcome(status=status, stop_reason=reason, eval_loss=None if math.isinf(self.best) else self.best,
-                       steps=self.step, tokens=self._tokens(), wall_seconds=self._wall_seconds(),
-                       started_at=self.started_at, finished_at=datetime.now(timezone.utc),
-                       history=list(self.history), resumed_from_step=self.resumed_from)

@@ -12,18 +12,16 @@ from __future__ import annotations
 import math
 import shutil
 import tempfile
-import time
-from datetime import datetime, timezone
 from typing import Optional
 
 from raylaws.data import TokenData
 from raylaws.ladder import Size
 from raylaws.train import _checkpoint, _distributed
 from raylaws.train._batches import Batches, EvalWindows, split
-from raylaws.train._checkpoint import TrialState
 from raylaws.train._backends import make_engine
 from raylaws.train._engine import Engine
-from raylaws.trial import Hyperparameters, Outcome, Progress, SaveCheckpoint, Status, StopReason, TrialHooks, TrialSettings
+from raylaws.trial import (Hyperparameters, Outcome, Progress, SaveCheckpoint, Status, StopReason, TrialHooks,
+                           TrialSettings)
 
 
 def train_trial(size: Size, hparams: Hyperparameters, data: TokenData, settings: TrialSettings, seed: int,
@@ -83,7 +81,7 @@ def _build(size: Size, hparams: Hyperparameters, data: TokenData, settings: Tria
     return make_engine(model, hparams, settings, steps, device, _distributed.rank_and_world()[1])
 
 
-class _Trial:
+class _Trial(_checkpoint.Ledger):
     """The loop's state between evaluations (one object so a checkpoint captures all of it)."""
 
     def __init__(self, engine: Engine, hparams: Hyperparameters, data: TokenData, settings: TrialSettings,
@@ -101,23 +99,13 @@ class _Trial:
                                         rank=self.rank if sharded else 0, world=self.world if sharded else 1)
         self.eval_summed = sharded
         self.uniform_loss = math.log(data.vocab_size)  # an untrained model sits near this
-        self.started_at = datetime.now(timezone.utc)
-        self.clock = time.perf_counter()
-        self.elapsed_before = 0.0
-        self.step, self.best, self.best_step = 0, math.inf, 0
-        self.history: list[tuple[int, float]] = []
-        self.resumed_from: Optional[int] = None
         # The weights of the best evaluation, on the CPU, where the trial keeps its best model.
         self.keeps_best = hooks.save_best is not None and self.rank == 0 and settings.zero_stage < 3
         self.best_weights: Optional[dict] = None
-        if hooks.resume_from is not None:
-            state = _checkpoint.load(hooks.resume_from, engine)
-            self.generator.set_state(state.generator)
-            self.step, self.best, self.best_step = state.step, state.best, state.best_step
-            self.history = list(state.history)
-            self.elapsed_before, self.started_at = state.wall_seconds, state.started_at
-            self.resumed_from = state.step
-            self.best_weights = state.best_model
+        super().__init__(engine, hooks.resume_from)
+        if self.restored is not None:
+            self.generator.set_state(self.restored.generator)
+            self.best_weights = self.restored.best_model
         self.last_checkpoint = self.step
 
     def run(self) -> Outcome:
@@ -142,10 +130,7 @@ class _Trial:
             if self.best - eval_loss > training.min_delta or math.isinf(self.best):
                 self.best, self.best_step = eval_loss, self.step
                 self._keep_best_weights()
-            progress = Progress(step=self.step, tokens=self._tokens(), eval_loss=eval_loss,
-                                best_eval_loss=self.best, train_loss=running / running_count,
-                                wall_seconds=self._wall_seconds(), started_at=self.started_at,
-                                resumed_from_step=self.resumed_from)
+            progress = self._progress(eval_loss, running / running_count)
             running, running_count = 0.0, 0
             if self._report(progress):
                 return self._finish(Status.PRUNED, StopReason.PRUNED)
@@ -196,21 +181,13 @@ class _Trial:
                 shutil.rmtree(staged, ignore_errors=True)
 
     def _save(self, folder: str) -> None:
-        state = TrialState(step=self.step, best=self.best, best_step=self.best_step, history=list(self.history),
-                           wall_seconds=self._wall_seconds(), started_at=self.started_at,
-                           generator=self.generator.get_state(), best_model=self.best_weights)
-        _checkpoint.save(folder, state, self.engine, write_state=self.rank == 0)
+        _checkpoint.save(folder, self._state(self.generator.get_state(), self.best_weights), self.engine,
+                         write_state=self.rank == 0)
 
     def _tokens(self) -> int:
         return self.step * self.hparams.batch_size * self.settings.seq_len
 
-    def _wall_seconds(self) -> float:
-        return self.elapsed_before + time.perf_counter() - self.clock
-
     def _finish(self, status: Status, reason: StopReason) -> Outcome:
         if status is Status.COMPLETED:
             self._save_best_model()
-        return Outcome(status=status, stop_reason=reason, eval_loss=None if math.isinf(self.best) else self.best,
-                       steps=self.step, tokens=self._tokens(), wall_seconds=self._wall_seconds(),
-                       started_at=self.started_at, finished_at=datetime.now(timezone.utc),
-                       history=list(self.history), resumed_from_step=self.resumed_from)
+        return super()._finish(status, reason)
