@@ -80,12 +80,10 @@ class SearchPhase:
 
     def next(self, state: SizeState) -> Optional[TrialPlan]:
         name = state.size.key
-        if state.reattach:
-            number, hparams = self._studies.reopen(name, state.reattach.pop(0))
-        elif self._studies.n_asked(name) >= self.budget():
+        asked = _ask(self._studies, name, state.reattach, self.budget())
+        if asked is None:
             return None
-        else:
-            number, hparams = self._studies.ask(name)
+        number, hparams = asked
         return TrialPlan(trial_id=search_trial_id(name, number), size=name, phase=Phase.SEARCH, seed=SEARCH_SEED,
                          hparams=hparams, study_number=number)
 
@@ -114,8 +112,7 @@ class SeedPhase:
                 logger.warning("size %s: no search trial completed (all pruned, diverged or failed); no seed phase",
                                state.size.key)
                 return None
-        seed = min(set(range(1, self.budget() + 1)) - state.seeds_issued)
-        state.seeds_issued.add(seed)
+        seed = _issue_seed(state.seeds_issued, self.budget())
         return TrialPlan(trial_id=f"{state.size.key}.seed{seed}", size=state.size.key, phase=Phase.SEED, seed=seed,
                          hparams=state.best)
 
@@ -163,13 +160,10 @@ class FinetuneSearchPhase:
         model = base_model(self._spec, state)
         if model is None:
             return None
-        reattach = state.task_reattach.get(self.task)
-        if reattach:
-            number, hparams = self._studies.reopen(key, reattach.pop(0))
-        elif self._studies.n_asked(key) >= self.budget():
+        asked = _ask(self._studies, key, state.task_reattach.get(self.task, []), self.budget())
+        if asked is None:
             return None
-        else:
-            number, hparams = self._studies.ask(key)
+        number, hparams = asked
         return TrialPlan(trial_id=finetune_trial_id(name, self.task, number), size=name, phase=self.phase,
                          seed=SEARCH_SEED, hparams=hparams, study_number=number, task=self.task, base_model=model)
 
@@ -200,8 +194,7 @@ class FinetuneSeedPhase:
         if best is None:
             return None  # every search trial of the task failed: nothing to re-run
         state.task_best[self.task] = best
-        seed = min(set(range(1, self.budget() + 1)) - issued)
-        issued.add(seed)
+        seed = _issue_seed(issued, self.budget())
         return TrialPlan(trial_id=f"{state.size.key}.{self.task}.seed{seed}", size=state.size.key,
                          phase=self.phase, seed=seed, hparams=best, task=self.task, base_model=model)
 
@@ -263,6 +256,23 @@ class Schedule:
             return True
         return all(chain[0].done(state) and self._studies.best(f"{name}/{chain[0].task}") is None  # type: ignore[attr-defined]
                    or chain[1].done(state) for chain in self.tasks)
+
+
+def _ask(studies: SizeStudies, key: str, reattach: list[int], budget: int) -> Optional[tuple[int, Hyperparameters]]:
+    """The study's next trial (number, config): a dead driver's trial first (taken off
+    ``reattach``), else a new one while fewer than ``budget`` were asked; None when none is."""
+    if reattach:
+        return studies.reopen(key, reattach.pop(0))
+    if studies.n_asked(key) >= budget:
+        return None
+    return studies.ask(key)
+
+
+def _issue_seed(issued: set[int], budget: int) -> int:
+    """The lowest of seeds 1..``budget`` not yet in ``issued``, now added to it."""
+    seed = min(set(range(1, budget + 1)) - issued)
+    issued.add(seed)
+    return seed
 
 
 def _next_in(chain: tuple[PhaseEntry, ...], state: SizeState) -> Optional[TrialPlan]:
