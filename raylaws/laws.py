@@ -38,6 +38,7 @@ class TargetLaw:
         holdout: sizes held out by the backtest.
         fallback: sizes without a completed seed, whose best search trial stands in.
         note: why there is no law or no backtest ("" otherwise).
+        backtest: the :class:`raylaws.fit.BacktestResult` behind ``mre`` (None without one).
     """
 
     design: Optional[str]
@@ -48,6 +49,7 @@ class TargetLaw:
     holdout: int
     fallback: tuple[str, ...]
     note: str = ""
+    backtest: Any = None
 
     @property
     def target(self) -> str:
@@ -107,29 +109,41 @@ def fit_law(trials: pa.Table, *, task: Optional[str] = None, design: Optional[st
         random_state: seed of the bootstrap; equal seeds give matched draws across designs.
         metric: the trials column fitted (lower is better).
     """
+    rows = views.fit_rows(trials, metric, task=task, design=design)
+    return law_of_rows(rows, task=task, design=design, form=form, n_bootstrap=n_bootstrap,
+                       random_state=random_state)
+
+
+def law_of_rows(rows: views.FitRows, *, task: Optional[str] = None, design: Optional[str] = None,
+                form: str = "power", n_bootstrap: int = 1000, random_state: Optional[int] = 0) -> TargetLaw:
+    """:func:`fit_law` on rows already taken from the trials (:func:`raylaws.views.fit_rows`);
+    ``task`` and ``design`` only label the result."""
     from raylaws.fit import PowerLaw, backtest
 
-    rows = views.fit_rows(trials, metric, task=task, design=design)
     n_sizes = len(set(rows.n_params))
     fallback = tuple(rows.fallback)
     if n_sizes < 2:
+        what = "no size has" if n_sizes == 0 else "only one size has"
         return TargetLaw(design, task, None, None, None, 0, fallback,
-                         f"{n_sizes} size(s) with a completed trial; a law needs 2 or more")
+                         f"{what} a completed trial yet; a law needs 2 or more")
     try:
         law = PowerLaw(form, n_bootstrap=n_bootstrap, random_state=random_state).fit(  # type: ignore[arg-type]
             rows.n_params, rows.values)
     except ValueError as error:
         return TargetLaw(design, task, None, None, None, 0, fallback, f"the fit failed: {error}")
     holdout = min(HOLDOUT, n_sizes - 2)
-    mre, note = None, ""
+    result, note = None, ""
     if holdout < 1:
-        note = f"no backtest: {n_sizes} sizes, it needs 3 or more"
+        note = f"no backtest: {n_sizes} sizes, it needs 3 or more (fit on 2, predict the rest)"
     else:
         try:
-            mre = backtest(PowerLaw(law.form_, n_bootstrap=0), rows.n_params, rows.values, holdout=holdout).mre
+            result = backtest(PowerLaw(law.form_, n_bootstrap=0), rows.n_params, rows.values, holdout=holdout)
         except ValueError as error:
             note = f"no backtest: {error}"
-    return TargetLaw(design, task, law, float(law.r2_), mre, holdout, fallback, note)
+        if result is not None and holdout < HOLDOUT:
+            note = f"only {n_sizes} sizes: the backtest held out the largest {holdout}, not {HOLDOUT}"
+    return TargetLaw(design, task, law, float(law.r2_), result.mre if result is not None else None, holdout,
+                     fallback, note, result)
 
 
 def fit_laws(trials: pa.Table, *, task: Optional[str] = None, all_tasks: bool = False,
@@ -205,4 +219,4 @@ def compare_designs(trials: pa.Table, *, at: float, design_a: Optional[str] = No
 
 
 __all__ = ["HOLDS", "R2_THRESHOLD", "TOO_WEAK", "DesignComparison", "TargetLaw", "compare_designs", "fit_law",
-           "fit_laws"]
+           "fit_laws", "law_of_rows"]

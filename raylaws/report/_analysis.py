@@ -15,10 +15,8 @@ import pyarrow as pa
 
 from raylaws import views
 from raylaws.diagnose import Finding, diagnose, lr_edge, still_improving  # noqa: F401 - lr_edge, still_improving: re-exported
+from raylaws.laws import law_of_rows
 from raylaws.trial import Phase, Status
-
-HOLDOUT = 2  # largest sizes the backtest holds out (the paper's)
-
 
 @dataclass(frozen=True)
 class LawSummary:
@@ -130,30 +128,15 @@ def _no_task_mask(trials: pa.Table) -> pa.Array:
 
 def _fit_law(rows: views.FitRows, *, n_bootstrap: int, level: float,
              random_state: Optional[int]) -> tuple[Optional[LawSummary], str]:
-    n_sizes = len(set(rows.n_params))
-    if n_sizes < 2:
-        what = "no size has" if n_sizes == 0 else "only one size has"
-        return None, f"{what} a completed trial yet, so there is no law of loss against N to fit"
-    from raylaws.fit import PowerLaw, backtest
-
-    try:
-        law = PowerLaw("power", n_bootstrap=n_bootstrap, random_state=random_state).fit(rows.n_params, rows.values)
-    except ValueError as error:
-        return None, f"the fit failed: {error}"
+    """The law of loss against N as ``raylaws fit`` fits it (:func:`raylaws.laws.law_of_rows`),
+    or None and why not."""
+    fitted = law_of_rows(rows, n_bootstrap=n_bootstrap, random_state=random_state)
+    law = fitted.law
+    if law is None:
+        return None, fitted.note
     intervals = law.confidence_intervals(level) if n_bootstrap else {}
-    holdout = min(HOLDOUT, n_sizes - 2)
-    result, note = None, ""
-    if holdout < 1:
-        note = f"needs at least 3 sizes (fit on 2, predict the rest); this sweep has {n_sizes}"
-    else:
-        try:
-            result = backtest(PowerLaw("power", n_bootstrap=0), rows.n_params, rows.values, holdout=holdout)
-            if holdout < HOLDOUT:
-                note = f"only {n_sizes} sizes: held out the largest {holdout}, not {HOLDOUT}"
-        except ValueError as error:
-            note = str(error)
-    return LawSummary(law=law, n_sizes=n_sizes, params=dict(law.params_), intervals=dict(intervals),
-                      r2=float(law.r2_), backtest=result, backtest_note=note), ""
+    return LawSummary(law=law, n_sizes=len(set(rows.n_params)), params=dict(law.params_), intervals=dict(intervals),
+                      r2=float(law.r2_), backtest=fitted.backtest, backtest_note=fitted.note), ""
 
 
 def band(law: Any, n_params: np.ndarray, level: float, *,

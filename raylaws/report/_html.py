@@ -90,7 +90,8 @@ def _loss_vs_n(analysis: Analysis) -> str:
                            [[f"{r['n_params']:,.0f}", str(r["n_seeds"]), f"{r['observed']:.4f}",
                              f"{r['predicted']:.4f}", f"{r['re']:+.2%}"] for r in held]))
     if summary.backtest_note:
-        body.append(f'<p class="note">Backtest: {_e(summary.backtest_note)}.</p>')
+        note = summary.backtest_note
+        body.append(f'<p class="note">{_e(note[:1].upper() + note[1:])}.</p>')
     return "\n".join(body)
 
 
