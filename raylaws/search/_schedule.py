@@ -141,16 +141,20 @@ def base_model(spec: ExperimentSpec, state: SizeState) -> Optional[str]:
     return kept[(len(kept) - 1) // 2][2]
 
 
-class FinetuneSearchPhase:
-    """The (size, task) Optuna study: ``finetune.trials_per_task`` trials from the size's kept model."""
-
-    phase = Phase.FINETUNE_SEARCH
+class _TaskPhase:
+    """A phase of one finetuning task's chain."""
 
     def __init__(self, spec: ExperimentSpec, studies: SizeStudies, task: str) -> None:
         assert spec.finetune is not None
         self._spec, self._finetune = spec, spec.finetune
         self._studies = studies
         self.task = task
+
+
+class FinetuneSearchPhase(_TaskPhase):
+    """The (size, task) Optuna study: ``finetune.trials_per_task`` trials from the size's kept model."""
+
+    phase = Phase.FINETUNE_SEARCH
 
     def budget(self) -> int:
         return self._finetune.trials_per_task
@@ -171,16 +175,10 @@ class FinetuneSearchPhase:
         return self._studies.n_finished(f"{state.size.key}/{self.task}") >= self.budget()
 
 
-class FinetuneSeedPhase:
+class FinetuneSeedPhase(_TaskPhase):
     """K re-runs (seeds 1..K, ``finetune.seeds``) of the (size, task) study's best config."""
 
     phase = Phase.FINETUNE_SEED
-
-    def __init__(self, spec: ExperimentSpec, studies: SizeStudies, task: str) -> None:
-        assert spec.finetune is not None
-        self._spec, self._finetune = spec, spec.finetune
-        self._studies = studies
-        self.task = task
 
     def budget(self) -> int:
         return self._finetune.seeds
