@@ -12,12 +12,13 @@ no Ray, no torch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Optional
 
 import pyarrow as pa
 
 from raylaws import views
+from raylaws.fit import Comparison, PowerLaw, backtest, compare
 
 R2_THRESHOLD = 0.95  # the paper's bar for a law whose predictions hold
 HOLDOUT = 2  # largest sizes the backtest holds out (the paper's)
@@ -63,18 +64,14 @@ class TargetLaw:
 
 
 @dataclass(frozen=True)
-class DesignComparison:
-    """Two designs' laws compared at N: the paper's model selection on one target.
+class DesignComparison(Comparison):
+    """Two designs' laws compared at N: the paper's model selection on one target. Its
+    :class:`raylaws.fit.Comparison` fields (``at``, ``difference`` = a's prediction minus b's,
+    ``ci``, ``level``, ``p_a_better``, ``paired``), and:
 
     Attributes:
         task: the target (None: pretraining loss).
-        design_a, design_b: the designs; ``difference`` is a's prediction minus b's.
-        at: N (non-embedding parameters) compared at.
-        difference: predicted y of a minus that of b (y: loss, or 1 - metric; lower is better).
-        ci: percentile interval of the difference over the bootstrap replicates.
-        level: coverage of ``ci``.
-        p_a_better: fraction of replicates in which a predicts the lower y.
-        paired: whether the replicates were matched draws (same sizes, same size resamples).
+        design_a, design_b: the designs.
         r2_a, r2_b: R^2 of each design's law.
         weak: whether either law has R^2 below 0.95, so the comparison is not to be trusted.
     """
@@ -82,12 +79,6 @@ class DesignComparison:
     task: Optional[str]
     design_a: str
     design_b: str
-    at: float
-    difference: float
-    ci: tuple[float, float]
-    level: float
-    p_a_better: float
-    paired: bool
     r2_a: float
     r2_b: float
 
@@ -118,8 +109,6 @@ def law_of_rows(rows: views.FitRows, *, task: Optional[str] = None, design: Opti
                 form: str = "power", n_bootstrap: int = 1000, random_state: Optional[int] = 0) -> TargetLaw:
     """:func:`fit_law` on rows already taken from the trials (:func:`raylaws.views.fit_rows`);
     ``task`` and ``design`` only label the result."""
-    from raylaws.fit import PowerLaw, backtest
-
     n_sizes = len(set(rows.n_params))
     fallback = tuple(rows.fallback)
     if n_sizes < 2:
@@ -192,8 +181,6 @@ def compare_designs(trials: pa.Table, *, at: float, design_a: Optional[str] = No
     Raises:
         ValueError: the sweep has fewer than two designs, or a named design is not in it.
     """
-    from raylaws.fit import compare
-
     designs = views.designs_of(trials)
     if len(designs) < 2:
         raise ValueError(f"designs: a comparison needs a sweep with two or more designs (spec 'designs:'); "
@@ -212,9 +199,8 @@ def compare_designs(trials: pa.Table, *, at: float, design_a: Optional[str] = No
         if law_a.law is None or law_b.law is None or not n_bootstrap:
             continue
         result = compare(law_a.law, law_b.law, at=at, level=level)
-        out.append(DesignComparison(task=task, design_a=a, design_b=b, at=result.at, difference=result.difference,
-                                    ci=result.ci, level=result.level, p_a_better=result.p_a_better,
-                                    paired=result.paired, r2_a=float(law_a.r2 or 0.0), r2_b=float(law_b.r2 or 0.0)))
+        out.append(DesignComparison(**{f.name: getattr(result, f.name) for f in fields(result)}, task=task,
+                                    design_a=a, design_b=b, r2_a=float(law_a.r2 or 0.0), r2_b=float(law_b.r2 or 0.0)))
     return out
 
 

@@ -15,7 +15,6 @@ import pyarrow as pa
 
 from raylaws import views
 from raylaws.diagnose import Finding, diagnose, lr_edge, still_improving  # noqa: F401 - lr_edge, still_improving: re-exported
-from raylaws.laws import law_of_rows
 from raylaws.trial import Phase, Status
 
 @dataclass(frozen=True)
@@ -130,6 +129,8 @@ def _fit_law(rows: views.FitRows, *, n_bootstrap: int, level: float,
              random_state: Optional[int]) -> tuple[Optional[LawSummary], str]:
     """The law of loss against N as ``raylaws fit`` fits it (:func:`raylaws.laws.law_of_rows`),
     or None and why not."""
+    from raylaws.laws import law_of_rows  # scipy: not on importing the report
+
     fitted = law_of_rows(rows, n_bootstrap=n_bootstrap, random_state=random_state)
     law = fitted.law
     if law is None:
