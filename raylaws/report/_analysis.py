@@ -17,6 +17,7 @@ from raylaws import views
 from raylaws.diagnose import Finding, diagnose, lr_edge, still_improving  # noqa: F401 - lr_edge, still_improving: re-exported
 from raylaws.trial import Phase, Status
 
+
 @dataclass(frozen=True)
 class LawSummary:
     """The fitted law of loss against N, and what the report draws of it."""
