@@ -33,7 +33,8 @@ class LawSummary:
 
 @dataclass(frozen=True)
 class TaskLaw:
-    """A finetuning task's best loss per size and, with 2+ sizes, its power law."""
+    """A finetuning task's loss per size (the mean of the rows its law is fitted to) and, with
+    2+ sizes, that law."""
 
     task: str
     n_params: list[float]
@@ -117,7 +118,7 @@ def analyse(trials: pa.Table, spec: Any, *, name: str, n_bootstrap: int = 1000, 
     return Analysis(name=name, trials=rows, best=best, fit_rows=fit_rows, law=law, no_fit_reason=no_fit_reason,
                     findings=findings, compute=_compute_table(rows, ladder, per_size), lr_box=lr_box,
                     batch_sizes=sorted(int(b) for b in spec.search.batch_size), recorded=len(rows), budget=budget,
-                    ladder=ladder, level=level, tasks=_task_laws(trials), size_boxes=size_boxes)
+                    ladder=ladder, level=level, tasks=_task_laws(trials, shown), size_boxes=size_boxes)
 
 
 def _no_task_mask(trials: pa.Table) -> pa.Array:
@@ -200,28 +201,22 @@ def _compute_row(size: str, n_params: Optional[int], rows: list[dict[str, Any]],
     }
 
 
-def _task_laws(trials: pa.Table) -> list[TaskLaw]:
-    """Per finetuning task (a non-null ``task`` column), its best loss per size and power law."""
+def _task_laws(trials: pa.Table, design: Optional[str]) -> list[TaskLaw]:
+    """Per finetuning task, ``design``'s law as ``raylaws fit --task`` fits it (the same rows:
+    each size's latest round, its seed runs or else its best search trial) and, to plot, each
+    size's mean of those rows."""
     if "task" not in trials.column_names:
         return []
-    from raylaws.fit import PowerLaw
+    from raylaws.laws import law_of_rows
 
-    rows = [r for r in trials.to_pylist() if r.get("task") is not None]
     out = []
-    for task in sorted({r["task"] for r in rows}):
-        mine = [r for r in rows if r["task"] == task and r["status"] == Status.COMPLETED and r["eval_loss"] is not None]
-        n_params, losses = [], []
-        for size in _sizes_by_n(mine):
-            of_size = [r for r in mine if r["size"] == size]
-            seeds = [r["eval_loss"] for r in of_size if r["phase"] in (Phase.SEED, Phase.FINETUNE_SEED)]
-            n_params.append(float(of_size[0]["n_params"]))
-            losses.append(float(np.mean(seeds)) if seeds else min(r["eval_loss"] for r in of_size))
-        law = exponent = r2 = None
-        if len(n_params) >= 2:
-            try:
-                law = PowerLaw("power", n_bootstrap=0).fit(n_params, losses)
-                exponent, r2 = float(law.exponent_), float(law.r2_)
-            except ValueError:
-                law = None
-        out.append(TaskLaw(task=task, n_params=n_params, losses=losses, exponent=exponent, r2=r2, law=law))
+    for task in views.tasks_of(trials):
+        rows = views.fit_rows(trials, task=task, design=design)
+        by_size: dict[float, list[float]] = {}
+        for n_params, value in zip(rows.n_params, rows.values):
+            by_size.setdefault(n_params, []).append(value)
+        law = law_of_rows(rows, task=task, design=design, n_bootstrap=0).law
+        out.append(TaskLaw(task=task, n_params=list(by_size), losses=[float(np.mean(v)) for v in by_size.values()],
+                           exponent=float(law.exponent_) if law is not None else None,
+                           r2=float(law.r2_) if law is not None else None, law=law))
     return out

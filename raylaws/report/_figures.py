@@ -250,7 +250,7 @@ def eval_curves(analysis: Analysis) -> bytes:
 
 
 def task_laws(tasks: list[TaskLaw]) -> bytes:
-    """Per finetuning task: best loss per size against N and its power law."""
+    """Per finetuning task: its loss per size (the mean of its fitted rows) against N, and its law."""
     figure = _figure(8.0, 4.5)
     ax = figure.add_subplot()
     for k, task in enumerate(tasks):

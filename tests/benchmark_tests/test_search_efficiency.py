@@ -86,7 +86,7 @@ def test_the_grid_key_changes_with_what_decides_a_grid_trial_only() -> None:
 
 
 def test_the_noise_floor_retrains_each_grid_optimum_a_hair_off_and_with_other_seeds() -> None:
-    grid = [record("b", 3.0, 4) | {"learning_rate": 5e-3, "batch_size": 16, "n_params": 200},  # the grid runs large first
+    grid = [record("b", 3.0, 4) | {"learning_rate": 5e-3, "batch_size": 16, "n_params": 200},  # large first, as run
             record("a", 4.0, 1) | {"learning_rate": 1e-2, "batch_size": 16, "n_params": 100},
             record("a", 3.9, 2) | {"learning_rate": 2e-2, "batch_size": 32, "n_params": 100},
             record("a", 3.0, 3, status="pruned") | {"learning_rate": 4e-2, "batch_size": 32, "n_params": 100}]

@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 import pytest
 
 import raylaws
+from raylaws.laws import fit_law
 from raylaws.report import SECTIONS, analyse, render_report, write_report
 from tests.report_tests.sweeps import write_sweep
 
@@ -121,10 +122,18 @@ def test_task_section_only_when_finetuning_trials_exist(sweep: raylaws.Sweep) ->
     assert analyse(with_tasks, sweep.spec, name="t", n_bootstrap=0).tasks == []
     finetuned = trials.filter(pc.equal(trials.column("status"), "completed"))
     finetuned = finetuned.set_column(task, "task", pa.array(["sst2"] * finetuned.num_rows, pa.string()))
+    phase = finetuned.schema.get_field_index("phase")
+    finetune_phases = ["finetune_" + name for name in finetuned.column("phase").to_pylist()]  # search, seed
+    finetuned = finetuned.set_column(phase, finetuned.schema.field(phase), pa.array(finetune_phases, pa.string()))
     both = pa.concat_tables([with_tasks, finetuned])
     page = render_report(both, sweep.spec, name="t", n_bootstrap=0)
     assert _section_ids(page) == ALWAYS[:-1] + ["tasks", "compute"]
     assert "sst2" in page.split('id="tasks"')[1]
+    # The task's law is the one `raylaws fit --task sst2` fits, on the same rows.
+    [shown] = analyse(both, sweep.spec, name="t", n_bootstrap=0).tasks
+    fitted = fit_law(both, task="sst2", n_bootstrap=0)
+    assert shown.exponent == pytest.approx(fitted.law.exponent_) and shown.r2 == pytest.approx(fitted.r2)
+    assert len(shown.n_params) == 4 and shown.n_params == sorted(shown.n_params)
 
 
 @pytest.fixture(scope="module")
