@@ -264,21 +264,24 @@ def noise_jobs(optima: Sequence[Optimum], lr_step: float, seeds: Sequence[int]) 
 def noise_table(optima: Sequence[Optimum], rows: Sequence[dict[str, Any]], lr_step: float,
                 tolerance: float) -> tuple[list[str], float]:
     """Each size's relative loss change when its grid optimum is retrained a hair off (``rows``
-    from :func:`noise_jobs`, in its order), and the noise floor: the median over sizes of each
-    size's median absolute change. Near its optimum a smooth loss would move by its curvature
-    in ln lr times ~lr_step² (well under 0.01% for the demo's 2%); what moves it more is noise."""
+    from :func:`noise_jobs`, in its order), the optimum config's mean loss over the grid's seed
+    and the others (what a search's config, averaged over as many seeds, compares with), and
+    the noise floor: the median over sizes of each size's median absolute change. Near its
+    optimum a smooth loss would move by its curvature in ln lr times ~lr_step² (well under
+    0.01% for the demo's 2%); what moves it more is noise."""
     per_size = len(rows) // len(optima)
     lines = [f"{'size':<12} {'optimum':>8} {'lr':>9} {'bs':>3}  "
-             f"{'lr -' + format(lr_step, '.0%'):>8} {'lr +' + format(lr_step, '.0%'):>8}  seeds"]
+             f"{'lr -' + format(lr_step, '.0%'):>8} {'lr +' + format(lr_step, '.0%'):>8}  {'seed mean':>9}  seeds"]
     medians = []
     for index, best in enumerate(optima):
-        changes = []
-        for row in rows[index * per_size:(index + 1) * per_size]:
-            loss = row["eval_loss"] if row["status"] == "completed" and row["eval_loss"] is not None else math.inf
-            changes.append((loss - best.loss) / best.loss)
+        losses = [row["eval_loss"] if row["status"] == "completed" and row["eval_loss"] is not None else math.inf
+                  for row in rows[index * per_size:(index + 1) * per_size]]
+        changes = [(loss - best.loss) / best.loss for loss in losses]
         medians.append(statistics.median(abs(c) for c in changes))
+        seed_mean = statistics.fmean([best.loss, *losses[2:]])
         lines.append(f"{best.size:<12} {best.loss:>8.4f} {best.learning_rate:>9.3g} {best.batch_size:>3}  "
-                     f"{changes[0]:>+8.2%} {changes[1]:>+8.2%}  " + " ".join(f"{c:+.2%}" for c in changes[2:]))
+                     f"{changes[0]:>+8.2%} {changes[1]:>+8.2%}  {seed_mean:>9.4f}  "
+                     + " ".join(f"{c:+.2%}" for c in changes[2:]))
     floor = statistics.median(medians)
     lines.append(f"noise floor (median over sizes of the median |change|): {floor:.2%}; the target's tolerance "
                  f"{tolerance:.2%} is {'below' if tolerance < floor else 'above'} it")
