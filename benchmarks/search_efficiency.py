@@ -156,6 +156,11 @@ def run_grid(spec: Any, n_lrs: int, workers: int) -> list[dict[str, Any]]:
     return train_points(spec, jobs, workers)
 
 
+def pool_workers(spec: Any) -> int:
+    """Trials at once on this machine, each with the CPUs the spec gives a trial."""
+    return max(1, (os.cpu_count() or 1) // (spec.resources.cpus_per_trial * spec.resources.workers))
+
+
 def train_points(spec: Any, jobs: Sequence[tuple[str, float, int, int]], workers: int) -> list[dict[str, Any]]:
     """Train each (size, lr, batch size, seed) in a pool of ``workers`` processes; rows in job order."""
     from raylaws.data import prepare
@@ -439,7 +444,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     key = grid_key(spec, n_lrs)
     spec_name = "quick (built in)" if args.quick else str(args.spec or DEFAULT_SPEC.relative_to(REPO))
     if args.regenerate_grid or not grid_path.exists():
-        workers = max(1, (os.cpu_count() or 1) // (spec.resources.cpus_per_trial * spec.resources.workers))
+        workers = pool_workers(spec)
         print(f"training the grid: {len(grid_points(spec, n_lrs))} configs per size, {workers} at a time", flush=True)
         started = time.perf_counter()
         write_grid(grid_path, run_grid(spec, n_lrs, workers), key=key, spec_path=spec_name, n_lrs=n_lrs)
@@ -451,7 +456,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     print(f"grid: {len(grid_rows)} trials, {grid_core:.1f} core-seconds, {grid_flops:.3g} FLOPs "
           f"(key {key}, code {stamp.get('code_version')}, made {stamp.get('created_at')})")
     if args.noise_floor:
-        workers = max(1, (os.cpu_count() or 1) // (spec.resources.cpus_per_trial * spec.resources.workers))
+        workers = pool_workers(spec)
         best = grid_optimum_configs(grid_rows)
         started = time.perf_counter()
         rows = train_points(spec, noise_jobs(best, NOISE_LR_STEP, NOISE_SEEDS), workers)
