@@ -345,6 +345,10 @@ def _run_local(
     from raylaws.tasks import check_tasks, prepare_tasks
 
     check_tasks(spec)
+    if spec.finetune is not None and spec.data.tokenizer.kind == "none":
+        raise SpecError([SpecProblem("data.tokenizer.kind", "the sweep finetunes, and its tasks need the tokenizer "
+                                                            "the ids were made with; give kind 'pretrained' or "
+                                                            "'file' with its path, or drop finetune")])
     if spec.finetune is not None and any(variant.data != spec.data for variant in variants):
         raise SpecError([SpecProblem("designs", "a design changes 'data' while the sweep finetunes: the tasks are "
                                                 "tokenized with the sweep's own tokenizer; keep data the same in "
@@ -359,8 +363,19 @@ def _run_local(
         layout.create()
     except LayoutError as error:
         raise SweepError(str(error)) from None
-    data = prepare(spec.data)
-    data_by_size = _data_by_size(spec, sizes, size_specs, data, prepare)
+    prepared: dict[Any, Any] = {}
+
+    def prepare_once(data_spec: Any) -> Any:
+        """Each distinct data spec's corpus, prepared once and, for a remote sweep or a
+        ``data.cache``, published where every node pulls it from."""
+        if data_spec not in prepared:
+            corpus = prepare(data_spec)
+            uri = data_spec.cache or (_data_uri(mirror.remote) if mirror is not None else None)
+            prepared[data_spec] = _published(corpus, uri) if uri else corpus
+        return prepared[data_spec]
+
+    data = prepare_once(spec.data)
+    data_by_size = _data_by_size(spec, sizes, size_specs, data, prepare_once)
     tasks = prepare_tasks(spec, data.tokenizer_path, eos_id=data.eos_id, pad_id=data.pad_id)
 
     from raylaws.faults import Faults
@@ -408,6 +423,26 @@ def _run_local(
             if not planner.is_finished():
                 raise _interrupted(planner, location)
     return Sweep(layout.root)
+
+
+def _data_uri(remote: SweepLayout) -> str:
+    """Where a remote sweep publishes its prepared data: ``<storage>/_data`` (shared by the
+    sweeps of one storage, each corpus under its key)."""
+    base, sep, query = str(remote.uri).partition("?")
+    return f"{base.rstrip('/').rsplit('/', 1)[0]}/_data{sep}{query}"
+
+
+def _published(data: Any, uri: str) -> Any:
+    import dataclasses
+
+    from raylaws.data import publish
+
+    try:
+        remote = publish(data, uri)
+    except OSError as error:
+        raise SweepError(f"cannot publish the prepared data to {uri.split('?')[0]!r} ({str(error).splitlines()[0]}); "
+                         "check data.cache or the storage") from None
+    return dataclasses.replace(data, train=data.train.published(remote))
 
 
 def _data_by_size(spec: ExperimentSpec, sizes: Any, size_specs: dict[str, ExperimentSpec], data: Any,
@@ -741,12 +776,15 @@ def _vocab_size(spec: ExperimentSpec) -> int:
     tokenizer = spec.data.tokenizer
     if tokenizer.kind == "bpe":
         return tokenizer.vocab_size
+    given = spec.data.tokens.vocab_size if spec.data.tokens is not None else 0
+    if tokenizer.kind == "none":
+        return given
     try:
-        from tokenizers import Tokenizer
+        from raylaws.data._tokenizer import load
 
-        return Tokenizer.from_file(str(Path(tokenizer.path or "").expanduser())).get_vocab_size() + 3
+        return max(given, load(spec.data)[0].get_vocab_size())
     except Exception:  # an unreadable tokenizer is reported by the data checks
-        return 0
+        return given
 
 
 def _holds_trials(layout: SweepLayout) -> bool:

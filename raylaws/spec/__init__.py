@@ -13,6 +13,7 @@ from raylaws.spec._load import (
 )
 from raylaws.spec._model import (
     DataSpec,
+    TokensSpec,
     DeepSpeedSpec,
     DesignSpec,
     BUILTIN_TASKS,
@@ -34,6 +35,7 @@ from raylaws.spec._model import (
 __all__ = [
     "BUILTIN_TASKS",
     "DataSpec",
+    "TokensSpec",
     "DeepSpeedSpec",
     "DesignSpec",
     "ExperimentSpec",

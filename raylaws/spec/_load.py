@@ -96,7 +96,9 @@ def spec_hash(spec: ExperimentSpec) -> str:
 
 # Spec fields added after the first sweeps were made ("section.field"): hashed only when set to
 # something other than their default. Add every new field here.
-LATER_FIELDS: tuple[str, ...] = ("ladder.activation", "search.strategy", "search.size_aware", "finetune", "designs")
+LATER_FIELDS: tuple[str, ...] = ("ladder.activation", "search.strategy", "search.size_aware", "finetune", "designs",
+                                 "data.tokenizer.sample_bytes", "data.tokens", "data.txt_split",
+                                 "data.max_document_bytes", "data.shard_bytes", "data.workers", "data.cache")
 
 
 def _field_default(path: list[str]) -> tuple[bool, Any]:

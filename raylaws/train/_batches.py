@@ -2,7 +2,7 @@
 
 Every worker draws the same *global* batch from the seeded generator (windows, then masks) and
 keeps its own block of rows, so 1 and N workers train on the same sequences at every step. The
-token stream stays in host memory and batches are drawn on the CPU: the generator is a CPU
+token stream stays memory-mapped in host memory and batches are drawn on the CPU: the generator is a CPU
 generator, so a seed means the same sequences on any device and any number of workers. On a GPU
 a drawn batch is copied from pinned memory with a non-blocking copy (a batch is at most a few
 hundred KiB, and drawing one costs well under a millisecond; see ``benchmarks/gpu.py``).
@@ -44,13 +44,13 @@ class Batches:
                  generator: "torch.Generator") -> None:
         import torch
 
-        # int32 in host memory (the stream's ids fit); windows become int64 once drawn.
-        self._tokens = torch.from_numpy(np.ascontiguousarray(data.train, dtype=np.int32))
+        # The stream stays memory-mapped (raylaws.data.TokenStream): a trial's memory does not
+        # grow with the corpus; only the drawn windows are read, as int64.
+        self._tokens = data.train
         self._objective = objective
         self._seq_len = seq_len
         self._batch_size = batch_size
         self._generator = generator
-        self._offsets = torch.arange(seq_len)
         self._data = data
 
     def next(self) -> tuple["torch.Tensor", "torch.Tensor"]:
@@ -58,7 +58,7 @@ class Batches:
         import torch
 
         starts = torch.randint(0, len(self._tokens) - self._seq_len, (self._batch_size,), generator=self._generator)
-        inputs = self._tokens[starts[:, None] + self._offsets].long()  # (B, T)
+        inputs = torch.from_numpy(self._tokens.windows(starts.numpy(), self._seq_len))  # (B, T) int64
         if self._objective == "clm":
             return inputs, inputs  # the model shifts labels by one
         return mask_tokens(inputs, self._data, self._generator)

@@ -29,16 +29,16 @@ def save_model(model: "torch.nn.Module", tokenizer_path: str, folder: Union[str,
     """
     from transformers import PreTrainedTokenizerFast
 
-    from raylaws.data import EOS, MASK, PAD
-
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staged = folder.with_name(f".{folder.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
         model.save_pretrained(str(staged))
-        tokenizer = PreTrainedTokenizerFast(tokenizer_file=tokenizer_path, eos_token=EOS, bos_token=EOS,
-                                            pad_token=PAD, mask_token=MASK)
-        tokenizer.save_pretrained(str(staged))
+        if tokenizer_path:  # "" for pre-tokenized data with no tokenizer (data.tokenizer.kind: none)
+            eos, pad, mask = _special_tokens(Path(tokenizer_path))
+            tokenizer = PreTrainedTokenizerFast(tokenizer_file=tokenizer_path, eos_token=eos, bos_token=eos,
+                                                pad_token=pad, mask_token=mask)
+            tokenizer.save_pretrained(str(staged))
         if folder.exists():  # a re-run of the trial: move the old copy away, then the new one in
             old = folder.with_name(f".{folder.name}.old-{uuid.uuid4().hex[:8]}")
             os.replace(folder, old)
@@ -48,6 +48,20 @@ def save_model(model: "torch.nn.Module", tokenizer_path: str, folder: Union[str,
             os.replace(staged, folder)
     finally:
         shutil.rmtree(staged, ignore_errors=True)
+
+
+def _special_tokens(tokenizer_path: Path) -> tuple[str, str, str]:
+    """The (end of text, padding, mask) strings of a prepared corpus' tokenizer: its
+    ``specials.json`` beside it (a pretrained tokenizer keeps its own), else raylaws' own."""
+    import json
+
+    from raylaws.data import EOS, MASK, PAD
+
+    try:
+        specials = json.loads((tokenizer_path.parent / "specials.json").read_text())
+        return specials["eos"], specials["pad"], specials["mask"]
+    except (OSError, ValueError, KeyError):
+        return EOS, PAD, MASK
 
 
 def clean_partial_models(models: Union[str, Path]) -> list[Path]:
