@@ -138,6 +138,38 @@ def ladder(spec: Path = typer.Argument(..., help="spec YAML file")) -> None:
 
 
 @app.command()
+def data(
+    spec: Path = typer.Argument(..., help="spec YAML file"),
+    verify: bool = typer.Option(False, help="check every shard of an already prepared corpus against its hash"),
+    quiet: bool = typer.Option(False, help="no progress lines"),
+) -> None:
+    """Prepare the spec's corpus once (or find it prepared) and print where it is and what it holds.
+
+    A sweep prepares its data itself; run this first for a large corpus to watch it (tokens/s,
+    time left) and to resume it if it is stopped: finished shards are kept."""
+    import raylaws.data
+    from raylaws.spec import load_spec
+
+    loaded = _guarded(lambda: load_spec(spec))
+
+    def progress(step: Any) -> None:
+        if not quiet:
+            err.print(f"[{step.seconds:6.0f}s] {step.line()}", highlight=False, markup=False)
+
+    prepared = _guarded(lambda: raylaws.data.prepare(loaded.data, progress=progress, verify=verify))
+    table = Table(title=f"{loaded.name}: data {prepared.fingerprint}", show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    stream = prepared.train
+    for label, value in (("source", loaded.data.source.split("?")[0]), ("training tokens", f"{len(stream):,}"),
+                         ("held-out tokens", f"{len(prepared.eval):,}"), ("shards", f"{len(stream.shards):,}"),
+                         ("ids", f"{stream.dtype}, vocabulary {prepared.vocab_size:,}"),
+                         ("tokenizer", prepared.tokenizer_path or "none"), ("folder", prepared.folder)):
+        table.add_row(label, value)
+    out.print(table)
+
+
+@app.command()
 def run(
     spec: Path = typer.Argument(..., help="spec YAML file"),
     storage: str = typer.Option("results", help="root of sweeps: a directory, or a URI pyarrow.fs reads "
@@ -157,7 +189,8 @@ def run(
     display = _Progress(enabled=not quiet)
     with display:
         sweep = _guarded(lambda: raylaws.run(spec, storage=storage, name=name, address=address,
-                                             on_event=display.event, on_start=display.start))
+                                             on_event=display.event, on_start=display.start,
+                                             on_data=display.data))
     _finish(sweep)
 
 
@@ -174,7 +207,7 @@ def resume(
     display = _Progress(enabled=not quiet)
     with display:
         sweep = _guarded(lambda: raylaws.resume(sweep_dir, address=address, on_event=display.event,
-                                                on_start=display.start))
+                                                on_start=display.start, on_data=display.data))
     _finish(sweep)
 
 
@@ -687,6 +720,7 @@ class _Progress:
         self._live: Optional[Live] = None
         self._done_at_start = 0
         self._slots = 1  # most trials seen running at once
+        self._data: Any = None  # the latest PrepareProgress
 
     def __enter__(self) -> "_Progress":
         if self.enabled:
@@ -708,6 +742,12 @@ class _Progress:
                       f"{len(planner.resumed['reattached'])} interrupted trial(s) to run again", highlight=False,
                       markup=False)
 
+    def data(self, progress: Any) -> None:
+        """The corpus' preparation (before any trial): shown live, or as a line when not live."""
+        self._data = progress
+        if not self.enabled and self.planner is None:
+            err.print(f"[{progress.seconds:6.0f}s] preparing data: {progress.line()}", highlight=False, markup=False)
+
     def event(self, event: Any) -> None:
         if not self.enabled and self.planner is not None and event.kind == "finished":
             done = self.planner.n_recorded()
@@ -717,6 +757,8 @@ class _Progress:
 
     def render(self) -> Any:
         if self.planner is None:
+            if self._data is not None:
+                return Text(f"preparing data: {self._data.line()}")
             return Text("preparing data and starting Ray...")
         from raylaws.views import remaining_seconds
 

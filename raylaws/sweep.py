@@ -274,6 +274,7 @@ def run(
     address: Optional[str] = None,
     on_event: Optional[Callable[[Any], None]] = None,
     on_start: Optional[Callable[[Any], None]] = None,
+    on_data: Optional[Callable[[Any], None]] = None,
 ) -> Sweep:
     """Run a tuned, multi-seed scaling sweep and return it, or resume it.
 
@@ -292,6 +293,8 @@ def run(
             starts a local Ray in this process and shuts it down at the end.
         on_event: called in this process for each trial started or finished (progress displays).
         on_start: called once with the :class:`raylaws.search.SweepPlanner` before trials start.
+        on_data: called every few seconds with a :class:`raylaws.data.PrepareProgress` while
+            the corpus is prepared (not at all when it was prepared before).
 
     Returns:
         The finished :class:`Sweep`.
@@ -314,8 +317,8 @@ def run(
         raise SweepError(str(error)) from None
     if layout.is_remote:
         return _remote_call(lambda: _run_remote(layout, spec, sizes, address=address, on_event=on_event,
-                                                on_start=on_start), layout)
-    return _run_local(layout, spec, sizes, address=address, on_event=on_event, on_start=on_start)
+                                                on_start=on_start, on_data=on_data), layout)
+    return _run_local(layout, spec, sizes, address=address, on_event=on_event, on_start=on_start, on_data=on_data)
 
 
 def _run_local(
@@ -328,6 +331,7 @@ def _run_local(
     on_start: Optional[Callable[[Any], None]],
     mirror: Any = None,
     size_specs: Optional[dict[str, ExperimentSpec]] = None,
+    on_data: Optional[Callable[[Any], None]] = None,
 ) -> Sweep:
     """:func:`run` in a local directory; with ``mirror``, that directory mirrors a remote sweep
     and each new record, journal append and event is published to it (:mod:`raylaws.remote`).
@@ -363,13 +367,16 @@ def _run_local(
         layout.create()
     except LayoutError as error:
         raise SweepError(str(error)) from None
+    from raylaws.tune import connect_cluster
+
+    connect_cluster(address)  # on a cluster, the data is prepared by Ray tasks across its nodes
     prepared: dict[Any, Any] = {}
 
     def prepare_once(data_spec: Any) -> Any:
         """Each distinct data spec's corpus, prepared once and, for a remote sweep or a
         ``data.cache``, published where every node pulls it from."""
         if data_spec not in prepared:
-            corpus = prepare(data_spec)
+            corpus = prepare(data_spec, progress=on_data)
             uri = data_spec.cache or (_data_uri(mirror.remote) if mirror is not None else None)
             prepared[data_spec] = _published(corpus, uri) if uri else corpus
         return prepared[data_spec]
@@ -602,6 +609,7 @@ def resume(
     address: Optional[str] = None,
     on_event: Optional[Callable[[Any], None]] = None,
     on_start: Optional[Callable[[Any], None]] = None,
+    on_data: Optional[Callable[[Any], None]] = None,
 ) -> Sweep:
     """Resume an interrupted sweep from its directory alone (see :func:`run`).
 
@@ -610,7 +618,7 @@ def resume(
     """
     sweep = open(path)
     return run(sweep.spec, storage=sweep.layout.storage, name=sweep.name, address=address,
-               on_event=on_event, on_start=on_start)
+               on_event=on_event, on_start=on_start, on_data=on_data)
 
 
 class _NoTuneRestoreHint(logging.Filter):

@@ -393,6 +393,21 @@ def _tokenizer_path(data: Union[TokenData, Mapping[str, TokenData]]) -> str:
     return data.tokenizer_path
 
 
+def connect(address: str) -> None:
+    """Attach this driver to the Ray at ``address`` (``local``: start one in this process)."""
+    ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False,
+             configure_logging=False)
+
+
+def connect_cluster(address: Optional[str]) -> None:
+    """Attach to a Ray cluster before the data is prepared, so its preparation runs as Ray tasks
+    on the cluster's cores: ``address``, or ``RAY_ADDRESS`` (a driver submitted as a Ray job).
+    A local run starts its Ray later, in :func:`run_trials`."""
+    target = address or os.environ.get("RAY_ADDRESS")
+    if target and not ray.is_initialized():
+        connect(target)
+
+
 def run_trials(
     planner: SweepPlanner,
     spec: ExperimentSpec,
@@ -429,8 +444,7 @@ def run_trials(
     started_here = False
     if not ray.is_initialized():
         target = address or os.environ.get("RAY_ADDRESS") or "local"
-        ray.init(address=target, include_dashboard=False, logging_level=logging.WARNING,
-                 log_to_driver=False, configure_logging=False)
+        connect(target)
         started_here = target == "local"
     callbacks = [RayProcessLog(layout)] if started_here else []
     # Keeping one checkpoint per trial makes Tune snapshot its (small) experiment state at each

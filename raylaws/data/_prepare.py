@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -70,9 +71,11 @@ class PrepareProgress:
 
     def line(self) -> str:
         left = self.seconds_left
+        mib = self.done_bytes / 2**20
+        rate = (f"{self.tokens:,} tokens at {self.tokens_per_second:,.0f}/s" if self.phase == "encode"
+                else f"{mib / self.seconds if self.seconds > 0 else 0:,.0f} MiB/s")
         return (f"{self.phase} {self.done_units}/{self.total_units} units, "
-                f"{self.done_bytes / 2**20:,.0f}/{self.total_bytes / 2**20:,.0f} MiB, "
-                f"{self.tokens:,} tokens at {self.tokens_per_second:,.0f}/s"
+                f"{mib:,.0f}/{self.total_bytes / 2**20:,.0f} MiB, {rate}"
                 + (f", {left:,.0f} s left" if left is not None else ""))
 
 
@@ -181,7 +184,35 @@ def _build(data: DataSpec, listing: Listing, folder: Path, progress: Callable[[P
             tokens = _write_unit(shards, unit.index, encoded, ranks.get(unit.index, []))
             stop.add(unit.index, tokens)
             clock.done(unit.bytes, tokens)
+        # Past a max_tokens cap, the units that hold the first held-out documents (in hash order)
+        # are encoded too, until the eval stream has eval_tokens: the split does not move with the cap.
+        for index in _eval_units(data, shards, ranks, stop.tokens):
+            unit = units[index]
+            encoded = _accepted(encode(unit, data, tokenizer_json, held_out[index], specials.eos_id, dtype,
+                                       surveys[index].hashes))
+            stop.add(index, _write_unit(shards, index, encoded, ranks[index]))
     _write_index(data, folder, units, stop.count_units(), dtype, vocab_size, specials)
+
+
+def _eval_units(data: DataSpec, shards: Path, ranks: dict[int, list[int]], encoded: dict[int, int]) -> Iterator[int]:
+    """Units not encoded (past a max_tokens cap) that hold the next held-out document, in hash
+    order, while the held-out documents encoded from the first on have fewer than eval_tokens."""
+    owner = {rank: unit for unit, unit_ranks in ranks.items() for rank in unit_ranks}
+    while True:
+        lengths: dict[int, int] = {}
+        for index in list(encoded):
+            record = json.loads((shards / _name(index, "json")).read_text())
+            lengths.update(zip(record["eval_ranks"], record["eval_lengths"]))
+        have = 0
+        for rank in range(len(owner)):
+            if rank not in lengths:
+                yield owner[rank]  # the caller encodes it; then count again
+                break
+            have += lengths[rank]
+            if have >= data.eval_tokens:
+                return
+        else:
+            return
 
 
 def _accepted(result: Any) -> Any:
@@ -316,16 +347,17 @@ class _PrefixCap:
 def _write_index(data: DataSpec, folder: Path, units: list[Unit], count: int, dtype: str, vocab_size: int,
                  specials: _tokenizer.Specials) -> None:
     shards = folder / "shards"
+    encoded = [u for u in units if (shards / _name(u.index, "json")).is_file()]
     records = [json.loads((shards / _name(u.index, "json")).read_text()) for u in units[:count]]
     pieces = []  # (rank, unit, offset, length)
-    for unit, record in zip(units[:count], records):
+    for unit in encoded:
+        record = json.loads((shards / _name(unit.index, "json")).read_text())
         offset = 0
         for length, rank in zip(record["eval_lengths"], record["eval_ranks"]):
             pieces.append((rank, unit.index, offset, length))
             offset += length
-    # Held-out documents of units past a max_tokens cap are not encoded: the eval stream is
-    # the encoded ones', in hash order, as far as eval_tokens.
-    pieces.sort()
+    pieces.sort()  # the held-out documents in hash order, from the first, as far as eval_tokens
+    pieces = [piece for _, piece in itertools.takewhile(lambda pair: pair[0] == pair[1][0], enumerate(pieces))]
     eval_parts, total = [], 0
     for _, index, offset, length in pieces:
         if total >= data.eval_tokens:
@@ -339,7 +371,7 @@ def _write_index(data: DataSpec, folder: Path, units: list[Unit], count: int, dt
              for u, r in zip(units[:count], records)]
     _write_index_file(folder, data, dtype, vocab_size, specials, train,
                       Shard("eval.bin", int(len(held)), hashlib.sha256(held.tobytes()).hexdigest()).__dict__,
-                      documents=sum(len(r["eval_lengths"]) for r in records))
+                      held_out_documents=len(pieces))
 
 
 def _write_index_file(folder: Path, data: DataSpec, dtype: str, vocab_size: int, specials: _tokenizer.Specials,

@@ -2,10 +2,11 @@
 
 Every worker draws the same *global* batch from the seeded generator (windows, then masks) and
 keeps its own block of rows, so 1 and N workers train on the same sequences at every step. The
-token stream stays memory-mapped in host memory and batches are drawn on the CPU: the generator is a CPU
-generator, so a seed means the same sequences on any device and any number of workers. On a GPU
-a drawn batch is copied from pinned memory with a non-blocking copy (a batch is at most a few
-hundred KiB, and drawing one costs well under a millisecond; see ``benchmarks/gpu.py``).
+token stream stays on disk (each window is read as it is drawn) and batches are drawn on the CPU:
+the generator is a CPU generator, so a seed means the same sequences on any device and any
+number of workers. On a GPU a drawn batch is copied from pinned memory with a non-blocking copy
+(a batch is at most a few hundred KiB, and drawing one costs well under a millisecond; see
+``benchmarks/gpu.py`` and ``benchmarks/data.py``).
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ class Batches:
                  generator: "torch.Generator") -> None:
         import torch
 
-        # The stream stays memory-mapped (raylaws.data.TokenStream): a trial's memory does not
-        # grow with the corpus; only the drawn windows are read, as int64.
+        # The stream stays on disk (raylaws.data.TokenStream reads each drawn window, as int64):
+        # a trial's memory does not grow with the corpus.
         self._tokens = data.train
         self._objective = objective
         self._seq_len = seq_len

@@ -132,3 +132,15 @@ def test_two_processes_preparing_one_corpus_share_it(tmp_path: Path) -> None:
     outputs = [c.communicate(timeout=300)[0] for c in children]
     assert all(c.returncode == 0 for c in children) and outputs[0] == outputs[1]
     assert len(list((Path(os.environ["RAYLAWS_CACHE"]) / "data").iterdir())) == 1
+
+
+def test_a_max_tokens_cap_keeps_the_streams_first_tokens_and_the_same_held_out_documents(tmp_path: Path,
+                                                                                      cache: Path) -> None:
+    data = _sharded(tmp_path, files=24, workers=2)
+    whole = prepare(data)
+    capped_spec = data.model_copy(update={"max_tokens": 3000})
+    capped = prepare(capped_spec)
+    assert len(capped.train) == 3000
+    assert np.array_equal(capped.train.to_numpy(), whole.train.to_numpy()[:3000])
+    assert np.array_equal(capped.eval, whole.eval)  # the split does not move with the cap
+    assert len(list((data_folder(capped_spec) / "shards").glob("unit-*.json"))) < 24  # not all encoded
