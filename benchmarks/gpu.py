@@ -32,12 +32,12 @@ PEAKS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}  # dense bf16 FLOP/s (S
 
 
 def synthetic_data(tokens: int = 4_000_000) -> Any:
-    from raylaws.data import TokenData
+    from raylaws.data import TokenData, TokenStream
 
     rng = np.random.default_rng(0)
     document = rng.integers(3, VOCAB, 20_000).astype(np.uint16)  # repeated: learnable
     stream = np.tile(document, tokens // document.size)
-    return TokenData(train=stream, eval=stream[: 32 * SEQ_LEN].copy(), vocab_size=VOCAB, eos_id=0, pad_id=1,
+    return TokenData(train=TokenStream.from_array(stream), eval=stream[: 32 * SEQ_LEN].copy(), vocab_size=VOCAB, eos_id=0, pad_id=1,
                      mask_id=2, fingerprint="synthetic", tokenizer_path="")
 
 

@@ -373,11 +373,13 @@ def _run_local(
     prepared: dict[Any, Any] = {}
 
     def prepare_once(data_spec: Any) -> Any:
-        """Each distinct data spec's corpus, prepared once and, for a remote sweep or a
-        ``data.cache``, published where every node pulls it from."""
+        """Each distinct data spec's corpus, prepared once and published where every node of a
+        cluster pulls it from: ``data.cache``, else ``<storage>/_data`` (object storage, or the
+        shared disk a cluster's sweep must be on); a local run reads the cache as it is."""
         if data_spec not in prepared:
             corpus = prepare(data_spec, progress=on_data)
-            uri = data_spec.cache or (_data_uri(mirror.remote) if mirror is not None else None)
+            uri = data_spec.cache or (_data_uri(mirror.remote) if mirror is not None else
+                                      str(layout.root.resolve().parent / "_data") if address is not None else None)
             prepared[data_spec] = _published(corpus, uri) if uri else corpus
         return prepared[data_spec]
 
@@ -911,6 +913,10 @@ def _store_spec(layout: SweepLayout, spec: ExperimentSpec, fingerprint: str) -> 
             except metadata.PackageNotFoundError:
                 versions[package] = None
         meta = {"created_at": datetime.now(timezone.utc).isoformat(), "versions": versions}
+    if meta.get("data_fingerprint", fingerprint) != fingerprint:
+        logger.warning("sweep %s was started on data %s; its corpus is now %s (its source, data block or "
+                       "raylaws' preparation changed): new records carry the new fingerprint",
+                       layout.location, meta["data_fingerprint"], fingerprint)
     meta.update(data_fingerprint=meta.get("data_fingerprint", fingerprint),
                 spec_hash=spec_hash(spec_from_dict(resolved)), spec=resolved)
     _write_atomic(layout.meta, json.dumps(meta, indent=2))

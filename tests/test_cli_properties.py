@@ -23,8 +23,8 @@ WORDS = st.one_of(st.sampled_from(OPTIONS), st.text(max_size=12),
 
 
 def test_every_command_is_covered() -> None:
-    assert COMMANDS == ["best", "check", "compare", "debug", "fit", "ladder", "report", "resume", "run", "status",
-                        "validate"]
+    assert COMMANDS == ["best", "check", "compare", "data", "debug", "fit", "ladder", "report", "resume", "run",
+                        "status", "validate"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -11,9 +11,10 @@ parallel, a unit of about ``data.shard_bytes`` per task, into shards of uint16 i
 for a vocabulary above 65,536) under ``$RAYLAWS_CACHE/data/<key>``, where ``key`` comes from
 the source's listing, the data spec and the tokenizer, never from re-reading the text. The
 held-out documents are the first ones in the order of their texts' hashes, up to about
-``data.eval_tokens``; the training stream is every other document in the source's order.
-Trials map the shards (:class:`TokenStream`); on a multi-node cluster they pull them once per
-node from where the driver published them (:func:`publish`).
+``data.eval_tokens``; the training stream is every other document, shard after shard in the
+source's order, ordered by the same hash within each shard. Trials read the shards window by
+window (:class:`TokenStream`); on a multi-node cluster they pull them once per node from where
+the driver published them (:func:`publish`).
 """
 
 from raylaws.data._corpus import TokenData, TokenStream, publish, pull

@@ -27,6 +27,7 @@ import numpy as np
 
 INDEX = "index.json"
 FORMAT = 3  # bump when the prepared files change meaning
+_OPEN = 256  # files a stream keeps open at most
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,15 @@ class TokenStream:
         total = sum(s.tokens for s in self.shards)
         self._length = min(total, limit) if limit is not None else total
         self._starts = np.cumsum([0] + [s.tokens for s in self.shards])[:-1].tolist()
-        self._files: Optional[list[int]] = None  # open descriptors, one a shard
+        self._files: Optional[dict[int, int]] = None  # shard -> open descriptor (at most _OPEN)
+        self._memory: Optional[np.ndarray] = None  # a stream held in memory (from_array)
+
+    @classmethod
+    def from_array(cls, ids: np.ndarray) -> "TokenStream":
+        """A stream over ids already in memory (synthetic data, tests); pickled with its ids."""
+        stream = cls(Path("."), [Shard("<memory>", len(ids))], np.asarray(ids).dtype.str)
+        stream._memory = np.asarray(ids)
+        return stream
 
     def published(self, remote: str) -> "TokenStream":
         """This stream, read on nodes that lack it from the copy published at ``remote``."""
@@ -85,20 +94,35 @@ class TokenStream:
         return state
 
     def __del__(self) -> None:
-        for descriptor in self._files or []:
+        self._close()
+
+    def _close(self) -> None:
+        for descriptor in (self._files or {}).values():
             try:
                 os.close(descriptor)
             except OSError:
                 pass
+        self._files = {}
 
-    def _opened(self) -> list[int]:
+    def _opened(self) -> dict[int, int]:
         if self._files is None:
             if self.remote is not None and not all(s.resolved(self.folder).exists() for s in self.shards):
                 self.folder = pull(self.remote, self.key)
                 index = read_index(self.folder) or {}
                 self.shards = [Shard(**s) for s in index.get("shards", [])]
-            self._files = [os.open(s.resolved(self.folder), os.O_RDONLY) for s in self.shards]
+            self._files = {}
         return self._files
+
+    def _descriptor(self, shard: int) -> int:
+        """The shard's open file, opened on first use; past _OPEN open files, all are closed
+        first (a corpus may have more shards than a process may open files)."""
+        files = self._opened()
+        if shard not in files:
+            if len(files) >= _OPEN:
+                self._close()
+                files = self._files = {}
+            files[shard] = os.open(self.shards[shard].resolved(self.folder), os.O_RDONLY)
+        return files[shard]
 
     @property
     def itemsize(self) -> int:
@@ -106,19 +130,22 @@ class TokenStream:
 
     def windows(self, starts: np.ndarray, length: int) -> np.ndarray:
         """``stream[s : s + length]`` for each start, as an int64 array (len(starts), length)."""
-        files = self._opened()
+        self._opened()
         out = np.empty((len(starts), length), dtype=np.int64)
         for row, start in enumerate(starts.tolist()):
-            out[row] = self._read(files, start, length)
+            out[row] = self._read(start, length)
         return out
 
-    def _read(self, files: list[int], start: int, length: int) -> np.ndarray:
+    def _read(self, start: int, length: int) -> np.ndarray:
         shard = bisect.bisect_right(self._starts, start) - 1
         local = start - self._starts[shard]
         parts = []
+        if self._memory is not None:
+            return self._memory[start:start + length]
         while length > 0:  # a window may cross into the next shard(s)
             count = min(length, self.shards[shard].tokens - local)
-            raw = os.pread(files[shard], count * self.itemsize, self.shards[shard].offset + local * self.itemsize)
+            raw = os.pread(self._descriptor(shard), count * self.itemsize,
+                           self.shards[shard].offset + local * self.itemsize)
             if len(raw) != count * self.itemsize:
                 raise OSError(f"{self.shards[shard].resolved(self.folder)} is shorter than its index says; "
                               "prepare the data again")
@@ -131,7 +158,8 @@ class TokenStream:
         """The whole stream as one in-memory array (small corpora and tests only)."""
         if not len(self):
             return np.zeros(0, dtype=self.dtype)
-        return self._read(self._opened(), 0, len(self)).astype(self.dtype)
+        self._opened()
+        return self._read(0, len(self)).astype(self.dtype)
 
 
 @dataclass(frozen=True)
@@ -235,11 +263,15 @@ def publish(data: TokenData, uri: str) -> str:
     if data.tokenizer_path:
         names["tokenizer.json"] = Path(data.tokenizer_path)
     filesystem.create_dir(root, recursive=True)
+    hashes = {s["path"]: s.get("sha256") for s in [*index["shards"], index["eval"]]}
+    there = _published_hashes(filesystem, root)
     for relative, local in names.items():
         target = f"{root}/{_published_name(relative)}"
         info = filesystem.get_file_info(target)
-        if info.type == fs.FileType.File and info.size == local.stat().st_size:
-            continue
+        known = hashes.get(relative)
+        if (info.type == fs.FileType.File and info.size == local.stat().st_size and known is not None
+                and there.get(_published_name(relative)) == known):
+            continue  # published before, with this content
         fs.copy_files(str(local), target, source_filesystem=fs.LocalFileSystem(), destination_filesystem=filesystem)
     published = dict(index)
     published["shards"] = [{**s, "path": _published_name(s["path"]),
@@ -249,6 +281,16 @@ def publish(data: TokenData, uri: str) -> str:
         handle.write(json.dumps(published, indent=1).encode())
     query = uri.partition("?")[2]
     return f"{uri.partition('?')[0].rstrip('/')}/{data.fingerprint}" + (f"?{query}" if query else "")
+
+
+def _published_hashes(filesystem: Any, root: str) -> dict[str, Optional[str]]:
+    """Each file's hash as an earlier publication's index gives it (none: nothing published)."""
+    try:
+        with filesystem.open_input_stream(f"{root}/{INDEX}") as handle:
+            index = json.loads(handle.read())
+        return {s["path"]: s.get("sha256") for s in [*index["shards"], index["eval"]]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 def _published_name(path: str) -> str:

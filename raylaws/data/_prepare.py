@@ -82,12 +82,18 @@ class PrepareProgress:
 def check_source(data: DataSpec) -> Listing:
     """Refuse a source or tokenizer that cannot be used, naming the field (no preparation
     work done): return the source's listing."""
+    from pyarrow import fs as pafs
+
     _tokenizer.check(data)
     listing = list_source(data)
     fs_, _ = filesystem(data.source) if listing.hub is None else (None, "")
+    # Local text is sniffed (its first 8 KiB) before a corpus is prepared; a prepared corpus,
+    # or objects in a store (a request each), are not read again.
+    sniff = isinstance(fs_, pafs.LocalFileSystem) and read_index(cache_dir() / "data" / cache_key(data, listing)) is None
     for entry in listing.entries:
         if data.tokens is None and entry.compression is None and entry.fmt in ("txt", "jsonl"):
-            _check_text(fs_, entry.path)
+            if sniff:
+                _check_text(fs_, entry.path)
         elif entry.fmt == "bin":
             if data.tokens is None or data.tokens.dtype is None:
                 raise SpecError([SpecProblem("data.tokens.dtype", f"{entry.path} is a .bin file of raw ids; give "
@@ -176,7 +182,7 @@ def _build(data: DataSpec, listing: Listing, folder: Path, progress: Callable[[P
         for unit in units:
             if unit.index in done:
                 clock.done(unit.bytes, json.loads((shards / _name(unit.index, "json")).read_text())["tokens"])
-        stop = _PrefixCap(data.max_tokens, units, shards)
+        stop = _PrefixCap(data.max_tokens, units, shards, done)
         arguments = [(u, data, tokenizer_json, held_out.get(u.index, frozenset()), specials.eos_id, dtype,
                       surveys[u.index].hashes) for u in todo]
         for unit, result in pool.run(encode, arguments, stop=stop.reached):
@@ -316,14 +322,11 @@ def _unit_done(shards: Path, index: int, dtype: str) -> bool:
 class _PrefixCap:
     """With ``max_tokens``: stop encoding once the units from the first on hold enough."""
 
-    def __init__(self, max_tokens: Optional[int], units: list[Unit], shards: Path) -> None:
+    def __init__(self, max_tokens: Optional[int], units: list[Unit], shards: Path, done: set[int]) -> None:
         self.max_tokens = max_tokens
-        self.tokens: dict[int, int] = {}
         self.order = [u.index for u in units]
-        for index in self.order:
-            record = shards / _name(index, "json")
-            if record.is_file():
-                self.tokens[index] = json.loads(record.read_text())["tokens"]
+        # the units a stopped preparation finished (and that passed their hash check)
+        self.tokens = {i: json.loads((shards / _name(i, "json")).read_text())["tokens"] for i in sorted(done)}
 
     def add(self, index: int, tokens: int) -> None:
         self.tokens[index] = tokens
@@ -580,11 +583,12 @@ class _RayTasks:
 
         self.ray = ray
         self.workers = workers
+        self.pending: dict[Any, Unit] = {}
 
     def run(self, function: Callable[..., Any], arguments: list[tuple[Any, ...]],
             stop: Callable[[], bool] = lambda: False) -> Iterator[tuple[Unit, Any]]:
         remote = self.ray.remote(num_cpus=1, max_retries=2)(function)
-        pending: dict[Any, Unit] = {}
+        pending = self.pending
         queue = list(arguments)
         while queue or pending:
             while queue and len(pending) < 2 * self.workers and not stop():
@@ -599,7 +603,9 @@ class _RayTasks:
                 queue.clear()
 
     def close(self) -> None:
-        pass
+        for ref in self.pending:  # a failed or interrupted preparation leaves no task running
+            self.ray.cancel(ref, force=True)
+        self.pending.clear()
 
 
 @contextmanager

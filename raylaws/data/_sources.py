@@ -198,7 +198,7 @@ def documents(unit: Unit, data: DataSpec) -> Iterator[Union[str, np.ndarray]]:
     for piece in unit.pieces:
         entry = piece.entry
         if entry.fmt == "jsonl":
-            for number, line in _pieces(filesystem_, piece, b"\n"):
+            for number, line in _numbered_lines(filesystem_, piece):
                 if line.strip():
                     text = _json_text(line, data.text_field, entry.path, number)
                     if text.strip():
@@ -213,9 +213,9 @@ def documents(unit: Unit, data: DataSpec) -> Iterator[Union[str, np.ndarray]]:
 
 def _txt_documents(filesystem_: Any, piece: Piece, data: DataSpec) -> Iterator[str]:
     if data.txt_split == "line":
-        yield from (_decode(b) for _, b in _pieces(filesystem_, piece, b"\n"))
+        yield from (_decode(b) for _, b in _numbered_lines(filesystem_, piece))
     elif data.txt_split == "paragraph":
-        yield from (_decode(b).strip("\n") for _, b in _pieces(filesystem_, piece, b"\n\n"))
+        yield from (_decode(b) for b in _paragraphs(filesystem_, piece))
     else:
         yield from (_decode(b) for b in _file_documents(filesystem_, piece, data.max_document_bytes))
 
@@ -245,27 +245,79 @@ def _file_documents(filesystem_: Any, piece: Piece, every: int) -> Iterator[byte
             start += at + 1
 
 
-def _pieces(filesystem_: Any, piece: Piece, sep: bytes) -> Iterator[tuple[int, bytes]]:
-    """``(number, bytes)`` of each ``sep``-separated piece that starts inside ``piece``'s range."""
-    stream, position, stop = _open_range(filesystem_, piece, sep)
+def _lines(filesystem_: Any, piece: Piece) -> Iterator[tuple[int, bytes]]:
+    """``(position, line)`` of every line (without its ``\\n``) from the first one that starts
+    at or after the range's start, to the end of the file: the caller stops where its documents
+    stop. Memory: one read block, and one line."""
+    stream, position, _ = _open_range(filesystem_, piece, b"\n")
     buffer, offset = b"", 0  # buffer[offset] is the file's byte at `position`
-    number = 0
     with stream:
-        while stop is None or position < stop:
-            at = buffer.find(sep, offset)
+        while True:
+            at = buffer.find(b"\n", offset)
             if at < 0:
                 block = stream.read(_BLOCK)
                 if not block:
                     if offset < len(buffer):
-                        yield number + 1, buffer[offset:]
+                        yield position, buffer[offset:]
                     return
                 buffer = buffer[offset:] + block
                 offset = 0
                 continue
-            number += 1
-            yield number, buffer[offset:at]
-            position += at + len(sep) - offset
-            offset = at + len(sep)
+            yield position, buffer[offset:at]
+            position += at + 1 - offset
+            offset = at + 1
+
+
+def _numbered_lines(filesystem_: Any, piece: Piece) -> Iterator[tuple[int, bytes]]:
+    """``(number, line)`` of the lines that start inside the range (numbered from its start)."""
+    stop = _stop(piece)
+    for number, (position, line) in enumerate(_lines(filesystem_, piece), start=1):
+        if stop is not None and position >= stop:
+            return
+        yield number, line
+
+
+def _paragraphs(filesystem_: Any, piece: Piece) -> Iterator[bytes]:
+    """Runs of non-blank lines (a blank line holds only whitespace, ``\\r`` included) that
+    start inside the range; one that started before it is the previous range's."""
+    stop = _stop(piece)
+    paragraph: list[bytes] = []
+    previous_blank: Optional[bool] = None
+    for position, line in _lines(filesystem_, piece):
+        if previous_blank is None:
+            previous_blank = _blank_before(filesystem_, piece.entry, position)
+        if not line.strip():
+            if paragraph:
+                yield b"\n".join(paragraph)
+                paragraph = []
+            previous_blank = True
+            continue
+        if not paragraph:
+            if not previous_blank:  # the rest of a paragraph that started in the previous range
+                continue
+            if stop is not None and position >= stop:
+                return
+        paragraph.append(line)
+        previous_blank = False
+    if paragraph:
+        yield b"\n".join(paragraph)
+
+
+def _blank_before(filesystem_: Any, entry: Entry, position: int) -> bool:
+    """Whether the line before the one at ``position`` (a line start) is blank, or there is none."""
+    if position == 0 or entry.compression is not None:
+        return True
+    start = max(0, position - 4096)
+    with filesystem_.open_input_file(entry.path) as handle:
+        handle.seek(start)
+        before = handle.read(position - start)[:-1]  # without the line end at position - 1
+    at = before.rfind(b"\n")
+    line = before[at + 1:]
+    return not line.strip() and (at >= 0 or start == 0)
+
+
+def _stop(piece: Piece) -> Optional[int]:
+    return piece.stop if piece.stop is not None and piece.stop < piece.entry.size else None
 
 
 def _open_range(filesystem_: Any, piece: Piece, sep: bytes) -> tuple[Any, int, Optional[int]]:
@@ -295,8 +347,7 @@ def _open_range(filesystem_: Any, piece: Piece, sep: bytes) -> tuple[Any, int, O
             keep = len(sep) - 1
             position += len(carry) - keep
             carry = carry[len(carry) - keep:] if keep else b""
-    stop = piece.stop if piece.stop is not None and piece.stop < entry.size else None
-    return stream, position, stop
+    return stream, position, _stop(piece)
 
 
 def _table_documents(filesystem_: Any, entry: Entry, data: DataSpec) -> Iterator[Union[str, np.ndarray]]:
@@ -375,7 +426,7 @@ def _entry(info: Any, pretokenized: bool, *, any_type: bool = False) -> Optional
             compression, name = codec, name[: -len(suffix)]
     if pretokenized:
         fmt = next((s[1:] for s in TOKEN_SUFFIXES if name.endswith(s)), None)
-        if compression is not None and fmt != "parquet":
+        if compression is not None:  # ids are read in place (a Parquet file compresses inside)
             return None
     else:
         fmt = {".txt": "txt", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}.get(Path(name).suffix)

@@ -12,6 +12,7 @@ from raylaws.spec import DataSpec, SpecError, SpecProblem
 
 EOS, PAD, MASK = "<|endoftext|>", "<pad>", "<mask>"
 SPECIAL_TOKENS = (EOS, PAD, MASK)
+_TOKENIZER_SUFFIXES = {".json", ".txt", ".model", ".tiktoken"}
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,9 @@ def fingerprint(data: DataSpec) -> Optional[str]:
         return None
     path = _path(tokenizer.path)
     digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    # a model folder's tokenizer files only (not its weights): JSON, vocabularies, merges, sentencepiece
+    files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in _TOKENIZER_SUFFIXES
+                   ) if path.is_dir() else [path]
     for file in files:
         digest.update(file.name.encode())
         digest.update(file.read_bytes())

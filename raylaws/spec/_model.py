@@ -79,8 +79,8 @@ class DataSpec(_Frozen):
     network, so no test or demo uses it); or, with ``tokens``, ids made by another pipeline.
 
     A ``.txt`` file becomes documents by ``txt_split``: ``file`` (one per file, a long file cut
-    at the first blank line, else newline, after every ``max_document_bytes``), ``paragraph``
-    (at blank lines) or ``line`` (one per line).
+    at the first line end after every ``max_document_bytes``), ``paragraph`` (runs of non-blank
+    lines) or ``line`` (one per line).
     """
 
     source: str = Field("stdlib", min_length=1)

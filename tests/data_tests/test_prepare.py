@@ -144,3 +144,15 @@ def test_a_max_tokens_cap_keeps_the_streams_first_tokens_and_the_same_held_out_d
     assert np.array_equal(capped.train.to_numpy(), whole.train.to_numpy()[:3000])
     assert np.array_equal(capped.eval, whole.eval)  # the split does not move with the cap
     assert len(list((data_folder(capped_spec) / "shards").glob("unit-*.json"))) < 24  # not all encoded
+
+
+def test_a_capped_preparation_resumed_with_a_corrupt_shard_encodes_it_again(tmp_path: Path) -> None:
+    data = _sharded(tmp_path, files=24).model_copy(update={"max_tokens": 3000})
+    reference = prepare(data).train.to_numpy().copy()
+    shards = data_folder(data) / "shards"
+    (data_folder(data) / "index.json").unlink()  # as if stopped before the end
+    with open(shards / "train-00000.bin", "r+b") as handle:
+        handle.seek(10)
+        handle.write(b"\xff\xff")
+    resumed = prepare(data)
+    assert verify_corpus(resumed) and np.array_equal(resumed.train.to_numpy(), reference)

@@ -150,3 +150,49 @@ def test_preparation_runs_as_ray_tasks_for_object_storage(tmp_path: Path, s3: st
     local = prepare(DataSpec(source=str(tmp_path / "local"), shard_bytes=1 << 12, workers=1, **SMALL))
     assert np.array_equal(on_ray.train.to_numpy(), local.train.to_numpy())
     assert len(on_ray.train.shards) > 4  # byte ranges of the objects, read by the tasks themselves
+
+
+def test_a_stream_in_memory_reads_like_one_on_disk(tmp_path: Path) -> None:
+    ids = np.arange(1000, dtype=np.uint16)
+    ids.tofile(tmp_path / "ids.bin")
+    on_disk = TokenStream(tmp_path, [Shard("ids.bin", 1000)], "uint16")
+    in_memory = pickle.loads(pickle.dumps(TokenStream.from_array(ids)))
+    starts = np.array([0, 5, 990])
+    assert np.array_equal(in_memory.windows(starts, 10), on_disk.windows(starts, 10))
+
+
+def test_a_stream_over_more_shards_than_it_keeps_open(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import raylaws.data._corpus as corpus_module
+
+    monkeypatch.setattr(corpus_module, "_OPEN", 3)
+    parts = [np.full(10, i, dtype=np.uint16) for i in range(8)]
+    for i, part in enumerate(parts):
+        part.tofile(tmp_path / f"{i}.bin")
+    stream = TokenStream(tmp_path, [Shard(f"{i}.bin", 10) for i in range(8)], "uint16")
+    for _ in range(3):
+        assert np.array_equal(stream.to_numpy(), np.concatenate(parts))
+    assert len(stream._files or {}) <= 3
+
+
+def test_a_corpus_prepared_again_with_other_bytes_is_published_again(tmp_path: Path, s3: str) -> None:
+    from raylaws.data._corpus import pull
+
+    for i, text in enumerate(corpus()):
+        (tmp_path / f"{i:03d}.txt").write_text(text)
+    data = prepare(DataSpec(source=str(tmp_path), **SMALL))
+    base, _, query = s3.partition("?")
+    uri = f"{base}/_republish?{query}"
+    publish(data, uri)
+    shard = Path(data.folder) / data.train.shards[0].path  # same key, same size, other ids
+    index_path = Path(data.folder) / "index.json"
+    ids = np.fromfile(shard, dtype=np.uint16)[::-1].copy()
+    ids.tofile(shard)
+    index = json.loads(index_path.read_text())
+    import hashlib
+
+    index["shards"][0]["sha256"] = hashlib.sha256(ids.tobytes()).hexdigest()
+    index_path.write_text(json.dumps(index))
+    remote = publish(prepare(DataSpec(source=str(tmp_path), **SMALL)), uri)
+    os.environ["RAYLAWS_CACHE"] = str(tmp_path / "other-node")
+    pulled = pull(remote, data.fingerprint)  # every hash matches: the new shard was uploaded
+    assert np.array_equal(np.fromfile(pulled / data.train.shards[0].path, dtype=np.uint16), ids)

@@ -19,7 +19,7 @@ VOCAB, SEQ_LEN = 512, 64
 def synthetic_data() -> Any:
     """A learnable stream: each token is followed by a fixed successor (a random permutation),
     so a masked token is predictable from its neighbour. uint16 ids."""
-    from raylaws.data import TokenData
+    from raylaws.data import TokenData, TokenStream
 
     successor = np.random.default_rng(0).permutation(np.arange(3, VOCAB))
     table = np.zeros(VOCAB, dtype=np.int64)
@@ -29,7 +29,7 @@ def synthetic_data() -> Any:
     for index in range(stream.size):
         stream[index] = token
         token = int(table[token]) if table[token] != token else 3
-    return TokenData(train=stream, eval=stream[: 8 * SEQ_LEN * 4].copy(), vocab_size=VOCAB, eos_id=0, pad_id=1,
+    return TokenData(train=TokenStream.from_array(stream), eval=stream[: 8 * SEQ_LEN * 4].copy(), vocab_size=VOCAB, eos_id=0, pad_id=1,
                      mask_id=2, fingerprint="synthetic", tokenizer_path="")
 
 
