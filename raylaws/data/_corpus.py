@@ -272,6 +272,7 @@ def publish(data: TokenData, uri: str) -> str:
         if (info.type == fs.FileType.File and info.size == local.stat().st_size and known is not None
                 and there.get(_published_name(relative)) == known):
             continue  # published before, with this content
+        filesystem.create_dir(target.rsplit("/", 1)[0], recursive=True)  # a folder on a local or shared disk
         fs.copy_files(str(local), target, source_filesystem=fs.LocalFileSystem(), destination_filesystem=filesystem)
     published = dict(index)
     published["shards"] = [{**s, "path": _published_name(s["path"]),

@@ -35,7 +35,8 @@ def main(storage: Path) -> None:
         search={"learning_rate": {"low": 3e-3, "high": 1e-2}, "batch_size": [8], "trials_per_size": 1,
                 "pruning": {"enabled": False}},
         seeds=0,
-        training={"max_steps": 400, "eval_interval": 20, "warmup_steps": 5, "checkpoint_every": 40},
+        # 1,200 steps (~15 s): long enough that the node swap (~5 s) always lands inside the trial
+        training={"max_steps": 1200, "eval_interval": 20, "warmup_steps": 5, "checkpoint_every": 40},
         resources={"cpus_per_trial": 1, "max_retries": 3},
     ))
     outcome: dict = {}

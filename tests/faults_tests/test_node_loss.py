@@ -24,5 +24,5 @@ def test_trial_continues_from_its_checkpoint_on_another_node(tmp_path: Path) -> 
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["checkpointed_before_loss"] and report["finished"]
     (row,) = report["rows"]  # recorded once
-    assert row["status"] == "completed" and row["steps"] == 400
-    assert row["resumed_from_step"] is not None and 0 < row["resumed_from_step"] < 400
+    assert row["status"] == "completed" and row["steps"] == 1200
+    assert row["resumed_from_step"] is not None and 0 < row["resumed_from_step"] < 1200
