@@ -6,6 +6,7 @@ A prepared corpus is a folder ``<cache>/data/<key>/``::
     shards/train-00000.bin ...   the training stream, raw ids in ``dtype``, in unit order
     eval.bin             the held-out stream
     tokenizer.json       the tokenizer the ids were made with (absent for kind: none)
+    specials.json        its end-of-text, padding and mask tokens
 
 ``index.json`` lists every shard with its token count and SHA-256. Opening a corpus checks
 that every shard is there with its size (cheap at any corpus size); a node that pulls the
@@ -262,6 +263,9 @@ def publish(data: TokenData, uri: str) -> str:
         names[entry["path"]] = Shard(**entry).resolved(folder)
     if data.tokenizer_path:
         names["tokenizer.json"] = Path(data.tokenizer_path)
+        specials = Path(data.tokenizer_path).with_name("specials.json")  # its special tokens, for kept models
+        if specials.is_file():
+            names["specials.json"] = specials
     filesystem.create_dir(root, recursive=True)
     hashes = {s["path"]: s.get("sha256") for s in [*index["shards"], index["eval"]]}
     there = _published_hashes(filesystem, root)
@@ -322,8 +326,9 @@ def pull(remote: str, key: str) -> Path:
             index = json.loads(handle.read())
         dtype = np.dtype(index["dtype"])
         names = [s["path"] for s in index["shards"]] + [index["eval"]["path"]]
-        if filesystem.get_file_info(f"{base}/tokenizer.json").type == fs.FileType.File:
-            names.append("tokenizer.json")
+        for name in ("tokenizer.json", "specials.json"):  # the tokenizer, which kept models carry
+            if filesystem.get_file_info(f"{base}/{name}").type == fs.FileType.File:
+                names.append(name)
         for name in names:
             local = folder / name
             local.parent.mkdir(parents=True, exist_ok=True)

@@ -98,6 +98,7 @@ def test_a_node_without_the_corpus_pulls_it_once_from_object_storage(tmp_path: P
     pulled = Path(outputs[0][1])
     assert pulled.is_relative_to(tmp_path / "other-node") and outputs[0] == outputs[1]
     assert int(outputs[0][0]) == int(data.train.windows(starts, 32).sum())
+    assert (pulled / "tokenizer.json").is_file() and (pulled / "specials.json").is_file()  # for kept models
     mtimes = {p: p.stat().st_mtime_ns for p in pulled.rglob("*.bin")}
     assert len(mtimes) == len(data.train.shards) + 1  # every shard and the eval stream, once
     result = subprocess.run([sys.executable, "-c", script], input=shipped, cwd=REPO, capture_output=True,
