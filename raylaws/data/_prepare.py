@@ -18,7 +18,7 @@ import json
 import logging
 import os
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +29,7 @@ import numpy as np
 from raylaws.data import _tokenizer
 from raylaws.data._corpus import (FORMAT, INDEX, Shard, TokenData, file_sha256, open_corpus, read_index, shard_ok,
                                   write_atomic)
-from raylaws.data._sources import Listing, Unit, filesystem, list_source, plan_units
+from raylaws.data._sources import Listing, Unit, display, filesystem, first_line, list_source, plan_units
 from raylaws.data._work import Encoded, Refusal, Survey, encode, survey, worker_init
 from raylaws.spec import DataSpec, SpecError, SpecProblem
 
@@ -106,7 +106,7 @@ def check_source(data: DataSpec) -> Listing:
     if data.tokens is not None:
         formats = {e.fmt for e in listing.entries}
         if len(formats) > 1:
-            raise SpecError([SpecProblem("data.source", f"{_display(data.source)!r} mixes {', '.join(sorted(formats))} "
+            raise SpecError([SpecProblem("data.source", f"{display(data.source)!r} mixes {', '.join(sorted(formats))} "
                                                         "files; give one kind of token file")])
     return listing
 
@@ -236,7 +236,7 @@ def _held_out(data: DataSpec, surveys: list[Survey]) -> tuple[dict[int, frozense
     hashes = np.concatenate([s.hashes for s in surveys] or [np.zeros(0, dtype=np.uint64)])
     sizes = np.concatenate([s.sizes for s in surveys] or [np.zeros(0, dtype=np.int64)])
     if len(hashes) == 0:
-        raise SpecError([SpecProblem("data.source", f"{_display(data.source)!r} holds no text"
+        raise SpecError([SpecProblem("data.source", f"{display(data.source)!r} holds no text"
                                                     f"{'' if data.tokens is None else ' (no ids)'}")])
     order = np.lexsort((numbers, units, hashes))
     target = data.eval_tokens * (_EVAL_CHARS_PER_TOKEN if data.tokens is None else 1)
@@ -379,7 +379,7 @@ def _write_index(data: DataSpec, folder: Path, units: list[Unit], count: int, dt
 
 def _write_index_file(folder: Path, data: DataSpec, dtype: str, vocab_size: int, specials: _tokenizer.Specials,
                       train: list[dict[str, Any]], held: dict[str, Any], **extra: Any) -> None:
-    index = {"format": FORMAT, "source": _display(data.source), "dtype": dtype, "vocab_size": vocab_size,
+    index = {"format": FORMAT, "source": display(data.source), "dtype": dtype, "vocab_size": vocab_size,
              "eos_id": specials.eos_id, "pad_id": specials.pad_id, "mask_id": specials.mask_id,
              "special_tokens": {"eos": specials.eos, "pad": specials.pad, "mask": specials.mask},
              "train_tokens": sum(s["tokens"] for s in train), "eval_tokens": held["tokens"],
@@ -436,7 +436,7 @@ def _build_flat(data: DataSpec, listing: Listing, folder: Path) -> None:
 
     stream = TokenStream(folder, shards, dtype.str)
     if stream_length < 2 * data.eval_tokens:
-        raise SpecError([SpecProblem("data.source", f"{_display(data.source)!r} holds {stream_length:,} ids, fewer "
+        raise SpecError([SpecProblem("data.source", f"{display(data.source)!r} holds {stream_length:,} ids, fewer "
                                                     f"than twice data.eval_tokens ({data.eval_tokens:,})")])
     cut = stream_length - data.eval_tokens
     look = min(cut, 1 << 20)  # search back at most 1M ids for a document's start
@@ -487,7 +487,7 @@ def _check_text(fs_: Any, path: str) -> None:
         with fs_.open_input_file(path) as handle:
             head = handle.read(_SNIFF_BYTES)
     except OSError as error:
-        raise SpecError([SpecProblem("data.source", f"{path!r} cannot be read ({_first_line(error)})")]) from None
+        raise SpecError([SpecProblem("data.source", f"{path!r} cannot be read ({first_line(error)})")]) from None
     try:
         codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
         text = b"\x00" not in head
@@ -545,62 +545,79 @@ class _Inline:
         pass
 
 
-class _Processes:
-    """Tasks on this machine's cores, at most two per process in flight (bounded memory)."""
+class _Tasks:
+    """Tasks in flight, at most two per worker (bounded memory), results as they finish.
+    Subclasses say how a task is submitted, waited for and read."""
 
     def __init__(self, workers: int) -> None:
-        import multiprocessing
-
-        self.workers = workers
-        self.executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=worker_init)
-
-    def run(self, function: Callable[..., Any], arguments: list[tuple[Any, ...]],
-            stop: Callable[[], bool] = lambda: False) -> Iterator[tuple[Unit, Any]]:
-        pending: dict[Future[Any], Unit] = {}
-        queue = list(arguments)
-        while queue or pending:
-            while queue and len(pending) < 2 * self.workers and not stop():
-                args = queue.pop(0)
-                pending[self.executor.submit(function, *args)] = args[0]
-            if not pending:
-                return
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                yield pending.pop(future), future.result()
-            if stop():
-                queue.clear()
-
-    def close(self) -> None:
-        self.executor.shutdown(wait=True, cancel_futures=True)
-
-
-class _RayTasks:
-    """Tasks spread over a Ray cluster (one CPU each): every node reads the source itself."""
-
-    def __init__(self, workers: int) -> None:
-        import ray
-
-        self.ray = ray
         self.workers = workers
         self.pending: dict[Any, Unit] = {}
 
     def run(self, function: Callable[..., Any], arguments: list[tuple[Any, ...]],
             stop: Callable[[], bool] = lambda: False) -> Iterator[tuple[Unit, Any]]:
-        remote = self.ray.remote(num_cpus=1, max_retries=2)(function)
-        pending = self.pending
+        submit = self._submitter(function)
         queue = list(arguments)
-        while queue or pending:
-            while queue and len(pending) < 2 * self.workers and not stop():
+        while queue or self.pending:
+            while queue and len(self.pending) < 2 * self.workers and not stop():
                 args = queue.pop(0)
-                pending[remote.remote(*args)] = args[0]
-            if not pending:
+                self.pending[submit(*args)] = args[0]
+            if not self.pending:
                 return
-            finished, _ = self.ray.wait(list(pending), num_returns=1)
-            for ref in finished:
-                yield pending.pop(ref), self.ray.get(ref)
+            for handle in self._finished(list(self.pending)):
+                yield self.pending.pop(handle), self._result(handle)
             if stop():
                 queue.clear()
+
+    def _submitter(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        raise NotImplementedError
+
+    def _finished(self, handles: list[Any]) -> list[Any]:
+        raise NotImplementedError
+
+    def _result(self, handle: Any) -> Any:
+        raise NotImplementedError
+
+
+class _Processes(_Tasks):
+    """Tasks on this machine's cores, one process each."""
+
+    def __init__(self, workers: int) -> None:
+        import multiprocessing
+
+        super().__init__(workers)
+        self.executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=worker_init)
+
+    def _submitter(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        return lambda *args: self.executor.submit(function, *args)
+
+    def _finished(self, handles: list[Any]) -> list[Any]:
+        return list(wait(handles, return_when=FIRST_COMPLETED)[0])
+
+    def _result(self, handle: Any) -> Any:
+        return handle.result()
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+class _RayTasks(_Tasks):
+    """Tasks spread over a Ray cluster (one CPU each): every node reads the source itself."""
+
+    def __init__(self, workers: int) -> None:
+        import ray
+
+        super().__init__(workers)
+        self.ray = ray
+
+    def _submitter(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        return self.ray.remote(num_cpus=1, max_retries=2)(function).remote
+
+    def _finished(self, handles: list[Any]) -> list[Any]:
+        return self.ray.wait(handles, num_returns=1)[0]
+
+    def _result(self, handle: Any) -> Any:
+        return self.ray.get(handle)
 
     def close(self) -> None:
         for ref in self.pending:  # a failed or interrupted preparation leaves no task running
@@ -632,15 +649,6 @@ def _pool(data: DataSpec, listing: Listing, units: int) -> Iterator[Any]:
         yield pool
     finally:
         pool.close()
-
-
-def _display(source: str) -> str:
-    return source.split("?", 1)[0]
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else error.__class__.__name__
 
 
 def verify_corpus(data: TokenData) -> bool:

@@ -97,7 +97,7 @@ def filesystem(source: str) -> tuple[Any, str]:
         try:
             return fs.FileSystem.from_uri(source)
         except Exception as error:  # noqa: BLE001 - pyarrow raises ArrowInvalid, OSError, ...
-            raise SpecError([SpecProblem("data.source", f"cannot open {_display(source)!r} ({_first_line(error)}); "
+            raise SpecError([SpecProblem("data.source", f"cannot open {display(source)!r} ({first_line(error)}); "
                                                         "give a local path or an s3://, gs:// URI")]) from None
     try:
         path = Path(source).expanduser().absolute()
@@ -118,23 +118,23 @@ def list_source(data: DataSpec) -> Listing:
     info = _info(filesystem_, root, source)
     pretokenized = data.tokens is not None
     if info.type == pafs.FileType.NotFound:
-        raise SpecError([SpecProblem("data.source", f"no such file or folder {_display(source)!r}; use 'stdlib', a "
+        raise SpecError([SpecProblem("data.source", f"no such file or folder {display(source)!r}; use 'stdlib', a "
                                                     "local or s3:// .txt/.jsonl/.parquet file or folder, a "
                                                     "datasets.save_to_disk folder, or 'hub:<name>'")])
     if info.type not in (pafs.FileType.File, pafs.FileType.Directory):
-        raise SpecError([SpecProblem("data.source", f"{_display(source)!r} is {_special(root)}, not a regular file; "
+        raise SpecError([SpecProblem("data.source", f"{display(source)!r} is {_special(root)}, not a regular file; "
                                                     "give files or a folder of them")])
     if info.type == pafs.FileType.File:
         entry = _entry(info, pretokenized)
         if entry is None:
             kinds = "a .bin, .npy or .parquet file" if pretokenized else "a .txt, .jsonl or .parquet file (or .gz/.zst)"
-            raise SpecError([SpecProblem("data.source", f"{_display(source)!r} is not {kinds}")])
+            raise SpecError([SpecProblem("data.source", f"{display(source)!r} is not {kinds}")])
         return Listing(source, (entry,))
     selector = pafs.FileSelector(root, recursive=True)
     try:
         everything = filesystem_.get_file_info(selector)
     except OSError as error:
-        raise SpecError([SpecProblem("data.source", f"cannot list {_display(source)!r} ({_first_line(error)})")]) from None
+        raise SpecError([SpecProblem("data.source", f"cannot list {display(source)!r} ({first_line(error)})")]) from None
     odd = next((i for i in everything if i.type not in (pafs.FileType.File, pafs.FileType.Directory)
                 and _entry(i, pretokenized, any_type=True) is not None), None)
     if odd is not None:
@@ -152,7 +152,7 @@ def list_source(data: DataSpec) -> Listing:
                    if e is not None]
     entries.sort(key=lambda e: e.path)
     if not entries:
-        raise SpecError([SpecProblem("data.source", f"{_display(source)!r} holds no "
+        raise SpecError([SpecProblem("data.source", f"{display(source)!r} holds no "
                                                     f"{'.bin/.npy/.parquet' if pretokenized else '.txt/.jsonl/.parquet'}"
                                                     " files")])
     return Listing(source, tuple(entries))
@@ -459,14 +459,16 @@ def _info(filesystem_: Any, path: str, source: str) -> Any:
     try:
         return filesystem_.get_file_info(path)
     except OSError as error:  # wrong credentials, an unreachable endpoint, a missing bucket
-        raise SpecError([SpecProblem("data.source", f"cannot read {_display(source)!r} ({_first_line(error)}); "
+        raise SpecError([SpecProblem("data.source", f"cannot read {display(source)!r} ({first_line(error)}); "
                                                     "check the URI and its credentials")]) from None
 
 
-def _display(source: str) -> str:
+def display(source: str) -> str:
+    """A source as messages name it: without its URI's query (endpoints, credentials)."""
     return source.split("?", 1)[0]
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
+    """An error's first line, for one-line messages."""
     text = str(error).strip().splitlines()
     return text[0] if text else error.__class__.__name__

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
+from raylaws.data._sources import first_line
 from raylaws.spec import DataSpec, SpecError, SpecProblem
 
 EOS, PAD, MASK = "<|endoftext|>", "<pad>", "<mask>"
@@ -67,7 +68,7 @@ def load(data: DataSpec) -> tuple[Any, Specials]:
             tokenizer = Tokenizer.from_file(str(path))
         except Exception as error:  # noqa: BLE001 - tokenizers raises a bare Exception
             raise SpecError([SpecProblem("data.tokenizer.path", f"{str(path)!r} is not a tokenizers JSON file "
-                                                                f"({_first_line(error)})")]) from None
+                                                                f"({first_line(error)})")]) from None
         if data.tokenizer.kind == "file":  # as always: raylaws' own three special tokens
             tokenizer.add_special_tokens(list(SPECIAL_TOKENS))
             return tokenizer, _specials(tokenizer, EOS, PAD, MASK)
@@ -78,7 +79,7 @@ def load(data: DataSpec) -> tuple[Any, Specials]:
         pretrained = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     except Exception as error:  # noqa: BLE001 - transformers raises many kinds
         raise SpecError([SpecProblem("data.tokenizer.path", f"transformers cannot load a tokenizer from "
-                                                            f"{str(path)!r} ({_first_line(error)})")]) from None
+                                                            f"{str(path)!r} ({first_line(error)})")]) from None
     if not getattr(pretrained, "is_fast", False):
         raise SpecError([SpecProblem("data.tokenizer.path", f"{str(path)!r} holds a slow (Python) tokenizer; save "
                                                             "a fast one (tokenizer.json) with save_pretrained")])
@@ -127,8 +128,3 @@ def _path(path: Optional[str]) -> Path:
         return Path(path or "").expanduser()
     except RuntimeError as error:
         raise SpecError([SpecProblem("data.tokenizer.path", f"cannot expand {path!r} ({error})")]) from None
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else error.__class__.__name__
