@@ -9,7 +9,9 @@
   in which a test kills the driver;
 * ``"hold_seconds": S`` and ``"marker_dir": "<dir>"``: every trial holds its resources for S
   seconds before training and writes when it held them (``<trial_id>.hold``: start and end,
-  epoch seconds), so placement tests can see which trials ran at once.
+  epoch seconds), so placement tests can see which trials ran at once;
+* ``"delay": {"<trial_id>": S}``: that trial sleeps S seconds before training (every attempt),
+  so it finishes later than it would: trials finish in another order.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class Faults:
     pause_after_record: Optional[str] = None
     pause_seconds: float = 3600.0
     hold_seconds: float = 0.0
+    delay_seconds: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls) -> "Faults":
@@ -43,7 +46,8 @@ class Faults:
         return cls(raise_times={k: int(v) for k, v in (raw.get("raise") or {}).items()},
                    marker_dir=raw.get("marker_dir"), pause_after_record=raw.get("pause_after_record"),
                    pause_seconds=float(raw.get("pause_seconds", 3600)),
-                   hold_seconds=float(raw.get("hold_seconds", 0.0)))
+                   hold_seconds=float(raw.get("hold_seconds", 0.0)),
+                   delay_seconds={k: float(v) for k, v in (raw.get("delay") or {}).items()})
 
     def maybe_raise(self, trial_id: str) -> None:
         """In a trial, before training: raise if this attempt is one of the first N."""
@@ -56,6 +60,10 @@ class Faults:
         (marker_dir / f"{trial_id}.{attempt}").touch()
         if attempt <= times:
             raise RuntimeError(f"injected fault in {trial_id} (attempt {attempt})")
+
+    def maybe_delay(self, trial_id: str) -> None:
+        """In a trial, before training: sleep if this trial is one to slow down."""
+        time.sleep(self.delay_seconds.get(trial_id, 0.0))
 
     def maybe_hold(self, trial_id: str) -> None:
         """In a trial, before training: hold the trial's resources a while, and say when."""

@@ -206,6 +206,7 @@ def trial_function(config: dict[str, Any], data: Mapping[str, TokenData], contex
     data = data[plan.size]
     context.faults.maybe_raise(plan.trial_id)
     context.faults.maybe_hold(plan.trial_id)
+    context.faults.maybe_delay(plan.trial_id)
     if context.settings[plan.size].workers > 1 and plan.task is None:
         _run_data_parallel(plan, data, context)
         return

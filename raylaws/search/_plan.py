@@ -10,6 +10,7 @@ first, then the study is told, so a crash between the two is repaired on resume.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from typing import Any, Callable, Mapping, Optional
 
@@ -84,12 +85,14 @@ class SweepPlanner:
 
         * recorded trials count towards their size's budget and are never handed out again;
         * seeds already recorded are not re-issued; unrecorded ones are (finetuning seeds too);
-        * a study trial left RUNNING by a driver that died is told its outcome if its record
-          was written (the driver died between record and tell), and is otherwise re-attached:
-          handed out again, with the same number, parameters and ``trial_id``.
+        * a study trial left RUNNING by a driver that died takes its outcome from its record if
+          that was written (Optuna hears of it when a later ask needs it, as in a run that was
+          never stopped), and is otherwise re-attached: handed out again, with the same number,
+          parameters and ``trial_id``.
 
         Returns:
-            ``{"told": [...], "reattached": [...]}`` trial ids, for the caller's log.
+            ``{"told": [...], "reattached": [...]}`` trial ids, for the caller's log (``told``:
+            the outcomes taken from records).
         """
         self.records = [r for r in store.read_trials(self.layout.trials).to_pylist() if _key(r) in self._states]
         by_id = {r["trial_id"]: r for r in self.records}
@@ -186,26 +189,20 @@ class SweepPlanner:
         Largest sizes first (they take longest, so starting them early shortens the sweep);
         a size's later phases are handed out once its earlier ones have finished. A size-aware
         search hands out the smallest size still searching first (its optimum predicts the
-        larger sizes'), then larger ones, so no slot idles; seeds come after every search. A
-        size-aware size whose box or next line-search step would be better informed once
-        running trials finish waits while any other trial can start.
+        larger sizes'), then larger ones; seeds come after every search. What a trial is (its
+        id, config and seed) never depends on this order or on which trial finished first:
+        a trial whose config needs results still running waits, and the slot goes to another.
         """
         with self._lock:
             if self.failure is not None:
                 return None
-            search = self._schedule.search
-            search.patient, search.declined = True, False
-            for _ in range(2):  # a held-back search trial runs when nothing else can use the slot
-                for state in sorted(self._states.values(), key=self._hand_out_order):
-                    plan = self._schedule.next(state)
-                    if plan is not None:
-                        self._plans[plan.trial_id] = plan
-                        self._running[plan.size] += 1
-                        self._emit(Event("started", plan.trial_id, plan.size))
-                        return plan
-                if not search.declined:
-                    break
-                search.patient = False
+            for state in sorted(self._states.values(), key=self._hand_out_order):
+                plan = self._schedule.next(state)
+                if plan is not None:
+                    self._plans[plan.trial_id] = plan
+                    self._running[plan.size] += 1
+                    self._emit(Event("started", plan.trial_id, plan.size))
+                    return plan
             return None
 
     def _hand_out_order(self, state: SizeState) -> tuple[bool, int]:
@@ -229,9 +226,11 @@ class SweepPlanner:
                 return False
             size_spec = self.size_specs[plan.size]
             pruning = size_spec.search.pruning if plan.task is None else size_spec.finetune.pruning  # type: ignore[union-attr]
-            if not pruning.enabled or (plan.task is None and not self._schedule.search.prunes(plan.size)):
+            if not pruning.enabled or (plan.task is None and not self._schedule.search.prunes(plan.size)) \
+                    or not math.isfinite(progress.eval_loss):
                 return False
-            return self._studies.should_prune(plan.study_key, plan.study_number, progress.step, progress.eval_loss)
+            self._studies.report(plan.study_key, plan.study_number, progress.step, progress.eval_loss)
+            return self._studies.should_prune(plan.study_key, plan.study_number, pruning)
 
     def interrupt(self, trial_id: str) -> None:
         """A trial stopped from outside (Ctrl-C, shutdown): not finished, so not recorded. Its

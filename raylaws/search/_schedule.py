@@ -61,11 +61,6 @@ class SearchPhase:
     def __init__(self, spec: ExperimentSpec, studies: SizeStudies) -> None:
         self._spec = spec
         self._studies = studies
-        # Set by the planner: while ``patient``, a phase may hold back a trial that would be
-        # better informed later (a size-aware size waiting for a smaller size's results) and
-        # then sets ``declined``; the planner asks again impatiently if nothing else can run.
-        self.patient = True
-        self.declined = False
 
     def budget(self) -> int:
         return self._spec.search.trials_per_size
@@ -88,7 +83,7 @@ class SearchPhase:
                          hparams=hparams, study_number=number)
 
     def done(self, state: SizeState) -> bool:
-        return self._studies.n_finished(state.size.key) >= self.budget()
+        return _finished(self._studies, state.size.key, self.budget())
 
 
 class SeedPhase:
@@ -172,7 +167,7 @@ class FinetuneSearchPhase(_TaskPhase):
                          seed=SEARCH_SEED, hparams=hparams, study_number=number, task=self.task, base_model=model)
 
     def done(self, state: SizeState) -> bool:
-        return self._studies.n_finished(f"{state.size.key}/{self.task}") >= self.budget()
+        return _finished(self._studies, f"{state.size.key}/{self.task}", self.budget())
 
 
 class FinetuneSeedPhase(_TaskPhase):
@@ -258,12 +253,22 @@ class Schedule:
 
 def _ask(studies: SizeStudies, key: str, reattach: list[int], budget: int) -> Optional[tuple[int, Hyperparameters]]:
     """The study's next trial (number, config): a dead driver's trial first (taken off
-    ``reattach``), else a new one while fewer than ``budget`` were asked; None when none is."""
+    ``reattach``), else a new one while fewer than ``budget`` were asked and the trials it is
+    asked after (:meth:`SizeStudies.sees`) have finished; None when none is."""
     if reattach:
         return studies.reopen(key, reattach.pop(0))
-    if studies.n_asked(key) >= budget:
+    asked = studies.n_asked(key)
+    if asked >= budget or not studies.settle(key, studies.sees(key, asked)):
         return None
     return studies.ask(key)
+
+
+def _finished(studies: SizeStudies, key: str, budget: int) -> bool:
+    """Whether ``budget`` trials of the study have finished; then Optuna hears of every one."""
+    if studies.n_finished(key) < budget:
+        return False
+    studies.settle_all(key)
+    return True
 
 
 def _issue_seed(issued: set[int], budget: int) -> int:

@@ -1,9 +1,9 @@
 """Size-aware search (``search.strategy: size_aware``): each size's box from the smaller sizes.
 
 Sizes are searched smallest first. When a size's study starts, lr*(N) and bs*(N) are fitted
-over the smaller sizes' optima (log-log linear in N; a smaller size still searching counts
-with its best so far, so a slot never waits for it): the study's first trial is the predicted
-optimum (``enqueue_trial``) and it samples a box around the prediction. With one smaller
+over the smaller sizes' optima (log-log linear in N; the next smaller size counts with the best
+of its first few trials, see below; every smaller one with its final best): the study's first
+trial is the predicted optimum (``enqueue_trial``) and it samples a box around the prediction. With one smaller
 size the box is ``first_box_factor`` times either way of its best; with two or more, the fit's
 95% prediction interval of ln lr* (normal quantile: with three or four sizes Student's t
 would make every box the whole range), clipped to ``[min_box_factor, first_box_factor]``.
@@ -20,15 +20,16 @@ fifth trial (:data:`BATCH_STEP`), where the box has another batch size, tries th
 the best learning rate scaled by the square root of the batch ratio; with fewer trials a
 size keeps the predicted batch size. A few trials of a tiny model are noisy enough
 that draws from a box (Optuna's samplers start with random draws) spend them far from the
-optimum. A step that needs results still running waits when another trial can use the slot,
-and is drawn from the box by the size's sampler when none can. Line-search trials are not
-pruned: each step needs the final losses, and an early evaluation favours the higher learning
-rates, which start faster.
+optimum. A step waits for every earlier trial of its size to finish (the slot goes to other
+work meanwhile). Line-search trials are not pruned: each step needs the final losses, and an
+early evaluation favours the higher learning rates, which start faster.
 
-A size opens (makes its box) once the next smaller size is informative: its search has
-finished, or it has at least :data:`INFORMED_TRIALS` finished trials and a completed one, so
-its best is more than the prediction it was given. Until then its slot goes to other work
-(seed re-runs of finished sizes, say); a size opens uninformed only when nothing else can run.
+A size opens (makes its box) once what it is made from is fixed: the first
+:data:`INFORMED_TRIALS` trials of the next smaller size have finished (more, in number order,
+until one of them completed), and every smaller size below that has finished its search. Until
+then its slot goes to other work (seed re-runs of finished sizes, say). Every decision here
+depends on results taken in trial-number order, never on which trial finished first, so a
+sweep makes the same boxes and steps on every run.
 
 When every trial of a size's budget has finished and its best sits on an edge of the box
 (within :data:`EDGE_FRACTION` of the box's log-width, or on the box's smallest or largest
@@ -80,6 +81,7 @@ class Optimum:
     learning_rate: float
     batch_size: int
     final: bool
+    trials: Optional[int] = None  # not final: the best of this many of the size's first trials
 
 
 @dataclass(frozen=True)
@@ -215,7 +217,8 @@ def first_box(spec: ExperimentSpec, n_params: int, optima: Sequence[tuple[str, O
     predicted = Hyperparameters(min(max(centre, box_low), box_high), batch)
     return SearchBox(box_low, box_high, _neighbours(search.batch_size, batch), first_trial=0, trials=trials,
                      reason="one size" if len(points) == 1 else "fit", predicted=predicted,
-                     basis=tuple(name if optimum.final else f"{name} (searching)" for name, optimum in optima))
+                     basis=tuple(name if optimum.final else f"{name} (first {optimum.trials} trials)"
+                                 for name, optimum in optima))
 
 
 def line_search_next(first: SearchBox, box: SearchBox, step: int,
@@ -370,7 +373,7 @@ class SizeAwareSearchPhase(SearchPhase):
         self._checked: set[tuple[str, int]] = set()  # (size, budget) whose edges were looked at
 
     def budget_of(self, state: SizeState) -> int:
-        self._widen_if_on_edge(state)  # a finished size whose best is on an edge has more to run
+        self._widen_if_on_edge(state.size.key)  # a finished size whose best is on an edge has more to run
         boxes = boxes_of(self._studies, state.size.key)
         return boxes[-1].trials if boxes else self._spec.search.trials_of(self._rank[state.size.key])
 
@@ -378,24 +381,29 @@ class SizeAwareSearchPhase(SearchPhase):
         name = state.size.key
         if state.reattach:
             return super().next(state)
-        self._widen_if_on_edge(state)
+        self._widen_if_on_edge(name)
         boxes = boxes_of(self._studies, name)
         if not boxes:
-            if self.patient and not self._informed(name):
-                self.declined = True  # another size's trial can use the slot; ask again later
-                return None
-            boxes = [self._open(state)]
+            optima = self._opening_optima(name)
+            if optima is None:
+                return None  # what its box is made from is not all in yet
+            boxes = [self._open(state, optima)]
         box = boxes[-1]
         asked = self._studies.n_asked(name)
         if asked >= box.trials:
             return None
-        if asked == box.first_trial and box.predicted is not None:
+        probe = asked == box.first_trial and box.predicted is not None
+        line = boxes[0].predicted is not None and not probe
+        # The trials this one is asked after: a line-search step past the bracket needs them all.
+        upto = asked if line and asked > 2 else self._studies.sees(name, asked)
+        if not self._studies.settle(name, upto):
+            return None
+        if probe:
             self._studies.enqueue(name, box.predicted)  # a crash before the ask: enqueued again, once
-        elif boxes[0].predicted is not None:
-            step = line_search_next(boxes[0], box, asked, self._studies.finished_points(name),
-                                    running=asked - self._studies.n_finished(name))
-            if step is WAIT and self.patient:
-                self.declined = True
+        elif line:
+            step = line_search_next(boxes[0], box, asked, self._studies.finished_points(name, upto),
+                                    running=asked - upto)
+            if step is WAIT:
                 return None
             if isinstance(step, Hyperparameters):
                 self._studies.enqueue(name, step)
@@ -404,8 +412,10 @@ class SizeAwareSearchPhase(SearchPhase):
                          hparams=hparams, study_number=number)
 
     def done(self, state: SizeState) -> bool:
-        self._widen_if_on_edge(state)
-        return self._studies.n_finished(state.size.key) >= self.budget_of(state)
+        if not self._finished(state.size.key):
+            return False
+        self._studies.settle_all(state.size.key)
+        return True
 
     def prunes(self, size: str) -> bool:
         """A size with a predicted box line-searches: it needs every trial's final loss (an
@@ -414,26 +424,40 @@ class SizeAwareSearchPhase(SearchPhase):
         boxes = boxes_of(self._studies, size)
         return not boxes or boxes[0].predicted is None
 
-    def _informed(self, name: str) -> bool:
-        """Whether the next smaller size (in the size's design and round) says more than the
-        prediction it was given: its search has finished, or :data:`INFORMED_TRIALS` of its
-        trials have and one completed. True for the smallest size."""
-        if not self._smaller[name]:
-            return True
-        smaller = self._smaller[name][-1].key
-        if self._finished(smaller):
-            return True
-        return self._studies.n_finished(smaller) >= INFORMED_TRIALS and self._best(smaller) is not None
-
-    def _open(self, state: SizeState) -> SearchBox:
-        """Make and store the first box of a size whose study has no trial yet."""
-        name = state.size.key
+    def _opening_optima(self, name: str) -> Optional[list[tuple[str, Optimum]]]:
+        """The smaller sizes' optima the size's first box is made from, ``(name, optimum)``
+        smallest first, or None while one of them is not fixed yet: every smaller size's final
+        best, but the next smaller size's best of its first :meth:`_informing` trials."""
         optima = []
         for smaller in self._smaller[name]:
-            best = self._best(smaller.key)
+            key = smaller.key
+            count = self._informing(key) if smaller is self._smaller[name][-1] else None
+            if count is not None:  # the same count however far its search has got since
+                best, final = self._studies.best(key, upto=count), False
+            elif self._finished(key):  # (the next smaller size: none of its trials completed)
+                best, final = self._studies.best(key), True
+            else:
+                return None
             if best is not None:
-                optima.append((smaller.key, Optimum(smaller.n_params, best.learning_rate, best.batch_size,
-                                                    final=self._finished(smaller.key))))
+                optima.append((key, Optimum(smaller.n_params, best.learning_rate, best.batch_size, final=final,
+                                            trials=count)))
+        return optima
+
+    def _informing(self, size: str) -> Optional[int]:
+        """How many of a still searching size's first trials predict the next larger size: the
+        first :data:`INFORMED_TRIALS` (fewer if its budget is smaller), and more, one at a
+        time, until one of them completed. None until those have finished."""
+        finished = self._studies.finished_prefix(size)
+        count = min(INFORMED_TRIALS, self._spec.search.trials_of(self._rank[size]))
+        while count <= finished:
+            if self._studies.best(size, upto=count) is not None:
+                return count
+            count += 1
+        return None
+
+    def _open(self, state: SizeState, optima: list[tuple[str, Optimum]]) -> SearchBox:
+        """Make and store the first box of a size whose study has no trial yet."""
+        name = state.size.key
         box = first_box(self._studies.spec_of(name), state.size.n_params, optima,
                         trials=self._spec.search.trials_of(self._rank[name]))
         self._store(name, [box])
@@ -441,9 +465,8 @@ class SizeAwareSearchPhase(SearchPhase):
                     list(box.batch_sizes), box.reason)
         return box
 
-    def _widen_if_on_edge(self, state: SizeState) -> None:
+    def _widen_if_on_edge(self, name: str) -> None:
         """Once every trial of the size's budget has finished, widen its box if its best is on an edge."""
-        name = state.size.key
         boxes = boxes_of(self._studies, name)
         if not boxes or (name, boxes[-1].trials) in self._checked:
             return
@@ -475,6 +498,9 @@ class SizeAwareSearchPhase(SearchPhase):
         return self._studies.best(size)
 
     def _finished(self, size: str) -> bool:
+        """Whether the size's search is over: every trial of its latest box finished, and its
+        best on no edge that widens it."""
+        self._widen_if_on_edge(size)
         boxes = boxes_of(self._studies, size)
         return bool(boxes) and self._studies.n_finished(size) >= boxes[-1].trials
 

@@ -16,6 +16,15 @@ trials asked)``: different from every earlier stream, and the same on every mach
 A spec with ``finetune:`` adds one study per (size, task), keyed ``<size>/<task>``, in the same
 journal, over the finetuning space (learning rate, epochs); its streams are seeded after the
 sizes' (``sampler_seed + len(sizes) + index``), so adding finetuning changes no size's draws.
+
+What a study knows is fixed by trial numbers, never by which trial finished first. A finished
+trial's outcome is kept here at once (:meth:`SizeStudies.tell`) but told to Optuna only when a
+later ask needs it (:meth:`SizeStudies.settle`), in number order: trial ``k`` is asked once
+trials ``0..sees(k)-1`` have finished, and its sampler sees exactly those as finished and the
+ones between as running (TPE's constant liar), whatever else has finished meanwhile. With
+``search.parallel: P``, ``sees(k) = k - P + 1``: up to P trials of a study train at once.
+Pruning compares a trial at each rung with those same trials only (:func:`halving_prunes`), so
+a trial is pruned, or not, on every run of the sweep alike.
 """
 
 from __future__ import annotations
@@ -65,6 +74,8 @@ class SizeStudies:
         self._studies: dict[str, optuna.Study] = {}
         self._live: dict[tuple[str, int], optuna.Trial] = {}  # (size, number) -> trial being trained
         self._index: dict[str, int] = {}
+        # Every finished trial's outcome by study and number, told to Optuna or not yet.
+        self._results: dict[str, dict[int, tuple[Status, Optional[float]]]] = {}
         # A study is named "<sweep>/<key>" when created; a moved or renamed sweep finds its
         # studies by key (one journal holds one sweep). Size studies come first, so a size's
         # sampler seed does not depend on the finetuning tasks.
@@ -83,9 +94,11 @@ class SizeStudies:
                 study_name=existing.get(key, f"{spec.name}/{key}"),
                 direction="minimize",
                 sampler=self._sampler(index, key, finetune.trials_per_task if finetune else None),
-                pruner=self._pruner(finetune.pruning if finetune else own.search.pruning),
+                pruner=optuna.pruners.NopPruner(),  # raylaws prunes itself: halving_prunes
                 load_if_exists=True,
             )
+            self._results[key] = {t.number: _told_outcome(t) for t in self._studies[key].get_trials(deepcopy=False)
+                                  if t.state.is_finished()}
             self._continue_sampler(key)
 
     def _spec_for(self, key: str) -> ExperimentSpec:
@@ -119,12 +132,6 @@ class SizeStudies:
         logger.warning("size %s: trial %d of its study carries no sampler state; its sampler continues from a "
                        "stream seeded by (sampler_seed, size, %d trials asked)", size, latest.number, len(trials))
 
-    def _pruner(self, pruning: PruningSpec) -> optuna.pruners.BasePruner:
-        if not pruning.enabled:
-            return optuna.pruners.NopPruner()
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=pruning.grace_steps,
-                                                      reduction_factor=pruning.reduction_factor)
-
     # ---- reading ----------------------------------------------------------------------------
 
     def n_asked(self, size: str) -> int:
@@ -132,29 +139,48 @@ class SizeStudies:
         return len(self._studies[size].get_trials(deepcopy=False))
 
     def n_finished(self, size: str) -> int:
-        return sum(t.state.is_finished() for t in self._studies[size].get_trials(deepcopy=False))
+        """Trials of the study that have finished (told to Optuna or not yet)."""
+        return len(self._results[size])
+
+    def sees(self, key: str, number: int) -> int:
+        """How many of the study's first trials trial ``number`` is asked after and judged
+        against: ``number - search.parallel + 1`` (at least 0)."""
+        return max(0, number - self._spec_for(key).search.parallel + 1)
 
     def running(self, size: str) -> list[int]:
         """Numbers of the size's trials left RUNNING (by a driver that died, on a fresh start)."""
         return [t.number for t in self._studies[size].get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
 
-    def finished_points(self, size: str) -> list[tuple[Hyperparameters, Optional[float]]]:
-        """The size's finished trials in study order: ``(config, loss)``, the loss None where the
-        trial was pruned, diverged or failed (a config that lost, without a final loss)."""
-        return [(self._hparams(size, t.params), t.value if t.state == TrialState.COMPLETE else None)
-                for t in self._studies[size].get_trials(deepcopy=False) if t.state.is_finished()]
+    def finished_points(self, size: str, upto: Optional[int] = None) -> list[tuple[Hyperparameters, Optional[float]]]:
+        """The size's finished trials in study order (of numbers below ``upto``, if given):
+        ``(config, loss)``, the loss None where the trial was pruned, diverged or failed (a
+        config that lost, without a final loss)."""
+        results = self._results[size]
+        return [(self._hparams(size, t.params), results[t.number][1])
+                for t in self._studies[size].get_trials(deepcopy=False)
+                if t.number in results and (upto is None or t.number < upto)]
+
+    def finished_prefix(self, size: str) -> int:
+        """How many of the study's first trials have all finished (trials 0..n-1)."""
+        results = self._results[size]
+        count = 0
+        while count in results:
+            count += 1
+        return count
 
     def user_attr(self, size: str, key: str) -> Any:
         """A value stored with the size's study (in the journal), or None."""
         return self._studies[size].user_attrs.get(key)
 
-    def best(self, size: str) -> Optional[Hyperparameters]:
-        """The best completed config of the size (lowest loss, then lowest number), or None."""
-        completed = self._studies[size].get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    def best(self, size: str, upto: Optional[int] = None) -> Optional[Hyperparameters]:
+        """The best completed config of the size (lowest loss, then lowest number), of every
+        finished trial or of those numbered below ``upto``; None if none completed."""
+        completed = [(loss, number) for number, (status, loss) in self._results[size].items()
+                     if status is Status.COMPLETED and loss is not None and (upto is None or number < upto)]
         if not completed:
             return None
-        best = min(completed, key=lambda t: (t.value, t.number))
-        return self._hparams(size, best.params)
+        _, number = min(completed)
+        return self._hparams(size, self._studies[size].get_trials(deepcopy=False)[number].params)
 
     def _hparams(self, key: str, params: dict[str, Any]) -> Hyperparameters:
         finetune = self._spec_for(key).finetune
@@ -230,23 +256,48 @@ class SizeStudies:
                 trial._suggest(name, distribution)
         return trial.number, self._hparams(size, trial.params)
 
-    def should_prune(self, size: str, number: int, step: int, eval_loss: float) -> bool:
-        """Report an intermediate eval loss; True if the size's pruner stops the trial."""
+    def report(self, size: str, number: int, step: int, eval_loss: float) -> None:
+        """Store an intermediate eval loss of a live trial with its study trial (once a step)."""
         trial = self._live.get((size, number))
         if trial is None or not math.isfinite(eval_loss):
-            return False
+            return
         if step not in trial.storage.get_trial(trial._trial_id).intermediate_values:  # a re-run re-reports
             trial.report(eval_loss, step)
-        return trial.should_prune()
+
+    def should_prune(self, size: str, number: int, pruning: PruningSpec) -> bool:
+        """Whether successive halving stops trial ``number`` after its reports so far: at each
+        rung it has reached, it is compared with the first :meth:`sees` trials of its study
+        only (all finished before it was asked), so the answer is the same on every run."""
+        trials = self._studies[size].get_trials(deepcopy=False)
+        own = trials[number].intermediate_values
+        others = [t.intermediate_values for t in trials[:self.sees(size, number)]]
+        return halving_prunes(own, others, grace_steps=pruning.grace_steps, reduction_factor=pruning.reduction_factor)
 
     def tell(self, size: str, number: int, status: Status, eval_loss: Optional[float]) -> None:
-        """Finish a trial in its study: a completed trial's loss, else pruned or failed."""
+        """A trial finished: a completed trial's loss, else pruned or failed. Kept here at once;
+        Optuna hears of it when a later ask needs it (:meth:`settle`)."""
         self._live.pop((size, number), None)
+        self._results[size][number] = (status, eval_loss if status is Status.COMPLETED else None)
+
+    def settle(self, size: str, upto: int) -> bool:
+        """Tell Optuna, in number order, every finished trial numbered below ``upto`` it has not
+        heard of; True when all of trials ``0..upto-1`` have finished (the next ask may go)."""
         study = self._studies[size]
-        if status is Status.COMPLETED and eval_loss is not None:
-            study.tell(number, eval_loss)
-        else:  # diverged or failed: never a candidate for best
-            study.tell(number, state=_STATE.get(status, TrialState.FAIL))
+        trials = study.get_trials(deepcopy=False)
+        for trial in trials[:upto]:
+            outcome = self._results[size].get(trial.number)
+            if outcome is None or trial.state.is_finished():
+                continue
+            status, loss = outcome
+            if status is Status.COMPLETED and loss is not None:
+                study.tell(trial.number, loss)
+            else:  # pruned, diverged or failed: never a candidate for best
+                study.tell(trial.number, state=_STATE.get(status, TrialState.FAIL))
+        return self.finished_prefix(size) >= upto
+
+    def settle_all(self, size: str) -> None:
+        """Tell Optuna every finished trial (the study's search is over)."""
+        self.settle(size, self.n_asked(size))
 
     def forget(self, size: str, number: int) -> None:
         """Drop a trial interrupted from outside: it stays RUNNING, to be re-opened on resume."""
@@ -254,6 +305,44 @@ class SizeStudies:
 
     def is_live(self, size: str, number: int) -> bool:
         return (size, number) in self._live
+
+
+def halving_prunes(own: Mapping[int, float], others: list[Mapping[int, float]], *, grace_steps: int,
+                   reduction_factor: int) -> bool:
+    """Successive halving (Optuna's ``SuccessiveHalvingPruner`` rule) against fixed competitors.
+
+    ``own`` and each of ``others`` map a step to an eval loss. Rung ``r`` is at step
+    ``grace_steps * reduction_factor ** r``; a trial's value at a rung is its loss at its first
+    report at or after that step. The trial is pruned at the first rung it has reached where its
+    value is not among the best ``1 / reduction_factor`` of its own and the competitors' values
+    there (the best one always goes on), or is not a number.
+    """
+    rung = 0
+    while True:
+        at = grace_steps * reduction_factor ** rung
+        value = _rung_value(own, at)
+        if value is None:
+            return False
+        if math.isnan(value):
+            return True
+        competing = sorted([v for v in (_rung_value(other, at) for other in others) if v is not None] + [value])
+        promotable = max(len(competing) // reduction_factor - 1, 0)
+        if value > competing[promotable]:
+            return True
+        rung += 1
+
+
+def _rung_value(values: Mapping[int, float], at: int) -> Optional[float]:
+    """The value at the first step >= ``at``, or None if no report has reached it."""
+    reached = [step for step in values if step >= at]
+    return values[min(reached)] if reached else None
+
+
+def _told_outcome(trial: optuna.trial.FrozenTrial) -> tuple[Status, Optional[float]]:
+    """The outcome of a study trial finished in the journal."""
+    if trial.state == TrialState.COMPLETE:
+        return Status.COMPLETED, trial.value
+    return (Status.PRUNED if trial.state == TrialState.PRUNED else Status.FAILED), None
 
 
 def journal_trials(journal: Path) -> dict[str, list[optuna.trial.FrozenTrial]]:
@@ -295,4 +384,4 @@ def _load_rng_state(saved: dict[str, object]) -> tuple[object, ...]:
             float(saved["cached_gaussian"]))  # type: ignore[arg-type]
 
 
-__all__ = ["SAMPLER_STATE_ATTR", "SizeStudies", "journal_trials", "study_key"]
+__all__ = ["SAMPLER_STATE_ATTR", "SizeStudies", "halving_prunes", "journal_trials", "study_key"]

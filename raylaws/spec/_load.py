@@ -98,7 +98,8 @@ def spec_hash(spec: ExperimentSpec) -> str:
 # something other than their default. Add every new field here.
 LATER_FIELDS: tuple[str, ...] = ("ladder.activation", "search.strategy", "search.size_aware", "finetune", "designs",
                                  "data.tokenizer.sample_bytes", "data.tokens", "data.txt_split",
-                                 "data.max_document_bytes", "data.shard_bytes", "data.workers", "data.cache")
+                                 "data.max_document_bytes", "data.shard_bytes", "data.workers", "data.cache",
+                                 "search.parallel")
 
 
 def _field_default(path: list[str]) -> tuple[bool, Any]:

@@ -313,6 +313,11 @@ class SearchSpec(_Frozen):
     sampler: Literal["tpe", "random"] = "tpe"
     sampler_seed: int = Field(0, ge=0, le=2**31 - 1)  # size i's sampler is seeded sampler_seed + i
     pruning: PruningSpec = PruningSpec()
+    # Trials of one size's search in flight at once: trial k waits for trials 0..k-parallel and
+    # sees exactly those, so its config is the same on any machine and under any load. Raise it
+    # on a cluster with more slots than sizes * parallel (a size-aware line search runs its
+    # steps one at a time whatever this is).
+    parallel: int = Field(4, ge=1, le=1024)
     strategy: Literal["independent", "size_aware"] = "independent"
     size_aware: SizeAwareSpec = SizeAwareSpec()
 

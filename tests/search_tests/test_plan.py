@@ -57,19 +57,49 @@ def test_search_budget_is_exact_per_size_and_largest_size_first(tmp_path: Path) 
 
 
 def test_a_size_is_pruned_only_by_trials_of_its_own_size(tmp_path: Path) -> None:
-    planner = make_planner(tmp_path)
-    plans = drain(planner)
-    big, small = plans[:3], plans[3:]
+    search = {**tiny_spec_dict()["search"], "parallel": 1}  # each trial is asked after the one before finished
+    planner = make_planner(tmp_path, search=search)
+    big, small = drain(planner)  # one trial of each size: the next of a size waits for it
     # The big size reports a far better loss at step 10 than the small size ever will.
-    assert not planner.should_prune(big[0].trial_id, at(10, 1.0))
+    assert not planner.should_prune(big.trial_id, at(10, 1.0))
     # The small size's first trial is alone in its own study: not pruned, whatever the big size did.
-    assert not planner.should_prune(small[0].trial_id, at(10, 5.0))
+    assert not planner.should_prune(small.trial_id, at(10, 5.0))
+    planner.complete(big.trial_id, final(1.0))
+    planner.complete(small.trial_id, final(5.0))
+    big, small = drain(planner)
     # Its second trial is worse than the first at the same step: pruned within the size.
-    assert planner.should_prune(small[1].trial_id, at(10, 6.0))
+    assert planner.should_prune(small.trial_id, at(10, 6.0))
     # A big-size trial worse than its own size's first trial is pruned too.
-    assert planner.should_prune(big[1].trial_id, at(10, 2.0))
+    assert planner.should_prune(big.trial_id, at(10, 2.0))
+    planner.complete(big.trial_id, final(None, Status.PRUNED))
+    planner.complete(small.trial_id, final(None, Status.PRUNED))
+    _, small = drain(planner)
     # A trial better than its size's earlier ones goes on.
-    assert not planner.should_prune(small[2].trial_id, at(10, 4.0))
+    assert not planner.should_prune(small.trial_id, at(10, 4.0))
+
+
+def test_a_trial_is_judged_only_against_trials_that_finished_before_it_was_asked(tmp_path: Path) -> None:
+    search = {**tiny_spec_dict()["search"], "parallel": 2, "trials_per_size": 4}
+    planner = make_planner(tmp_path, search=search, ladder={"aspect_ratio": 8, "layers": [1]})
+    first, second = drain(planner)  # trial 2 waits for trial 0
+    assert planner.next_trial() is None
+    assert not planner.should_prune(first.trial_id, at(10, 1.0))
+    planner.complete(first.trial_id, final(1.0))
+    # Trial 1 was asked before trial 0 finished: however much better trial 0 did, trial 1 goes on.
+    assert not planner.should_prune(second.trial_id, at(10, 9.0))
+    (third,) = drain(planner)
+    assert third.study_number == 2 and planner.should_prune(third.trial_id, at(10, 9.0))
+
+
+def test_a_trial_is_asked_only_after_the_trials_it_sees_have_finished(tmp_path: Path) -> None:
+    search = {**tiny_spec_dict()["search"], "parallel": 2, "trials_per_size": 5}
+    planner = make_planner(tmp_path, search=search, ladder={"aspect_ratio": 8, "layers": [1]})
+    plans = drain(planner)
+    assert [p.study_number for p in plans] == [0, 1]
+    planner.complete(plans[1].trial_id, final(2.0))  # trial 1 finishing first frees no ask
+    assert planner.next_trial() is None
+    planner.complete(plans[0].trial_id, final(3.0))
+    assert [p.study_number for p in drain(planner)] == [2, 3]  # trial 3 sees trials 0 and 1
 
 
 def test_seed_phase_runs_exactly_k_seeds_of_the_best_config(tmp_path: Path) -> None:
@@ -126,6 +156,7 @@ def test_studies_live_in_the_sweeps_journal(tmp_path: Path) -> None:
     planner = make_planner(tmp_path)
     for plan in drain(planner):
         planner.complete(plan.trial_id, final(3.0))
+    drain(planner)  # the seeds' turn: Optuna has heard of every search trial
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(SweepLayout.at(tmp_path).journal)))
     names = sorted(s.study_name for s in optuna.get_all_study_summaries(storage))
     assert names == ["tiny/L1-H8", "tiny/L2-H16"]

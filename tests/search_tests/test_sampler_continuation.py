@@ -125,6 +125,7 @@ def test_uninterrupted_draws_are_those_of_the_sampler_before_states_were_stored(
         number, hparams = studies.ask(sizes[-1].name)
         drawn.append((number, hparams.learning_rate, hparams.batch_size))
         studies.tell(sizes[-1].name, number, Status.COMPLETED, loss(hparams))
+        studies.settle(sizes[-1].name, number + 1)
     assert drawn == [
         (0, 0.006510214363775303, 16), (1, 0.005682694552437562, 32), (2, 0.001532867905908894, 16),
         (3, 0.02642043789728526, 32), (4, 0.00123419199944872, 32), (5, 0.005518595291896156, 32),

@@ -35,7 +35,7 @@ def loss(n_params: int, hparams: Hyperparameters, scale: float = 0.02) -> float:
 
 def spec_of(**size_aware: Any) -> Any:
     search = {"learning_rate": {"low": 1e-3, "high": 3e-2}, "batch_size": [8, 16], "trials_per_size": 6,
-              "sampler_seed": 0, "pruning": {"enabled": False}, "strategy": "size_aware",
+              "sampler_seed": 0, "pruning": {"enabled": False}, "strategy": "size_aware", "parallel": 2,
               "size_aware": {"trials_after_first": 4, **size_aware}}
     return spec_from_dict(tiny_spec_dict(search=search, seeds=1, ladder=LADDER))
 
@@ -165,19 +165,22 @@ def test_a_size_opens_once_the_next_smaller_size_has_results_seeds_filling_the_w
     spec = spec_of()
     planner = SweepPlanner(spec, build_ladder(spec), SweepLayout.at(tmp_path))
     names = [size.name for size in planner.sizes]
-    finished_before_open: dict[str, int] = {}
+    opened: dict[str, tuple[int, list[str]]] = {}
     original = planner._schedule.search._open
 
-    def recording_open(state: Any) -> Any:
+    def recording_open(state: Any, optima: Any) -> Any:
         at = names.index(state.size.name)
         if at > 0:
-            finished_before_open[state.size.name] = planner._studies.n_finished(names[at - 1])
-        return original(state)
+            opened[state.size.name] = (planner._studies.finished_prefix(names[at - 1]), [name for name, _ in optima])
+        return original(state, optima)
 
     planner._schedule.search._open = recording_open
     plans = drive(planner)
-    assert set(finished_before_open) == set(names[1:])
-    assert all(count >= 3 for count in finished_before_open.values()), finished_before_open
+    assert set(opened) == set(names[1:])
+    assert all(prefix >= 3 for prefix, _ in opened.values()), opened
+    assert all(basis == names[:names.index(name)] for name, (_, basis) in opened.items()), opened
+    for name in names[1:]:  # the box says which of the next smaller size's trials it came from
+        assert boxes_of(planner._studies, name)[0].basis[-1] == f"{names[names.index(name) - 1]} (first 3 trials)"
     first_l3 = next(i for i, p in enumerate(plans) if p.size == "L3-H24")
     assert any(p.phase is Phase.SEED for p in plans[:first_l3])  # a seed re-run used the slot meanwhile
     for name in names[1:]:  # each later size's trials: its prediction, the bracket, then the line search
@@ -190,20 +193,25 @@ def test_a_size_opens_once_the_next_smaller_size_has_results_seeds_filling_the_w
 def test_line_search_trials_are_never_pruned_while_the_smallest_size_is(tmp_path: Path) -> None:
     search = {"learning_rate": {"low": 1e-3, "high": 3e-2}, "batch_size": [8], "trials_per_size": 4,
               "sampler_seed": 0, "pruning": {"enabled": True, "grace_steps": 2, "reduction_factor": 2},
-              "strategy": "size_aware", "size_aware": {"trials_after_first": 3}}
+              "strategy": "size_aware", "size_aware": {"trials_after_first": 3}, "parallel": 1}
     spec = spec_from_dict(tiny_spec_dict(search=search, seeds=0, ladder={"aspect_ratio": 8, "layers": [1, 2]}))
     planner = SweepPlanner(spec, build_ladder(spec), SweepLayout.at(tmp_path))
-    smallest = [planner.next_trial() for _ in range(4)]
+    smallest = []
+    for rank in range(4):  # three finish well, so a bad fourth is pruned
+        smallest.append(planner.next_trial())
+        if rank < 3:
+            planner.should_prune(smallest[-1].trial_id, at(2, 1.0 + rank))
+            planner.complete(smallest[-1].trial_id, final(1.0 + rank))
     assert {p.size for p in smallest} == {"L1-H8"}
-    for rank, plan in enumerate(smallest[:3]):  # three finish well, so a bad fourth is pruned
-        planner.should_prune(plan.trial_id, at(2, 1.0 + rank))
-        planner.complete(plan.trial_id, final(1.0 + rank))
     assert planner.should_prune(smallest[3].trial_id, at(2, 50.0))
     planner.complete(smallest[3].trial_id, final(50.0))
-    larger = [planner.next_trial() for _ in range(3)]
+    larger = []
+    for _ in range(3):
+        larger.append(planner.next_trial())
+        if len(larger) < 3:
+            planner.should_prune(larger[-1].trial_id, at(2, 1.0))
+            planner.complete(larger[-1].trial_id, final(1.0))
     assert {p.size for p in larger} == {"L2-H16"} and not planner._schedule.search.prunes("L2-H16")
-    for plan in larger[:2]:
-        planner.should_prune(plan.trial_id, at(2, 1.0))
     assert not planner.should_prune(larger[2].trial_id, at(2, 50.0))  # far behind, but its loss is needed
 
 
