@@ -50,20 +50,36 @@ def test_the_grid_spans_the_range_ends_included_times_every_batch_size() -> None
     assert math.isclose(lrs[1] / lrs[0], lrs[2] / lrs[1])
 
 
-def test_compute_is_counted_in_finishing_order_until_every_size_is_within_tolerance() -> None:
-    optima = {"a": 4.0, "b": 3.0}
-    rows = [record("a", 4.005, 1), record("b", 3.5, 2), record("b", 2.0, 3, status="pruned"),
-            record("b", 3.007, 4), record("a", 4.5, 5)]
-    result = bench.measure("size_aware", 0, list(reversed(rows)), optima, 0.0025)
-    assert result.trials_to_target == 4 and result.core_seconds_to_target == 8.0 and result.flops_to_target == 4e9
-    assert result.trials == 5 and result.core_seconds == 10.0
-    assert math.isclose(result.gaps["a"], 0.005 / 4.0) and math.isclose(result.gaps["b"], 0.007 / 3.0)
+def seed_run(size: str, seed: int, loss: float, *, status: str = "completed") -> dict[str, Any]:
+    return record(size, loss, seed) | {"phase": "seed", "seed": seed, "status": status}
 
 
-def test_a_run_that_never_gets_within_tolerance_costs_infinity() -> None:
-    result = bench.measure("random", 1, [record("a", 4.2, 1)], {"a": 4.0, "b": 3.0}, 0.0025)
-    assert math.isinf(result.core_seconds_to_target) and result.trials_to_target is None
-    assert math.isinf(result.gaps["b"])
+def test_a_size_is_found_when_its_chosen_configs_seed_mean_is_within_tolerance_of_the_grid_optimums() -> None:
+    grid_seeds = {"a": {1: 4.0, 2: 4.2}, "b": {1: 3.0, 2: 3.0}}
+    rows = [record("a", 3.5, 1) | {"phase": "search"},  # a lucky search run does not count: only the seeds do
+            seed_run("a", 1, 4.02), seed_run("a", 2, 4.2),
+            seed_run("b", 1, 3.03), seed_run("b", 2, 3.0)]
+    result = bench.measure("size_aware", 0, rows, grid_seeds)
+    a, b = result.gaps["a"], result.gaps["b"]
+    assert math.isclose(a.gap, 0.01 / 4.1) and math.isclose(b.gap, 0.005)
+    # the paired differences' standard error: stdev(d) / sqrt(2) = |d1 - d2| / 2
+    assert math.isclose(a.stderr, 0.02 / 4.1 / 2) and math.isclose(b.stderr, 0.01 / 2)
+    assert a.found(0.005) and b.found(0.005) and result.found(0.005) and not b.found(0.004)
+    assert result.trials == 5 and result.flops == 5e9 and result.core_seconds == 10.0
+
+
+def test_the_compute_ratio_is_infinite_unless_every_size_is_found_on_every_sampler_seed() -> None:
+    grid_seeds = {"a": {1: 4.0, 2: 4.0}}
+    found = bench.measure("size_aware", 0, [seed_run("a", 1, 4.0), seed_run("a", 2, 4.01)], grid_seeds)
+    missed = bench.measure("size_aware", 1, [seed_run("a", 1, 4.1), seed_run("a", 2, 4.1)], grid_seeds)
+    failed = bench.measure("size_aware", 2, [seed_run("a", 1, 4.0), seed_run("a", 2, 9.0, status="diverged")],
+                           grid_seeds)
+    assert math.isclose(bench.compute_ratio([found], 20e9, 0.005), 2e9 / 20e9)
+    assert math.isinf(bench.compute_ratio([found, missed], 20e9, 0.005))
+    assert math.isinf(failed.gaps["a"].gap) and math.isinf(bench.compute_ratio([found, failed], 20e9, 0.005))
+    unseeded = bench.measure("size_aware", 3, [record("a", 4.0, 1) | {"phase": "search"}], grid_seeds)
+    assert math.isinf(unseeded.gaps["a"].gap)  # a size with no seed re-run was not found
+    assert "*" in bench.table("size_aware", [found, missed], 20e9, 0.005).splitlines()[3]
 
 
 def test_a_grid_cached_for_another_spec_is_refused_naming_both_keys(tmp_path: Path) -> None:
@@ -118,10 +134,13 @@ def test_quick_runs_grid_and_every_strategy_end_to_end(tmp_path: Path) -> None:
     lines = done.stdout.strip().splitlines()
     assert re.fullmatch(r"search_compute_ratio=(inf|\d+\.\d{3})", lines[-1]), lines[-1]
     for strategy in ("independent", "size_aware", "random"):
-        assert f"== {strategy} (1 sampler seeds; medians)" in done.stdout
+        assert f"== {strategy} (1 sampler seeds)" in done.stdout
+        assert re.search(rf"^{strategy}: compute ratio (inf|\d+\.\d{{3}})$", done.stdout, re.MULTILINE)
+    assert re.search(r"^0 +[+-]\d+\.\d\d% \+- (nan|inf|\d+\.\d\d)%", done.stdout, re.MULTILINE), done.stdout
     stamp = pq.read_schema(grid).metadata
     assert b"grid_key" in stamp and b"raylaws" in stamp[b"code_version"]
-    assert pq.read_table(grid).num_rows == 2 * 3 * 2  # sizes x learning rates x batch sizes
+    phases = pq.read_table(grid).column("phase").to_pylist()  # sizes x learning rates x batch sizes; 1 seed
+    assert phases.count("grid") == 2 * 3 * 2 and phases.count("seed") == 2 * 1
     check_size_aware_sweep(tmp_path / "sweeps" / "size_aware-0")
     noise = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--grid", str(grid), "--noise-floor"],
                            capture_output=True, text=True, timeout=300, cwd=REPO)
