@@ -1,8 +1,8 @@
 """Size-aware search (``search.strategy: size_aware``): each size's box from the smaller sizes.
 
 Sizes are searched smallest first. When a size's study starts, lr*(N) and bs*(N) are fitted
-over the smaller sizes' optima (log-log linear in N; a line-searching next smaller size counts
-with the best of its first few trials, see below; every other one with its final best): the study's first
+over the smaller sizes' optima (log-log linear in N; the next smaller size counts with the best
+of its first few trials, see below; every smaller one with its final best): the study's first
 trial is the predicted optimum (``enqueue_trial``) and it samples a box around the prediction. With one smaller
 size the box is ``first_box_factor`` times either way of its best; with two or more, the fit's
 95% prediction interval of ln lr* (normal quantile: with three or four sizes Student's t
@@ -26,10 +26,7 @@ early evaluation favours the higher learning rates, which start faster.
 
 A size opens (makes its box) once what it is made from is fixed: the first
 :data:`INFORMED_TRIALS` trials of the next smaller size have finished (more, in number order,
-until one of them completed) where that size line-searches from a prediction, its whole search
-where it draws from the spec's range (the smallest size: its first trials are random draws,
-whose best is a coin toss between batch sizes that would then carry up the ladder), and every
-smaller size below that has finished its search. Until
+until one of them completed), and every smaller size below that has finished its search. Until
 then its slot goes to other work (seed re-runs of finished sizes, say). Every decision here
 depends on results taken in trial-number order, never on which trial finished first, so a
 sweep makes the same boxes and steps on every run.
@@ -430,13 +427,11 @@ class SizeAwareSearchPhase(SearchPhase):
     def _opening_optima(self, name: str) -> Optional[list[tuple[str, Optimum]]]:
         """The smaller sizes' optima the size's first box is made from, ``(name, optimum)``
         smallest first, or None while one of them is not fixed yet: every smaller size's final
-        best, but a line-searching next smaller size's best of its first :meth:`_informing`
-        trials (its prediction and bracket)."""
+        best, but the next smaller size's best of its first :meth:`_informing` trials."""
         optima = []
         for smaller in self._smaller[name]:
             key = smaller.key
-            nearest = smaller is self._smaller[name][-1]
-            count = self._informing(key) if nearest and self._line_searches(key) else None
+            count = self._informing(key) if smaller is self._smaller[name][-1] else None
             if count is not None:  # the same count however far its search has got since
                 best, final = self._studies.best(key, upto=count), False
             elif self._finished(key):  # (the next smaller size: none of its trials completed)
@@ -447,13 +442,6 @@ class SizeAwareSearchPhase(SearchPhase):
                 optima.append((key, Optimum(smaller.n_params, best.learning_rate, best.batch_size, final=final,
                                             trials=count)))
         return optima
-
-    def _line_searches(self, size: str) -> bool:
-        """Whether the size's search started from a prediction (its first trials are the
-        prediction and its bracket); False for one that draws from the spec's whole range
-        (the smallest size), whose first trials are random draws that predict nothing."""
-        boxes = boxes_of(self._studies, size)
-        return bool(boxes) and boxes[0].predicted is not None
 
     def _informing(self, size: str) -> Optional[int]:
         """How many of a still searching size's first trials predict the next larger size: the
