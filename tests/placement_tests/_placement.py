@@ -60,7 +60,8 @@ def main(name: str, storage: Path) -> None:
         name=name,
         ladder={"aspect_ratio": 8, "layers": scenario["layers"], "n_heads": 2},
         search={"learning_rate": {"low": 3e-3, "high": 1e-2}, "batch_size": [8],
-                "trials_per_size": scenario["trials"], "pruning": {"enabled": False}},
+                "trials_per_size": scenario["trials"], "pruning": {"enabled": False},
+                "parallel": scenario["trials"]},  # every trial of a size may run at once: placement decides
         seeds=0,
         training={"max_steps": 10, "eval_interval": 10, "warmup_steps": 2, "checkpoint_every": None},
         resources=scenario["resources"],
