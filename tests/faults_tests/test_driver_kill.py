@@ -30,6 +30,10 @@ def test_a_killed_sweep_resumes_with_nothing_lost_or_trained_twice(tmp_path: Pat
         assert report.count("reattached"), "the trials that were running run again under their own ids"
     if point == "record":
         assert PAUSED_TRIAL in report.before
-        assert report.count("told") == [PAUSED_TRIAL], "its recorded outcome was told to Optuna, not retrained"
+        # Its recorded outcome is taken from its record, not retrained; so is that of any other
+        # trial recorded before the kill whose outcome Optuna had not needed yet (outcomes are
+        # told in trial order, when a later ask needs them).
+        told = report.count("told")
+        assert PAUSED_TRIAL in told and set(told) <= set(report.before), told
     if point == "seed":
         assert any(r["phase"] == "seed" for r in report.before.values())
