@@ -219,15 +219,6 @@ def read_grid(path: Path, key: str) -> tuple[list[dict[str, Any]], dict[str, str
     return table.to_pylist(), stamp
 
 
-def grid_optima(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
-    """Each size's best completed grid loss."""
-    optima: dict[str, float] = {}
-    for row in rows:
-        if row.get("phase", "grid") == "grid" and row["status"] == "completed" and row["eval_loss"] is not None:
-            optima[row["size"]] = min(optima.get(row["size"], math.inf), row["eval_loss"])
-    return optima
-
-
 # ---- the noise floor ----------------------------------------------------------------------
 
 
