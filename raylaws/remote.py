@@ -137,7 +137,7 @@ class Lease:
     that no longer runs (a killed driver). pyarrow's filesystems have no conditional put, so a
     take is a put followed by a read-back; a heartbeat thread renews it every ``renew``
     seconds, and on finding another owner marks it lost: :meth:`check` then raises
-    :class:`LeaseLost` before any further write. See ``README_storage.md`` for what this does
+    :class:`LeaseLost` before any further write. See ``docs/object-storage.md`` ("The lease") for what this does
     and does not guarantee.
     """
 
