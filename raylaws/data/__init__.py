@@ -21,8 +21,8 @@ the driver published them (:func:`publish`).
 """
 
 from raylaws.data._corpus import TokenData, TokenStream, publish, pull
-from raylaws.data._prepare import (CheckedData, PrepareProgress, cache_dir, cache_key, check_data, check_source, prepare,
-                                   verify_corpus)
+from raylaws.data._prepare import (CheckedData, PrepareProgress, cache_dir, cache_key, check_data, check_source,
+                                   prepare, verify_corpus)
 from raylaws.data._tokenizer import EOS, MASK, PAD, SPECIAL_TOKENS
 
 __all__ = ["EOS", "MASK", "PAD", "SPECIAL_TOKENS", "CheckedData", "PrepareProgress", "TokenData", "TokenStream",

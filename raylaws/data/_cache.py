@@ -54,6 +54,7 @@ def verify_corpus(data: TokenData) -> bool:
 
 @contextmanager
 def locked(folder: Path) -> Iterator[None]:
+    """Hold ``folder``'s lock: one process at a time prepares a corpus (others wait, then find it)."""
     with open(folder / ".lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:

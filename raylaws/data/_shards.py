@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 
 def shard_name(index: int, kind: str) -> str:
+    """The name of unit ``index``'s training shard (``train``), held-out ids (``eval``) or record (``json``)."""
     return {"train": f"train-{index:05d}.bin", "eval": f"eval-{index:05d}.bin", "json": f"unit-{index:05d}.json"}[kind]
 
 
