@@ -21,7 +21,7 @@ width. Fits per second: one fit without a bootstrap, on the first curve of each 
 Work runs in --workers processes (2 by default); about 200 CPU-seconds in all.
 
 `--calibrate --seed 1` also prints coverage with every fit's `drift_` multiplied by 0.5 .. 3:
-how `_DRIFT_SCALE` in raylaws/fit/_power.py was chosen, on a simulated set other than the
+how `_DRIFT_SCALE` in raylaws/fit/_uncertainty.py was chosen, on a simulated set other than the
 reported one (seed 0). The Chinchilla envelope is reported apart and never used to calibrate.
 """
 

@@ -313,7 +313,7 @@ def pull(remote: str, key: str) -> Path:
 
     from pyarrow import fs
 
-    from raylaws.data._prepare import cache_dir
+    from raylaws.data._cache import cache_dir
 
     folder = cache_dir() / "data" / key
     folder.mkdir(parents=True, exist_ok=True)

@@ -6,10 +6,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Optional
+import json
+from typing import TYPE_CHECKING, Any, Iterable, Optional
 
+from raylaws.data._corpus import write_atomic
 from raylaws.data._sources import first_line
 from raylaws.spec import DataSpec, SpecError, SpecProblem
+
+if TYPE_CHECKING:
+    from raylaws.data._work import Survey
 
 EOS, PAD, MASK = "<|endoftext|>", "<pad>", "<mask>"
 SPECIAL_TOKENS = (EOS, PAD, MASK)
@@ -97,6 +102,44 @@ def train_bpe(data: DataSpec, sample: Iterable[str]) -> tuple[Any, Specials]:
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     tokenizer.train_from_iterator(sample, trainer=trainer)
     return tokenizer, _specials(tokenizer, EOS, PAD, MASK)
+
+
+def make(data: DataSpec, folder: Path, surveys: dict[int, Survey], held_out: dict[int, frozenset[int]],
+         have: bool) -> tuple[Optional[str], Specials]:
+    """The corpus' tokenizer as JSON (kept in ``folder`` so a resumed preparation uses the
+    same one), and its special tokens."""
+    tokenizer_file, specials_file = folder / "tokenizer.json", folder / "specials.json"
+    if data.tokenizer.kind == "none":
+        assert data.tokens is not None
+        tokens = data.tokens
+        pad = tokens.pad_id if tokens.pad_id is not None else tokens.eos_id
+        mask = tokens.mask_id if tokens.mask_id is not None else tokens.eos_id
+        return None, Specials("", "", "", tokens.eos_id, pad, mask)
+    if have and tokenizer_file.is_file():
+        return tokenizer_file.read_text(), Specials(**json.loads(specials_file.read_text()))
+    if data.tokenizer.kind == "bpe":
+        # The sample in its documents' hash order: the order does not change with the source's layout.
+        sample = sorted(((int(surveys[u].hashes[n]), u, n, text) for u in sorted(surveys)
+                         for n, text in surveys[u].sample if n not in held_out.get(u, frozenset())))
+        tokenizer, specials = train_bpe(data, (text for *_, text in sample))
+    else:
+        tokenizer, specials = load(data)
+    if data.tokens is not None and specials.eos_id != data.tokens.eos_id:
+        specials = Specials(specials.eos, specials.pad, specials.mask, data.tokens.eos_id,
+                            data.tokens.pad_id if data.tokens.pad_id is not None else specials.pad_id,
+                            data.tokens.mask_id if data.tokens.mask_id is not None else specials.mask_id)
+    text = tokenizer.to_str()
+    write_atomic(tokenizer_file, text.encode())
+    write_atomic(specials_file, json.dumps(specials.__dict__).encode())
+    return text, specials
+
+
+def vocab_size(tokenizer_json: Optional[str]) -> int:
+    """The vocabulary size of a tokenizer given as JSON (special tokens included)."""
+    from tokenizers import Tokenizer
+
+    assert tokenizer_json is not None
+    return Tokenizer.from_str(tokenizer_json).get_vocab_size()
 
 
 def _own_specials(tokenizer: Any, pretrained: Any) -> Specials:

@@ -13,7 +13,8 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from raylaws.data._sources import Unit, documents
+from raylaws.data._documents import documents
+from raylaws.data._sources import Unit
 from raylaws.spec import DataSpec, SpecError
 
 _BATCH = 256  # documents per encode_batch call

@@ -12,33 +12,19 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.special import ndtri, stdtrit
 
 from raylaws.fit import _validate
 from raylaws.fit._base import BaseLaw, NotFittedError
 from raylaws.fit._bootstrap import group_sizes, hierarchical_resamples, percentile_interval
-from raylaws.fit._forms import FORMS, FitLoss, LawForm, fit_theta, least_squares_lines
-from raylaws.fit._objective import fit_resamples
+from raylaws.fit._degenerate import DegenerateFitWarning, degeneracies
+from raylaws.fit._forms import FORMS, FitLoss, LawForm, fit_theta
 from raylaws.fit._selection import FormSelection, RollingErrors, rolling_errors, select_form
-from raylaws.fit._sigmoid import PlateauLaw
+from raylaws.fit._uncertainty import DEFAULT_DRIFT, bootstrap_thetas, drift, noise_levels, run_std
 
 Form = Literal["power", "saturating", "sigmoid", "m4", "auto"]
 LossChoice = Literal["auto", "squared", "huber"]
 
-#: Growth of the extrapolation error per unit of ln x beyond the fitted sizes assumed when the
-#: curve has too few sizes to backtest (ln y per e-fold of x). A guess, stated as one.
-DEFAULT_DRIFT = 0.02
-# Multiplies the drift measured by the rolling backtest. Calibrated on simulated curves only
-# (known truth, misspecified forms, size and seed noise: `benchmarks/extrapolation.py --calibrate
-# --seed 1`, 36 curves x 3 held-out sizes per form): at 1.0 the 95% intervals covered 97-100% for
-# power, saturating, sigmoid and auto and 93% for m4; at 0.75, 90-98%; 0.85 sits between.
-_DRIFT_SCALE = 0.85
-_PLATEAU_BOOTSTRAP_ITERATIONS = 150
-
-
-class DegenerateFitWarning(UserWarning):
-    """The fitted law says little: a flat or rising curve, a parameter at its bound, or a fit
-    no better than a constant. Its predictions should not be used."""
+__all__ = ["DEFAULT_DRIFT", "DegenerateFitWarning", "Form", "LossChoice", "PowerLaw"]
 
 
 class PowerLaw(BaseLaw):
@@ -200,7 +186,7 @@ class PowerLaw(BaseLaw):
         resamples = hierarchical_resamples(
             size_index, self.n_bootstrap, rng, min_distinct_sizes=len(names)
         )
-        thetas = _bootstrap_thetas(form, loss, ln_x, ln_y, resamples.counts, theta)
+        thetas = bootstrap_thetas(form, loss, ln_x, ln_y, resamples.counts, theta)
         if rolling is None and self.n_bootstrap > 0:
             # Origins from k sizes: the richest forms get two origins, not one, from 7 sizes.
             rolling = rolling_errors(
@@ -216,14 +202,14 @@ class PowerLaw(BaseLaw):
         self.sizes_ = sizes
         self.n_sizes_ = int(sizes.size)
         self.n_seeds_ = n_seeds
-        self.size_noise_std_, self.seed_noise_std_ = _noise_levels(
+        self.size_noise_std_, self.seed_noise_std_ = noise_levels(
             residual, size_index, n_seeds, n_params=len(names)
         )
         self.backtest_rmse_ = rolling.rmse if rolling is not None else float("nan")
-        self.drift_ = _drift(rolling)
+        self.drift_ = drift(rolling)
         self.x_ = x_values
         self.y_ = y_values
-        self.problems_ = _degeneracies(form, theta, ln_x, ln_y, size_index, ln_sizes, self.r2_)
+        self.problems_ = degeneracies(form, theta, ln_x, ln_y, size_index, ln_sizes, self.r2_)
         for problem in self.problems_:
             warnings.warn(f"{self.form_} fit: {problem}", DegenerateFitWarning, stacklevel=2)
         self._model = model
@@ -321,11 +307,12 @@ class PowerLaw(BaseLaw):
         if n_seeds is not None:
             if int(n_seeds) < 1:
                 raise ValueError(f"n_seeds: must be a positive integer or None, got {n_seeds!r}")
-            std = _run_std(self, np.log(np.asarray(x, dtype=np.float64)), int(n_seeds))
+            std = run_std(self, np.log(np.asarray(x, dtype=np.float64)), int(n_seeds))
             noise = self._noise_draws.reshape(-1, *([1] * (replicates.ndim - 1))) * std
             replicates = replicates + noise
         lo, hi = percentile_interval(replicates, level)
         return np.exp(lo)[()], np.exp(hi)[()]
+
 
 
 def _settings(form_name: str, loss: str, n_bootstrap: int) -> tuple[LawForm | None, FitLoss | None]:
@@ -341,33 +328,6 @@ def _settings(form_name: str, loss: str, n_bootstrap: int) -> tuple[LawForm | No
     return form, None if form is None else form.default_loss
 
 
-def _bootstrap_thetas(form: LawForm, loss: FitLoss, ln_x: np.ndarray, ln_y: np.ndarray, counts: np.ndarray,
-                      theta: np.ndarray) -> np.ndarray:
-    """(B, k) internal parameters refitted to each hierarchical resample (``counts``: (B, n))."""
-    model = form.model
-    if counts.shape[0] == 0:
-        return np.empty((0, len(form.param_names)))
-    if form.name == "power" and loss == "squared":
-        return least_squares_lines(ln_x[0], ln_y, counts)
-    # Plateau laws creep along flat valleys: replicates differ far more than a 1e-4 gradient or
-    # the last of 150 iterations moves them, and a few stragglers would otherwise hold the whole
-    # batch for hundreds of iterations.
-    plateau = isinstance(model, PlateauLaw)
-    return fit_resamples(
-        model, ln_x, ln_y, loss, counts, theta,  # type: ignore[arg-type]
-        gtol=1e-4 if plateau else 1e-9, max_iter=_PLATEAU_BOOTSTRAP_ITERATIONS if plateau else 1000,
-    )
-
-
-def _run_std(law: PowerLaw, ln_x: np.ndarray, n_seeds: int) -> np.ndarray:
-    """Std, in ln y, of a mean of ``n_seeds`` runs around the law at ln x: size-level and
-    seed-level noise, plus the extrapolation error ``drift_`` per unit of ln x outside the
-    fitted sizes."""
-    ln_range = np.log(law.sizes_[[0, -1]])
-    outside = np.maximum(0.0, np.maximum(ln_x - ln_range[1], ln_range[0] - ln_x))
-    return np.sqrt(law.size_noise_std_**2 + law.seed_noise_std_**2 / n_seeds + (law.drift_ * outside) ** 2)
-
-
 def _one_of(x: ArrayLike | None, n_params: ArrayLike | None) -> ArrayLike:
     """The scale argument, given as `x` or under its sweep name `n_params` (not both)."""
     if n_params is None:
@@ -377,83 +337,3 @@ def _one_of(x: ArrayLike | None, n_params: ArrayLike | None) -> ArrayLike:
     if x is not None:
         raise TypeError("x and n_params: give one of them (n_params is x's name for N)")
     return n_params
-
-
-def _drift(rolling: RollingErrors | None) -> float:
-    """Extrapolation error per unit of ln x beyond the fitted sizes, from backtest errors.
-
-    The slope of a no-intercept regression of squared error on squared distance,
-    sqrt(sum e² / sum d²), widened for being estimated from few errors by t(0.975, P) / z(0.975)
-    (P errors: 1.6 from 3, 1.14 from 10), and scaled by `_DRIFT_SCALE`; `DEFAULT_DRIFT` without
-    a backtest.
-    """
-    if rolling is None or rolling.errors.size == 0:
-        return DEFAULT_DRIFT
-    ratio = float(np.sum(rolling.errors**2) / np.sum(rolling.distances**2))
-    small_sample = float(stdtrit(rolling.errors.size, 0.975) / ndtri(0.975))
-    return _DRIFT_SCALE * small_sample * float(np.sqrt(ratio))
-
-
-def _degeneracies(
-    form: LawForm,
-    theta: np.ndarray,
-    ln_x: np.ndarray,
-    ln_y: np.ndarray,
-    size_index: np.ndarray,
-    ln_sizes: np.ndarray,
-    r2: float,
-) -> tuple[str, ...]:
-    """Reasons the fitted law says little about the curve, one sentence each (none: fine)."""
-    problems = []
-    n_sizes = ln_sizes.size
-    size_mean = np.bincount(size_index, weights=ln_y, minlength=n_sizes) / np.bincount(
-        size_index, minlength=n_sizes
-    )
-    slope = np.polyfit(ln_sizes, size_mean, 1)[0] if n_sizes > 1 else 0.0
-    if slope >= 0.0 or size_mean[-1] >= size_mean[0]:
-        problems.append(
-            "y does not decrease with x (mean y goes from "
-            f"{np.exp(size_mean[0]):.4g} to {np.exp(size_mean[-1]):.4g}); no decreasing law fits it"
-        )
-    fitted = form.model.log_predict_many(theta[None], ln_sizes[None])[0]
-    if float(fitted.max() - fitted.min()) < 1e-3:
-        problems.append(
-            "the fitted law is flat over the data (it changes y by less than 0.1%): the "
-            "x-dependent term vanished"
-        )
-    lower = form.model.lower_bounds(ln_y)
-    at_bound = [
-        name
-        for name, value, bound in zip(form.param_names, theta, lower)
-        if name != "E" and np.isfinite(bound) and value <= bound + 1e-6
-    ]
-    if "alpha" in form.param_names and theta[form.param_names.index("alpha")] <= 1e-3:
-        at_bound.append("alpha") if "alpha" not in at_bound else None
-    for name in at_bound:
-        problems.append(f"parameter {name} is at its lower bound")
-    if r2 <= 0.1:
-        problems.append(f"the fit is no better than a constant (R² of ln y {r2:.3f})")
-    return tuple(problems)
-
-
-def _noise_levels(
-    residual: np.ndarray, size_index: np.ndarray, n_seeds: np.ndarray, n_params: int
-) -> tuple[float, float]:
-    """Split the ln y residuals into size-level and seed-level standard deviations.
-
-    Model: ln y_ij = law(N_i) + u_i + e_ij, u ~ (0, s_u²) per size, e ~ (0, s_e²) per seed.
-    s_e² is the pooled within-size variance; the size means' residuals have variance
-    s_u² + s_e²/T_i, estimated with M - k degrees of freedom.
-
-    Returns:
-        (s_u, s_e).
-    """
-    n_sizes = n_seeds.size
-    size_mean = np.bincount(size_index, weights=residual, minlength=n_sizes) / n_seeds
-    within = residual - size_mean[size_index]
-    within_dof = int(np.sum(n_seeds - 1))
-    seed_var = float(within @ within) / within_dof if within_dof > 0 else 0.0
-    between_dof = max(n_sizes - n_params, 1)
-    between_var = float(size_mean @ size_mean) / between_dof
-    size_var = max(0.0, between_var - seed_var * float(np.mean(1.0 / n_seeds)))
-    return float(np.sqrt(size_var)), float(np.sqrt(seed_var))

@@ -75,6 +75,27 @@ def test_a_prepared_corpus_is_found_without_reading_its_text(tmp_path: Path, mon
         prepare(data)
 
 
+def test_a_checked_spec_is_prepared_without_checking_its_source_again(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import raylaws.data._check as check_module
+    from raylaws.data import CheckedData, check_data
+
+    data = _sharded(tmp_path, files=4)
+    checked = check_data(data)
+    assert isinstance(checked, CheckedData) and checked.data == data and checked.key == data_folder(data).name
+
+    def no_listing(*args: object) -> None:
+        raise AssertionError("the source was listed again")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(check_module, "list_source", no_listing)
+        prepared = prepare(checked)
+        assert prepare(checked).fingerprint == prepared.fingerprint == checked.key  # found, not listed
+        with pytest.raises(AssertionError, match="listed again"):
+            prepare(data)  # a plain spec is checked first
+    assert prepare(data).fingerprint == checked.key
+
+
 def test_a_killed_preparation_resumes_from_its_finished_shards(tmp_path: Path) -> None:
     data = _sharded(tmp_path, files=40)
     script = ("import time, raylaws.data._work as w\n"

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from raylaws.data import check_source, prepare
-from raylaws.data._sources import documents, list_source, plan_units
+from raylaws.data._documents import documents
+from raylaws.data._sources import list_source, plan_units
 from raylaws.spec import DataSpec, SpecError
 from tests.data_tests.conftest import SMALL, corpus
 

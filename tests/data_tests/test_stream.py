@@ -135,14 +135,14 @@ def test_preparation_runs_as_ray_tasks_for_object_storage(tmp_path: Path, s3: st
             out.write("".join(json.dumps({"text": t}) + "\n" for t in texts[i * 50:(i + 1) * 50]).encode())
     base, _, query = s3.partition("?")
     spec = DataSpec(source=f"{base}/ray-corpus?{query}", shard_bytes=1 << 12, **SMALL)
-    import raylaws.data._prepare as prepare_module
+    import raylaws.data._pool as pool_module
 
     def not_here(*args: object) -> None:
         raise AssertionError("prepared on the driver, not as Ray tasks")
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(prepare_module, "_Processes", not_here)
-        patch.setattr(prepare_module, "_Inline", not_here)
+        patch.setattr(pool_module, "_Processes", not_here)
+        patch.setattr(pool_module, "_Inline", not_here)
         on_ray = prepare(spec)
     (tmp_path / "local").mkdir()
     for i in range(4):

@@ -42,6 +42,12 @@ def test_a_local_tokenizer_file_is_used(tmp_path: Path) -> None:
                               seq_len=16, eval_tokens=256))
     assert reused.vocab_size == trained.vocab_size
     assert np.array_equal(reused.train.to_numpy(), trained.train.to_numpy())
+    # known before preparing: a given tokenizer's own size; a BPE's, the size asked for
+    from raylaws.data import check_data
+
+    given = DataSpec(source=str(source), tokenizer={"kind": "file", "path": trained.tokenizer_path})
+    assert check_data(given).vocab_size() == reused.vocab_size
+    assert check_data(DataSpec(source=str(source), **SMALL)).vocab_size() == SMALL["tokenizer"]["vocab_size"]
 
 
 def test_a_pretrained_folder_is_used_with_its_own_end_of_text(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import pytest
 
 import raylaws.fit._chinchilla as chinchilla_module
 import raylaws.fit._power as power_module
+import raylaws.fit._uncertainty as uncertainty_module
 from raylaws.fit import ChinchillaLaw, PowerLaw, backtest, off_law
 
 N = np.repeat([1e5, 1e6, 1e7, 1e8], 2)
@@ -20,7 +21,7 @@ def no_fitting_allowed(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("fitting started before the input was validated")
 
-    for module in (power_module, chinchilla_module):
+    for module in (power_module, uncertainty_module, chinchilla_module):
         for name in ("fit_from_grid", "fit_resamples", "hierarchical_resamples", "fit_theta",
                      "least_squares_lines", "select_form"):
             if hasattr(module, name):
