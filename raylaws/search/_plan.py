@@ -20,7 +20,9 @@ from raylaws.layout import SweepLayout
 from raylaws.ladder import Size, size_key
 from raylaws.search._events import Event, EventLog
 from raylaws.search._records import build_record
-from raylaws.search._schedule import Schedule, SizeState, study_trial_id
+from raylaws.search._ids import study_trial_id
+from raylaws.search._schedule import Schedule
+from raylaws.search._state import SizeState
 from raylaws.search._studies import SizeStudies
 from raylaws.spec import ExperimentSpec, design_spec
 from raylaws.trial import Outcome, Phase, Progress, Status, TrialPlan

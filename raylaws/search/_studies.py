@@ -34,7 +34,7 @@ import hashlib
 import logging
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Optional
+from typing import Any, Mapping, Optional
 
 import numpy as np
 import optuna
@@ -42,11 +42,9 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.trial import TrialState
 
 from raylaws.ladder import Size
+from raylaws.search._box import SearchBox
 from raylaws.spec import ExperimentSpec, PruningSpec
 from raylaws.trial import Hyperparameters, Status
-
-if TYPE_CHECKING:
-    from raylaws.search._size_aware import SearchBox
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +74,9 @@ class SizeStudies:
         self._index: dict[str, int] = {}
         # Every finished trial's outcome by study and number, told to Optuna or not yet.
         self._results: dict[str, dict[int, tuple[Status, Optional[float]]]] = {}
+        # Numbers of the finished trials in _results that Optuna may not have heard of yet (every
+        # one it has not is here: tell adds it, settle takes it out once Optuna has it).
+        self._untold: dict[str, set[int]] = {}
         # A study is named "<sweep>/<key>" when created; a moved or renamed sweep finds its
         # studies by key (one journal holds one sweep). Size studies come first, so a size's
         # sampler seed does not depend on the finetuning tasks.
@@ -99,6 +100,7 @@ class SizeStudies:
             )
             self._results[key] = {t.number: _told_outcome(t) for t in self._studies[key].get_trials(deepcopy=False)
                                   if t.state.is_finished()}
+            self._untold[key] = set()
             self._continue_sampler(key)
 
     def _spec_for(self, key: str) -> ExperimentSpec:
@@ -215,7 +217,7 @@ class SizeStudies:
         self._studies[size].enqueue_trial({"learning_rate": hparams.learning_rate, "batch_size": hparams.batch_size},
                                           skip_if_exists=True)
 
-    def ask(self, size: str, box: Optional["SearchBox"] = None) -> tuple[int, Hyperparameters]:
+    def ask(self, size: str, box: Optional[SearchBox] = None) -> tuple[int, Hyperparameters]:
         """Sample the size's next config: ``(number, hyperparameters)``, from the spec's search
         range, or from ``box`` (a size-aware search's box for the size)."""
         if box is None:
@@ -278,6 +280,7 @@ class SizeStudies:
         Optuna hears of it when a later ask needs it (:meth:`settle`)."""
         self._live.pop((size, number), None)
         self._results[size][number] = (status, eval_loss if status is Status.COMPLETED else None)
+        self._untold[size].add(number)
 
     def settle(self, size: str, upto: int) -> bool:
         """Tell Optuna, in number order, every finished trial numbered below ``upto`` it has not
@@ -286,18 +289,22 @@ class SizeStudies:
         trials = study.get_trials(deepcopy=False)
         for trial in trials[:upto]:
             outcome = self._results[size].get(trial.number)
-            if outcome is None or trial.state.is_finished():
+            if outcome is None:
                 continue
-            status, loss = outcome
-            if status is Status.COMPLETED and loss is not None:
-                study.tell(trial.number, loss)
-            else:  # pruned, diverged or failed: never a candidate for best
-                study.tell(trial.number, state=_STATE.get(status, TrialState.FAIL))
+            if not trial.state.is_finished():
+                status, loss = outcome
+                if status is Status.COMPLETED and loss is not None:
+                    study.tell(trial.number, loss)
+                else:  # pruned, diverged or failed: never a candidate for best
+                    study.tell(trial.number, state=_STATE.get(status, TrialState.FAIL))
+            self._untold[size].discard(trial.number)
         return self.finished_prefix(size) >= upto
 
     def settle_all(self, size: str) -> None:
-        """Tell Optuna every finished trial (the study's search is over)."""
-        self.settle(size, self.n_asked(size))
+        """Tell Optuna every finished trial (the study's search is over). Called on every
+        ``done()`` of a finished phase: with no outcome left untold it walks no trial."""
+        if self._untold[size]:
+            self.settle(size, self.n_asked(size))
 
     def forget(self, size: str, number: int) -> None:
         """Drop a trial interrupted from outside: it stays RUNNING, to be re-opened on resume."""

@@ -1,4 +1,10 @@
-"""The experiment spec: load ``search_spaces/*.yaml`` once into frozen, typed config."""
+"""The experiment spec: load ``search_spaces/*.yaml`` once into frozen, typed config.
+
+The models by concern: ``_data`` (data and tokenizer), ``_ladder`` (model sizes), ``_training``,
+``_search`` (search range, pruning, strategy), ``_resources`` (cluster), ``_finetune`` (tasks),
+``_experiment`` (the whole spec and its designs), all on ``_base``; ``_hash`` (its identity) and
+``_load`` (YAML, validation errors, overrides) read them.
+"""
 
 from raylaws.spec._load import (
     SpecError,
@@ -8,29 +14,16 @@ from raylaws.spec._load import (
     parse_overrides,
     spec_from_dict,
     spec_from_text,
-    spec_hash,
     with_overrides,
 )
-from raylaws.spec._model import (
-    DataSpec,
-    TokensSpec,
-    DeepSpeedSpec,
-    DesignSpec,
-    BUILTIN_TASKS,
-    ExperimentSpec,
-    FinetuneSpec,
-    LadderSpec,
-    LearningRateRange,
-    PruningSpec,
-    ResourcesSpec,
-    SizeSpec,
-    SearchSpec,
-    SizeAwareSpec,
-    SizeResourcesSpec,
-    TaskSpec,
-    TokenizerSpec,
-    TrainingSpec,
-)
+from raylaws.spec._data import DataSpec, TokenizerSpec, TokensSpec
+from raylaws.spec._experiment import DesignSpec, ExperimentSpec
+from raylaws.spec._finetune import BUILTIN_TASKS, FinetuneSpec, TaskSpec
+from raylaws.spec._hash import spec_hash
+from raylaws.spec._ladder import LadderSpec, SizeSpec
+from raylaws.spec._resources import DeepSpeedSpec, ResourcesSpec, SizeResourcesSpec
+from raylaws.spec._search import LearningRateRange, PruningSpec, SearchSpec, SizeAwareSpec
+from raylaws.spec._training import TrainingSpec
 
 __all__ = [
     "BUILTIN_TASKS",
