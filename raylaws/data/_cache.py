@@ -18,17 +18,12 @@ from typing import Iterator
 import numpy as np
 
 from raylaws.data import _tokenizer
-from raylaws.data._corpus import FORMAT, Shard, TokenData, read_index, shard_ok
+from raylaws.data._corpus import FORMAT, Shard, TokenData, cache_dir, read_index, shard_ok
 from raylaws.data._sources import Listing
 from raylaws.spec import DataSpec
 
 # Fields of the data spec that do not change the prepared ids (left out of the cache key).
 _RUN_SETTINGS = ("workers", "cache", "seq_len")
-
-
-def cache_dir() -> Path:
-    """Where prepared data is cached (``$RAYLAWS_CACHE`` or ``~/.cache/raylaws``)."""
-    return Path(os.environ.get("RAYLAWS_CACHE", Path.home() / ".cache" / "raylaws"))
 
 
 def cache_key(data: DataSpec, listing: Listing) -> str:

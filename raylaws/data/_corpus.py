@@ -190,6 +190,12 @@ class TokenData:
     folder: str = field(default="", compare=False)
 
 
+def cache_dir() -> Path:
+    """Where prepared data is cached (``$RAYLAWS_CACHE`` or ``~/.cache/raylaws``): a corpus
+    under ``data/<key>``, a remote sweep's mirror under ``sweeps/``."""
+    return Path(os.environ.get("RAYLAWS_CACHE", Path.home() / ".cache" / "raylaws"))
+
+
 def open_corpus(folder: Path, *, limit: Optional[int] = None, verify: bool = False) -> Optional[TokenData]:
     """The prepared corpus in ``folder``, or None where it is incomplete: no index, a shard
     missing or of the wrong size (or, with ``verify``, of the wrong hash)."""
@@ -312,8 +318,6 @@ def pull(remote: str, key: str) -> Path:
     import fcntl
 
     from pyarrow import fs
-
-    from raylaws.data._cache import cache_dir
 
     folder = cache_dir() / "data" / key
     folder.mkdir(parents=True, exist_ok=True)

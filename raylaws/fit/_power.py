@@ -307,7 +307,9 @@ class PowerLaw(BaseLaw):
         if n_seeds is not None:
             if int(n_seeds) < 1:
                 raise ValueError(f"n_seeds: must be a positive integer or None, got {n_seeds!r}")
-            std = run_std(self, np.log(np.asarray(x, dtype=np.float64)), int(n_seeds))
+            std = run_std(np.log(np.asarray(x, dtype=np.float64)), int(n_seeds), sizes=self.sizes_,
+                          size_noise_std=self.size_noise_std_, seed_noise_std=self.seed_noise_std_,
+                          drift_per_ln_x=self.drift_)
             noise = self._noise_draws.reshape(-1, *([1] * (replicates.ndim - 1))) * std
             replicates = replicates + noise
         lo, hi = percentile_interval(replicates, level)

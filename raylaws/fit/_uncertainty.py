@@ -7,8 +7,6 @@ Pure functions of arrays; the estimator in :mod:`raylaws.fit._power` calls them 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 from scipy.special import ndtri, stdtrit
 
@@ -16,9 +14,6 @@ from raylaws.fit._forms import FitLoss, LawForm, least_squares_lines
 from raylaws.fit._objective import fit_resamples
 from raylaws.fit._selection import RollingErrors
 from raylaws.fit._sigmoid import PlateauLaw
-
-if TYPE_CHECKING:
-    from raylaws.fit._power import PowerLaw
 
 #: Growth of the extrapolation error per unit of ln x beyond the fitted sizes assumed when the
 #: curve has too few sizes to backtest (ln y per e-fold of x). A guess, stated as one.
@@ -49,13 +44,14 @@ def bootstrap_thetas(form: LawForm, loss: FitLoss, ln_x: np.ndarray, ln_y: np.nd
     )
 
 
-def run_std(law: PowerLaw, ln_x: np.ndarray, n_seeds: int) -> np.ndarray:
-    """Std, in ln y, of a mean of ``n_seeds`` runs around the law at ln x: size-level and
-    seed-level noise, plus the extrapolation error ``drift_`` per unit of ln x outside the
-    fitted sizes."""
-    ln_range = np.log(law.sizes_[[0, -1]])
+def run_std(ln_x: np.ndarray, n_seeds: int, *, sizes: np.ndarray, size_noise_std: float,
+            seed_noise_std: float, drift_per_ln_x: float) -> np.ndarray:
+    """Std, in ln y, of a mean of ``n_seeds`` runs around a law at ln x: size-level and
+    seed-level noise, plus the extrapolation error ``drift_per_ln_x`` per unit of ln x outside
+    the fitted ``sizes``."""
+    ln_range = np.log(sizes[[0, -1]])
     outside = np.maximum(0.0, np.maximum(ln_x - ln_range[1], ln_range[0] - ln_x))
-    return np.sqrt(law.size_noise_std_**2 + law.seed_noise_std_**2 / n_seeds + (law.drift_ * outside) ** 2)
+    return np.sqrt(size_noise_std**2 + seed_noise_std**2 / n_seeds + (drift_per_ln_x * outside) ** 2)
 
 
 def drift(rolling: RollingErrors | None) -> float:
