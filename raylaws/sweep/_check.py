@@ -11,8 +11,8 @@ from raylaws import store
 from raylaws.errors import SweepError
 from raylaws.layout import SweepLayout
 from raylaws.spec import SpecError, spec_hash
-from raylaws.sweep._read import _layout_at, _remote_call, open
-from raylaws.sweep._stored import _holds_trials, _stored_spec
+from raylaws.sweep._read import layout_at, remote_call, open
+from raylaws.sweep._stored import holds_trials, stored_spec
 
 
 @dataclass(frozen=True)
@@ -42,10 +42,10 @@ def check(path: Union[str, Path]) -> list[Finding]:
     from raylaws.search._schedule import study_trial_id
     from raylaws.search._studies import journal_trials
 
-    layout = _layout_at(path)
+    layout = layout_at(path)
     if layout.is_remote:
         return _check_remote(layout)
-    if not layout.spec.exists() and not _holds_trials(layout):
+    if not layout.spec.exists() and not holds_trials(layout):
         open(path)  # raises the one-line "not a sweep directory"
     findings: list[Finding] = []
     expected: Optional[str] = None
@@ -53,7 +53,7 @@ def check(path: Union[str, Path]) -> list[Finding]:
         findings.append(Finding("spec", str(layout.spec), "missing, but the sweep holds trials"))
     else:
         try:
-            expected = spec_hash(_stored_spec(layout))
+            expected = spec_hash(stored_spec(layout))
         except SpecError as error:
             findings += [Finding("spec", str(layout.spec), str(problem)) for problem in error.problems]
         except SweepError as error:
@@ -104,7 +104,7 @@ def _check_remote(layout: SweepLayout) -> list[Finding]:
     open(layout.uri)  # type: ignore[arg-type]
     with tempfile.TemporaryDirectory(prefix="raylaws-check-") as folder:
         local = SweepLayout(Path(folder) / layout.name)
-        _remote_call(lambda: download(layout, local), layout)
+        remote_call(lambda: download(layout, local), layout)
         findings = check(local.root)
     base = layout.location.partition("?")[0].rstrip("/")
     return [Finding(f.kind, f.path.replace(str(local.root), base), f.message.replace(str(local.root), base))

@@ -11,14 +11,14 @@ from raylaws.errors import SweepError
 from raylaws.layout import SweepLayout
 
 
-class _SweepLock:
+class SweepLock:
     """An exclusive, non-blocking lock on a sweep directory; the OS frees it if we die."""
 
     def __init__(self, layout: SweepLayout) -> None:
         self.path = layout.lock
         self._handle: Any = None
 
-    def __enter__(self) -> "_SweepLock":
+    def __enter__(self) -> "SweepLock":
         import fcntl
 
         handle = self.path.open("a+")

@@ -17,7 +17,7 @@ from raylaws.errors import SweepError
 from raylaws.ladder import build_ladder
 from raylaws.layout import LayoutError, SweepLayout
 from raylaws.spec import ExperimentSpec, SpecError, load_spec, spec_from_dict
-from raylaws.sweep._stored import _holds_trials
+from raylaws.sweep._stored import holds_trials
 
 if TYPE_CHECKING:
     from raylaws.sweep._check import Finding
@@ -248,29 +248,29 @@ def open(path: Union[str, Path]) -> Sweep:  # noqa: A001 - the public name is ra
     Raises:
         SweepError: if ``path`` is not a sweep directory.
     """
-    layout = _layout_at(path)
+    layout = layout_at(path)
     if layout.is_remote:
-        if not _remote_call(layout.exists, layout):
+        if not remote_call(layout.exists, layout):
             raise SweepError(f"{layout.location!r} is not a sweep (it has no {layout.SPEC}); give <storage>/<name> of "
                              "a sweep started with `raylaws run`")
         return Sweep(layout.uri)  # type: ignore[arg-type]
     if not layout.exists():
         hint = ("it does not exist" if not layout.root.exists()
-                else f"it holds trials but no {layout.spec.name}" if _holds_trials(layout)
+                else f"it holds trials but no {layout.spec.name}" if holds_trials(layout)
                 else f"it has no {layout.spec.name}")
         raise SweepError(f"{str(layout.root)!r} is not a sweep directory ({hint}); give <storage>/<name> of a sweep "
                          "started with `raylaws run`")
     return Sweep(layout.root)
 
 
-def _layout_at(path: Union[str, Path]) -> SweepLayout:
+def layout_at(path: Union[str, Path]) -> SweepLayout:
     try:
         return SweepLayout.at(path)
     except LayoutError as error:
         raise SweepError(str(error)) from None
 
 
-def _remote_call(action: Callable[[], Any], layout: SweepLayout) -> Any:
+def remote_call(action: Callable[[], Any], layout: SweepLayout) -> Any:
     """``action`` on a remote sweep, with the store's errors as one-line :class:`SweepError`."""
     try:
         return action()

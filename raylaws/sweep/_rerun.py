@@ -9,7 +9,7 @@ from raylaws.errors import SweepError
 from raylaws.ladder import build_ladder
 from raylaws.spec import ExperimentSpec, design_spec
 from raylaws.sweep._read import Sweep, open
-from raylaws.sweep._run import _run_local, run
+from raylaws.sweep._run import run_local, run
 
 
 def rerun(
@@ -73,7 +73,7 @@ def rerun(
                                            field=f"{size.name} --set") for size in sizes}
     if changes is not None:
         write_rounds(sweep.path, [*rounds, chosen])
-    _run_local(sweep.layout, spec, sizes, address=address, on_event=on_event, on_start=on_start,
+    run_local(sweep.layout, spec, sizes, address=address, on_event=on_event, on_start=on_start,
                size_specs=size_specs)
     return sweep
 

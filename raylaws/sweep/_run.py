@@ -14,9 +14,9 @@ from raylaws.ladder import build_ladder
 from raylaws.layout import LayoutError, SweepLayout
 from raylaws.spec import ExperimentSpec, SpecError, SpecProblem, design_spec, load_spec, spec_from_dict
 from raylaws.sweep._check import check_address
-from raylaws.sweep._lock import _SweepLock
-from raylaws.sweep._read import Sweep, _remote_call
-from raylaws.sweep._stored import _check_stored, _store_spec
+from raylaws.sweep._lock import SweepLock
+from raylaws.sweep._read import Sweep, remote_call
+from raylaws.sweep._stored import check_stored, store_spec
 
 logger = logging.getLogger(__name__)
 
@@ -71,12 +71,12 @@ def run(
     except LayoutError as error:
         raise SweepError(str(error)) from None
     if layout.is_remote:
-        return _remote_call(lambda: _run_remote(layout, spec, sizes, address=address, on_event=on_event,
+        return remote_call(lambda: _run_remote(layout, spec, sizes, address=address, on_event=on_event,
                                                 on_start=on_start, on_data=on_data), layout)
-    return _run_local(layout, spec, sizes, address=address, on_event=on_event, on_start=on_start, on_data=on_data)
+    return run_local(layout, spec, sizes, address=address, on_event=on_event, on_start=on_start, on_data=on_data)
 
 
-def _run_local(
+def run_local(
     layout: SweepLayout,
     spec: ExperimentSpec,
     sizes: Any,
@@ -110,14 +110,14 @@ def _run_local(
     from raylaws.tune import connect_cluster, kill_stale_ray_processes, run_trials
 
     faults = Faults.from_env()
-    with _SweepLock(layout):
-        stored = _check_stored(layout, spec)  # under the lock: no other driver changes it from here on
+    with SweepLock(layout):
+        stored = check_stored(layout, spec)  # under the lock: no other driver changes it from here on
         connect_cluster(address)  # on a cluster, the data is prepared by Ray tasks across its nodes
         publish_to = (_data_uri(mirror.remote) if mirror is not None else
                       str(layout.root.resolve().parent / "_data") if address is not None else None)
         data, data_by_size = _prepare_data(spec, sizes, size_specs, publish_to=publish_to, progress=on_data)
         tasks = prepare_tasks(spec, data.tokenizer_path, eos_id=data.eos_id, pad_id=data.pad_id, examples=examples)
-        _store_spec(layout, spec, stored, data.fingerprint)
+        store_spec(layout, spec, stored, data.fingerprint)
         if mirror is not None:
             mirror.push_spec()
         kill_stale_ray_processes(layout)  # a hard-killed earlier driver's local Ray
@@ -267,7 +267,7 @@ def _run_remote(layout: SweepLayout, spec: ExperimentSpec, sizes: Any, **options
         mirror = Mirror(layout, lease)
         mirror.restore()
         try:
-            _run_local(mirror.local, spec, sizes, mirror=mirror, **options)
+            run_local(mirror.local, spec, sizes, mirror=mirror, **options)
         finally:
             try:
                 mirror.push_state()

@@ -21,7 +21,7 @@ from raylaws.spec import ExperimentSpec, SpecError, SpecProblem, load_spec, spec
 logger = logging.getLogger(__name__)
 
 
-def _holds_trials(layout: SweepLayout) -> bool:
+def holds_trials(layout: SweepLayout) -> bool:
     """Whether the directory holds any trial: a record file or an Optuna journal."""
     trials = layout.trials
     try:
@@ -54,7 +54,7 @@ def _without_name(spec: ExperimentSpec) -> dict[str, Any]:
     return resolved
 
 
-def _stored_spec(layout: SweepLayout) -> ExperimentSpec:
+def stored_spec(layout: SweepLayout) -> ExperimentSpec:
     """The sweep's ``spec.yaml``, checked against the hash (and copy) stored in ``sweep.json``.
 
     Raises:
@@ -78,25 +78,25 @@ def _stored_spec(layout: SweepLayout) -> ExperimentSpec:
                      "put it back as it was, or start a new sweep with --name")
 
 
-def _check_stored(layout: SweepLayout, spec: ExperimentSpec) -> Optional[ExperimentSpec]:
+def check_stored(layout: SweepLayout, spec: ExperimentSpec) -> Optional[ExperimentSpec]:
     """Refuse a spec that does not match what the sweep directory already holds; return the
     stored spec (None: there is none yet). Read-only.
 
     * records (or a journal) but no ``spec.yaml``: refused, never re-specced;
-    * an edited ``spec.yaml``: refused (see :func:`_stored_spec`);
+    * an edited ``spec.yaml``: refused (see :func:`stored_spec`);
     * a different spec than the stored one: refused once the sweep holds any trial (a sweep
       that holds none yet, stopped by a check before its first trial, takes the new spec);
     * records made under another spec hash: refused.
 
     The spec's ``name`` is not compared: a sweep's name is its folder's name.
     """
-    holds = _holds_trials(layout)
+    holds = holds_trials(layout)
     if not layout.spec.exists():
         if holds:
             raise SweepError(f"{str(layout.root)!r} holds trials but no {layout.spec.name}; its spec is unknown, so it "
                              "cannot be resumed or given a new spec: restore its spec.yaml, or run under another --name")
         return None
-    stored = _stored_spec(layout)
+    stored = stored_spec(layout)
     if not holds:
         return stored
     differences = _differences(_without_name(stored), _without_name(spec))
@@ -114,12 +114,12 @@ def _check_stored(layout: SweepLayout, spec: ExperimentSpec) -> Optional[Experim
     return stored
 
 
-def _store_spec(layout: SweepLayout, spec: ExperimentSpec, stored: Optional[ExperimentSpec], fingerprint: str) -> None:
+def store_spec(layout: SweepLayout, spec: ExperimentSpec, stored: Optional[ExperimentSpec], fingerprint: str) -> None:
     """Write ``sweep.json`` (versions, data fingerprint, spec hash and copy), then ``spec.yaml``.
 
     Called once every check has passed, under the sweep's lock, with the stored spec that
-    :func:`_check_stored` returned. A sweep's stored spec is never rewritten once it holds
-    trials (:func:`_check_stored` refuses another); one from before spec hashes gets its hash
+    :func:`check_stored` returned. A sweep's stored spec is never rewritten once it holds
+    trials (:func:`check_stored` refuses another); one from before spec hashes gets its hash
     added.
     """
     meta = _read_meta(layout)

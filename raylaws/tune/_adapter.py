@@ -5,7 +5,7 @@
   holds one study and forces a no-op pruner);
 * :class:`PerSizePruner`, a FIFO scheduler that stops a trial when its own size's pruner says
   so (Ray's ASHA has no grouping key);
-* :class:`_TrialBook`, the bookkeeping that exists only because of Tune (each running trial's
+* :class:`TrialBook`, the bookkeeping that exists only because of Tune (each running trial's
   last progress, eval history, prune flag and error line), shared by the two.
 """
 
@@ -25,7 +25,7 @@ from raylaws.trial import Outcome, Progress, Status, StopReason
 
 
 @dataclass
-class _TrialBook:
+class TrialBook:
     """What Tune tells us of running trials, by raylaws trial id, until each one completes."""
 
     last: dict[str, Progress] = field(default_factory=dict)
@@ -62,7 +62,7 @@ class SizeSearcher(Searcher):
     Never name an attribute ``searcher``: Tune would take this for a wrapper.
     """
 
-    def __init__(self, planner: SweepPlanner, book: _TrialBook) -> None:
+    def __init__(self, planner: SweepPlanner, book: TrialBook) -> None:
         super().__init__(metric=None, mode=None)
         self.planner = planner
         self.book = book
@@ -96,7 +96,7 @@ class SizeSearcher(Searcher):
 class PerSizePruner(FIFOScheduler):
     """FIFO scheduling; stops a search trial when its own size's pruner says so."""
 
-    def __init__(self, planner: SweepPlanner, book: _TrialBook) -> None:
+    def __init__(self, planner: SweepPlanner, book: TrialBook) -> None:
         super().__init__()
         self.planner = planner
         self.book = book

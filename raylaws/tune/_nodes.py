@@ -15,7 +15,7 @@ from raylaws.spec import ExperimentSpec
 logger = logging.getLogger(__name__)
 
 
-def _worker_bundle(size: Size) -> dict[str, float]:
+def worker_bundle(size: Size) -> dict[str, float]:
     """What one trial worker of ``size`` asks of a node (the cluster check and Ray Train's workers)."""
     resources = size.resources
     bundle = {"CPU": float(resources.cpus)}
@@ -28,7 +28,7 @@ def unplaceable_sizes(sizes: tuple[Size, ...], nodes: list[dict[str, float]]) ->
     """The sizes one of whose trial workers fits on no node (``nodes``: each alive node's
     total resources). Tune would queue their trials and wait for them forever."""
     return [size for size in sizes
-            if not any(all(node.get(k, 0.0) >= v for k, v in _worker_bundle(size).items()) for node in nodes)]
+            if not any(all(node.get(k, 0.0) >= v for k, v in worker_bundle(size).items()) for node in nodes)]
 
 
 def _alive_nodes() -> list[dict[str, float]]:
@@ -71,7 +71,7 @@ def wait_for_nodes(sizes: tuple[Size, ...], *, autoscaling: bool, timeout_second
             from ray.autoscaler.sdk import request_resources
 
             # Tune's trials are not queued yet, so ask the autoscaler for the nodes directly.
-            request_resources(bundles=[_worker_bundle(s) for s in missing])
+            request_resources(bundles=[worker_bundle(s) for s in missing])
             logger.warning("%s; waiting up to %g s for the autoscaler to add one", what, timeout_seconds)
             warned = True
         time.sleep(poll_seconds)

@@ -16,7 +16,7 @@ from raylaws.layout import SweepLayout
 from raylaws.search import SweepPlanner
 from raylaws.spec import ExperimentSpec
 from raylaws.tasks import TaskData
-from raylaws.tune._adapter import PerSizePruner, SizeSearcher, _TrialBook
+from raylaws.tune._adapter import PerSizePruner, SizeSearcher, TrialBook
 from raylaws.tune._nodes import concurrency, wait_for_nodes
 from raylaws.tune._processes import RayProcessLog, record_ray_processes
 from raylaws.tune._trainable import TrialContext, TrialResources, trial_function
@@ -94,7 +94,7 @@ def run_trials(
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     if started_here:
         record_ray_processes(layout)
-    book = _TrialBook()
+    book = TrialBook()
     try:
         wait_for_nodes(planner.sizes, autoscaling=spec.resources.autoscaling,
                        timeout_seconds=spec.resources.node_wait_seconds)

@@ -22,7 +22,7 @@ from raylaws.layout import SweepLayout
 from raylaws.spec import ExperimentSpec, FinetuneSpec
 from raylaws.tasks import TaskData
 from raylaws.trial import Outcome, Phase, Progress, SaveCheckpoint, TrialHooks, TrialPlan, TrialSettings
-from raylaws.tune._nodes import _worker_bundle
+from raylaws.tune._nodes import worker_bundle
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,7 @@ def _run_data_parallel(plan: TrialPlan, data: TokenData, context: TrialContext) 
         train_loop_config={"plan": plan.to_config(), "context": context, "data": ray.put(data),
                            "messages": messages, "resume": resume},
         scaling_config=ScalingConfig(num_workers=resources.workers, use_gpu=bool(resources.gpus),
-                                     resources_per_worker=_worker_bundle(context.sizes[plan.size])),
+                                     resources_per_worker=worker_bundle(context.sizes[plan.size])),
         torch_config=TorchConfig(backend="nccl" if on_gpu else "gloo"),
         run_config=RunConfig(name=f"{plan.trial_id}-{os.getpid()}", storage_path=context.train_storage),
     )
