@@ -36,7 +36,7 @@ import sysconfig
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -68,11 +68,15 @@ class TaskData:
         return len(self.train_labels)
 
 
-def check_tasks(spec: ExperimentSpec) -> None:
+def check_tasks(spec: ExperimentSpec) -> dict[str, tuple[list[Example], list[Example]]]:
     """Refuse a task whose data cannot be read (a missing path, a wrong kind of file, a column
-    that is not there), naming its field; reads local task files, trains nothing."""
+    that is not there), naming its field; reads local task files, trains nothing.
+
+    Returns the ``(train, eval)`` examples read, by task name (the tasks with local data), for
+    :func:`prepare_tasks` to tokenize without reading them again."""
+    examples: dict[str, tuple[list[Example], list[Example]]] = {}
     if spec.finetune is None:
-        return
+        return examples
     for index, task in enumerate(spec.finetune.tasks):
         if task.data is None or (task.data.startswith("hub:") and not _local_hub(task.data)):
             continue
@@ -87,11 +91,15 @@ def check_tasks(spec: ExperimentSpec) -> None:
         if path.is_dir() and not _is_saved_dataset(path) and _split_files(path)[0] is None:
             raise SpecError([SpecProblem(field, f"{task.data!r} holds no train.tsv/.csv/.jsonl and is not a "
                                                 "datasets.save_to_disk directory")])
-        read_task(task, f"finetune.tasks[{index}]")  # the columns named exist, the split is possible
+        # the columns named exist, the split is possible
+        examples[task.name] = read_task(task, f"finetune.tasks[{index}]")
+    return examples
 
 
-def prepare_tasks(spec: ExperimentSpec, tokenizer_path: str, *, eos_id: int, pad_id: int) -> dict[str, TaskData]:
-    """Every task of ``spec.finetune``, read, split and tokenized with the sweep's tokenizer."""
+def prepare_tasks(spec: ExperimentSpec, tokenizer_path: str, *, eos_id: int, pad_id: int,
+                  examples: Optional[Mapping[str, tuple[list[Example], list[Example]]]] = None) -> dict[str, TaskData]:
+    """Every task of ``spec.finetune``, read, split and tokenized with the sweep's tokenizer;
+    ``examples``: those already read (by :func:`check_tasks`), by task name."""
     if spec.finetune is None:
         return {}
     from tokenizers import Tokenizer
@@ -100,7 +108,8 @@ def prepare_tasks(spec: ExperimentSpec, tokenizer_path: str, *, eos_id: int, pad
     max_length = spec.finetune.max_length or spec.data.seq_len
     out = {}
     for index, task in enumerate(spec.finetune.tasks):
-        train, held_out = read_task(task, f"finetune.tasks[{index}]")
+        given = (examples or {}).get(task.name)
+        train, held_out = given if given is not None else read_task(task, f"finetune.tasks[{index}]")
         labels = _label_names(train)
         unknown = sorted({label for _, _, label in held_out} - set(labels))
         if unknown:

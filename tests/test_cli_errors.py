@@ -83,7 +83,7 @@ def test_best_to_a_missing_folder_is_one_line_and_leaves_nothing(sweep_dir: Path
 
 
 def test_tunes_restore_hint_is_dropped_and_other_tune_warnings_kept(caplog: pytest.LogCaptureFixture) -> None:
-    from raylaws.sweep import _hide_tune_restore_hint
+    from raylaws.tune._run import _hide_tune_restore_hint
 
     _hide_tune_restore_hint()
     tune_logger = logging.getLogger("ray.tune.tune")
@@ -108,7 +108,7 @@ def test_a_local_run_states_token_authentication_so_ray_prints_no_notice(monkeyp
 
 
 def test_a_full_disk_inside_tune_comes_out_as_the_one_line_sweep_error() -> None:
-    from raylaws.sweep import _sweep_error_in
+    from raylaws.sweep._run import _sweep_error_in
 
     inner = raylaws.SweepError("cannot write the record of L1-H8.s000 (No space left on device)")
     try:
