@@ -1,7 +1,7 @@
 """Report import cycles among raylaws's modules, imports inside functions and
 ``if TYPE_CHECKING:`` blocks included.
 
-    python scripts/import_cycles.py [PACKAGE_DIR ...]   # default: raylaws/search raylaws/spec
+    python scripts/import_cycles.py [PACKAGE_DIR ...]   # default: every module of raylaws
 
 Every ``import`` / ``from ... import`` anywhere in a file is an edge from its module to the
 module it names (``from pkg import name`` to ``pkg.name`` where that is a module, else to
@@ -93,9 +93,8 @@ def graph_of() -> dict[str, set[str]]:
 
 
 def main(argv: list[str]) -> int:
-    dirs = argv or ["raylaws/search", "raylaws/spec"]
-    watched = {module_name(path) for d in dirs for path in (ROOT / d).glob("*.py")}
     graph = graph_of()
+    watched = ({module_name(path) for d in argv for path in (ROOT / d).glob("*.py")} if argv else set(graph))
     bad = [c for c in cycles(graph) if watched & set(c)]
     for name in sorted(watched):
         inside = sorted(t for t in graph[name] if t in watched)

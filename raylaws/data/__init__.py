@@ -20,9 +20,10 @@ window (:class:`TokenStream`); on a multi-node cluster they pull them once per n
 the driver published them (:func:`publish`).
 """
 
-from raylaws.data._corpus import TokenData, TokenStream, publish, pull
-from raylaws.data._prepare import (CheckedData, PrepareProgress, cache_dir, cache_key, check_data, check_source,
-                                   prepare, verify_corpus)
+from raylaws.data._cache import cache_key, verify_corpus
+from raylaws.data._check import CheckedData, check_data, check_source
+from raylaws.data._corpus import TokenData, TokenStream, cache_dir, publish, pull
+from raylaws.data._prepare import PrepareProgress, prepare
 from raylaws.data._tokenizer import EOS, MASK, PAD, SPECIAL_TOKENS
 
 __all__ = ["EOS", "MASK", "PAD", "SPECIAL_TOKENS", "CheckedData", "PrepareProgress", "TokenData", "TokenStream",

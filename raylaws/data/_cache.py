@@ -10,7 +10,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -18,7 +17,7 @@ from typing import Iterator
 import numpy as np
 
 from raylaws.data import _tokenizer
-from raylaws.data._corpus import FORMAT, Shard, TokenData, cache_dir, read_index, shard_ok
+from raylaws.data._corpus import FORMAT, Shard, TokenData, read_index, shard_ok
 from raylaws.data._sources import Listing
 from raylaws.spec import DataSpec
 

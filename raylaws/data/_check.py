@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from raylaws.data import _tokenizer
-from raylaws.data._cache import cache_dir, cache_key
-from raylaws.data._corpus import TokenData, read_index
+from raylaws.data._cache import cache_key
+from raylaws.data._corpus import TokenData, cache_dir, read_index
 from raylaws.data._sources import Listing, display, filesystem, first_line, list_source
 from raylaws.spec import DataSpec, SpecError, SpecProblem
 

@@ -20,9 +20,9 @@ from typing import Any, Callable, Optional, Union
 import numpy as np
 
 from raylaws.data import _tokenizer
-from raylaws.data._cache import cache_dir, cache_key, locked, verify_corpus
-from raylaws.data._check import CheckedData, check_data, check_lengths, check_source
-from raylaws.data._corpus import TokenData, open_corpus
+from raylaws.data._cache import locked
+from raylaws.data._check import CheckedData, check_data, check_lengths
+from raylaws.data._corpus import TokenData, cache_dir, open_corpus
 from raylaws.data._flat import build_flat
 from raylaws.data._pool import task_pool
 from raylaws.data._shards import PrefixCap, eval_units, shard_name, unit_done, write_index, write_unit
@@ -203,6 +203,3 @@ class _Clock:
 def _log_progress(progress: PrepareProgress) -> None:
     logger.info("preparing data: %s", progress.line())
 
-
-__all__ = ["CheckedData", "PrepareProgress", "cache_dir", "cache_key", "check_data", "check_source", "prepare",
-           "verify_corpus"]

@@ -11,8 +11,7 @@ from raylaws import store
 from raylaws.errors import SweepError
 from raylaws.layout import SweepLayout
 from raylaws.spec import SpecError, spec_hash
-from raylaws.sweep._read import layout_at, remote_call, open
-from raylaws.sweep._stored import holds_trials, stored_spec
+from raylaws.sweep._stored import holds_trials, layout_at, remote_call, stored_spec, sweep_layout
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ def check(path: Union[str, Path]) -> list[Finding]:
     if layout.is_remote:
         return _check_remote(layout)
     if not layout.spec.exists() and not holds_trials(layout):
-        open(path)  # raises the one-line "not a sweep directory"
+        sweep_layout(path)  # raises the one-line "not a sweep directory"
     findings: list[Finding] = []
     expected: Optional[str] = None
     if not layout.spec.exists():
@@ -101,7 +100,7 @@ def _check_remote(layout: SweepLayout) -> list[Finding]:
 
     from raylaws.remote import download
 
-    open(layout.uri)  # type: ignore[arg-type]
+    sweep_layout(layout.uri)  # type: ignore[arg-type]
     with tempfile.TemporaryDirectory(prefix="raylaws-check-") as folder:
         local = SweepLayout(Path(folder) / layout.name)
         remote_call(lambda: download(layout, local), layout)

@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from typing import Any, Optional, Union
 
 import pyarrow as pa
 
 from raylaws import store, views
 from raylaws.errors import SweepError
 from raylaws.ladder import build_ladder
-from raylaws.layout import LayoutError, SweepLayout
+from raylaws.layout import SweepLayout
 from raylaws.spec import ExperimentSpec, SpecError, load_spec, spec_from_dict
-from raylaws.sweep._stored import holds_trials
-
-if TYPE_CHECKING:
-    from raylaws.sweep._check import Finding
+from raylaws.sweep._check import Finding, check
+from raylaws.sweep._stored import sweep_layout
 
 
 class Sweep:
@@ -81,8 +79,6 @@ class Sweep:
 
     def check(self) -> list["Finding"]:
         """Whatever is inconsistent in the sweep directory (see :func:`raylaws.check`)."""
-        from raylaws.sweep._check import check
-
         return check(self.path)
 
     def trials(self) -> pa.Table:
@@ -248,32 +244,5 @@ def open(path: Union[str, Path]) -> Sweep:  # noqa: A001 - the public name is ra
     Raises:
         SweepError: if ``path`` is not a sweep directory.
     """
-    layout = layout_at(path)
-    if layout.is_remote:
-        if not remote_call(layout.exists, layout):
-            raise SweepError(f"{layout.location!r} is not a sweep (it has no {layout.SPEC}); give <storage>/<name> of "
-                             "a sweep started with `raylaws run`")
-        return Sweep(layout.uri)  # type: ignore[arg-type]
-    if not layout.exists():
-        hint = ("it does not exist" if not layout.root.exists()
-                else f"it holds trials but no {layout.spec.name}" if holds_trials(layout)
-                else f"it has no {layout.spec.name}")
-        raise SweepError(f"{str(layout.root)!r} is not a sweep directory ({hint}); give <storage>/<name> of a sweep "
-                         "started with `raylaws run`")
-    return Sweep(layout.root)
-
-
-def layout_at(path: Union[str, Path]) -> SweepLayout:
-    try:
-        return SweepLayout.at(path)
-    except LayoutError as error:
-        raise SweepError(str(error)) from None
-
-
-def remote_call(action: Callable[[], Any], layout: SweepLayout) -> Any:
-    """``action`` on a remote sweep, with the store's errors as one-line :class:`SweepError`."""
-    try:
-        return action()
-    except OSError as error:
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise SweepError(f"storage {layout.location!r}: {first}") from None
+    layout = sweep_layout(path)
+    return Sweep(layout.uri if layout.is_remote else layout.root)  # type: ignore[arg-type]

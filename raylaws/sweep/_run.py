@@ -15,8 +15,8 @@ from raylaws.layout import LayoutError, SweepLayout
 from raylaws.spec import ExperimentSpec, SpecError, SpecProblem, design_spec, load_spec, spec_from_dict
 from raylaws.sweep._check import check_address
 from raylaws.sweep._lock import SweepLock
-from raylaws.sweep._read import Sweep, remote_call
-from raylaws.sweep._stored import check_stored, store_spec
+from raylaws.sweep._read import Sweep
+from raylaws.sweep._stored import check_stored, remote_call, store_spec
 
 logger = logging.getLogger(__name__)
 

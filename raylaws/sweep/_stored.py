@@ -9,13 +9,13 @@ import logging
 import os
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Union
 
 import yaml
 
 from raylaws import store
 from raylaws.errors import SweepError
-from raylaws.layout import SweepLayout
+from raylaws.layout import LayoutError, SweepLayout
 from raylaws.spec import ExperimentSpec, SpecError, SpecProblem, load_spec, spec_from_dict, spec_hash
 
 logger = logging.getLogger(__name__)
@@ -164,3 +164,40 @@ def _differences(old: Any, new: Any, prefix: str = "") -> list[tuple[str, Any, A
             found += _differences(old.get(key), new.get(key), f"{prefix}.{key}" if prefix else str(key))
         return found
     return [] if old == new else [(prefix or "<root>", old, new)]
+
+
+def sweep_layout(path: Union[str, Path]) -> SweepLayout:
+    """The layout of the sweep at ``path`` (a directory or a store URI).
+
+    Raises:
+        SweepError: ``path`` is not a sweep directory (in one line, saying why).
+    """
+    layout = layout_at(path)
+    if layout.is_remote:
+        if not remote_call(layout.exists, layout):
+            raise SweepError(f"{layout.location!r} is not a sweep (it has no {layout.SPEC}); give <storage>/<name> of "
+                             "a sweep started with `raylaws run`")
+        return layout
+    if not layout.exists():
+        hint = ("it does not exist" if not layout.root.exists()
+                else f"it holds trials but no {layout.spec.name}" if holds_trials(layout)
+                else f"it has no {layout.spec.name}")
+        raise SweepError(f"{str(layout.root)!r} is not a sweep directory ({hint}); give <storage>/<name> of a sweep "
+                         "started with `raylaws run`")
+    return layout
+
+
+def layout_at(path: Union[str, Path]) -> SweepLayout:
+    try:
+        return SweepLayout.at(path)
+    except LayoutError as error:
+        raise SweepError(str(error)) from None
+
+
+def remote_call(action: Callable[[], Any], layout: SweepLayout) -> Any:
+    """``action`` on a remote sweep, with the store's errors as one-line :class:`SweepError`."""
+    try:
+        return action()
+    except OSError as error:
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise SweepError(f"storage {layout.location!r}: {first}") from None
