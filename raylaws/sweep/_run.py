@@ -98,7 +98,7 @@ def run_local(
     """
     location = mirror.remote.location if mirror is not None else str(layout.root)
     size_specs = size_specs or {size.key: design_spec(spec, size.design) for size in sizes}
-    examples = _check_inputs(spec, sizes, size_specs, address)
+    checked, examples = _check_inputs(spec, sizes, size_specs, address)
     try:
         layout.create()
     except LayoutError as error:
@@ -115,7 +115,7 @@ def run_local(
         connect_cluster(address)  # on a cluster, the data is prepared by Ray tasks across its nodes
         publish_to = (_data_uri(mirror.remote) if mirror is not None else
                       str(layout.root.resolve().parent / "_data") if address is not None else None)
-        data, data_by_size = _prepare_data(spec, sizes, size_specs, publish_to=publish_to, progress=on_data)
+        data, data_by_size = _prepare_data(spec, sizes, size_specs, checked, publish_to=publish_to, progress=on_data)
         tasks = prepare_tasks(spec, data.tokenizer_path, eos_id=data.eos_id, pad_id=data.pad_id, examples=examples)
         store_spec(layout, spec, stored, data.fingerprint)
         if mirror is not None:
@@ -155,18 +155,20 @@ def run_local(
 
 
 def _check_inputs(spec: ExperimentSpec, sizes: Any, size_specs: dict[str, ExperimentSpec],
-                  address: Optional[str]) -> dict[str, Any]:
+                  address: Optional[str]) -> tuple[dict[Any, Any], dict[str, Any]]:
     """Every check of a run that needs no sweep directory, each made once: the data source of
     each distinct data spec, the finetuning tasks, then each size's memory on this machine (a
-    local run) or the cluster's address. Returns the tasks' examples as the check read them
-    (:func:`raylaws.tasks.check_tasks`), for :func:`raylaws.tasks.prepare_tasks`."""
-    from raylaws.data import check_source
+    local run) or the cluster's address. Returns what the checks found, so that nothing is
+    read twice: each data spec's :class:`raylaws.data.CheckedData` (its source's listing and
+    cache key, for :func:`raylaws.data.prepare`) and the tasks' examples
+    (:func:`raylaws.tasks.check_tasks`, for :func:`raylaws.tasks.prepare_tasks`)."""
+    from raylaws.data import check_data
     from raylaws.memory import check_memory
     from raylaws.tasks import check_tasks
 
     variants = list({id(v): v for v in size_specs.values()}.values())
-    for data_spec in dict.fromkeys([*(variant.data for variant in variants), spec.data]):
-        check_source(data_spec)
+    checked = {data_spec: check_data(data_spec)
+               for data_spec in dict.fromkeys([*(variant.data for variant in variants), spec.data])}
     examples = check_tasks(spec)
     if spec.finetune is not None and spec.data.tokenizer.kind == "none":
         raise SpecError([SpecProblem("data.tokenizer.kind", "the sweep finetunes, and its tasks need the tokenizer "
@@ -179,40 +181,25 @@ def _check_inputs(spec: ExperimentSpec, sizes: Any, size_specs: dict[str, Experi
     if address is None:
         for variant in variants:
             check_memory(variant, tuple(s for s in sizes if size_specs[s.key] is variant),
-                         vocab_size=_vocab_size(variant))
+                         vocab_size=checked[variant.data].vocab_size())
     else:
         check_address(address)
-    return examples
+    return checked, examples
 
 
-def _vocab_size(spec: ExperimentSpec) -> int:
-    """The vocabulary a trial will have, known before the data is prepared."""
-    tokenizer = spec.data.tokenizer
-    if tokenizer.kind == "bpe":
-        return tokenizer.vocab_size
-    given = spec.data.tokens.vocab_size if spec.data.tokens is not None else 0
-    if tokenizer.kind == "none":
-        return given
-    try:
-        from raylaws.data._tokenizer import load
-
-        return max(given, load(spec.data)[0].get_vocab_size())
-    except Exception:  # an unreadable tokenizer is reported by the data checks
-        return given
-
-
-def _prepare_data(spec: ExperimentSpec, sizes: Any, size_specs: dict[str, ExperimentSpec], *,
-                  publish_to: Optional[str], progress: Optional[Callable[[Any], None]]) -> tuple[Any, dict[str, Any]]:
+def _prepare_data(spec: ExperimentSpec, sizes: Any, size_specs: dict[str, ExperimentSpec], checked: dict[Any, Any],
+                  *, publish_to: Optional[str], progress: Optional[Callable[[Any], None]]) -> tuple[Any, dict[str, Any]]:
     """The spec's own corpus and the token streams of each size key (its own spec's where a
     design, or a re-run, changes ``data``): each distinct data spec prepared once, the spec's
     own first, and published where every node of a cluster pulls it from: ``data.cache``,
     else ``publish_to`` (``<storage>/_data``: object storage, or the shared disk a cluster's
-    sweep must be on); a local run reads the cache as it is."""
+    sweep must be on); a local run reads the cache as it is. ``checked``: each data spec's
+    :class:`raylaws.data.CheckedData`, so its source is not listed again."""
     from raylaws.data import prepare
 
     prepared: dict[Any, Any] = {}
     for data_spec in dict.fromkeys([spec.data, *(size_specs[size.key].data for size in sizes)]):
-        corpus = prepare(data_spec, progress=progress)
+        corpus = prepare(checked[data_spec], progress=progress)
         uri = data_spec.cache or publish_to
         prepared[data_spec] = _published(corpus, uri) if uri else corpus
     return prepared[spec.data], {size.key: prepared[size_specs[size.key].data] for size in sizes}
