@@ -5,7 +5,8 @@
 * :mod:`._rerun`: :func:`resume`, and :func:`rerun` of sizes as a new round;
 * :mod:`._read`: :func:`open` and the :class:`Sweep` it returns;
 * :mod:`._check`: :func:`check` of a sweep directory (:class:`Finding`) and :func:`check_address`;
-* :mod:`._stored`: the stored spec (``spec.yaml``, ``sweep.json``), checked and written;
+* :mod:`._stored`: what a sweep folder holds: where it is (a folder or a store URI), and its
+  stored spec (``spec.yaml``, ``sweep.json``), checked and written;
 * :mod:`._lock`: one driver per sweep.
 """
 
