@@ -1,0 +1,5 @@
+"""``python -m raylaws.cli``: the ``raylaws`` command."""
+
+from raylaws.cli import main
+
+main()

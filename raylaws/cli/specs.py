@@ -1,0 +1,127 @@
+"""Commands on a spec, before any sweep: ``init``, ``validate``, ``ladder``, ``data``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+
+from raylaws.cli._app import EXIT_INPUT, _error, _guarded, _span, _spec_file, command, err, out
+from raylaws.examples import EXAMPLES
+
+SPEC_HELP = f"spec YAML file, or an example's name ({', '.join(EXAMPLES)})"
+
+
+INIT_HELP = ("Write an example spec to FILE, to edit and run.\n\nThe examples ship with raylaws (any command taking "
+             "a spec takes their names too, e.g. `raylaws run demo`):\n\n\b\n" + "\n".join(
+                 f"{name:9} {filename}: {what}" for name, (filename, what) in EXAMPLES.items()))
+
+
+@command(doc=INIT_HELP)
+def init(
+    file: Optional[Path] = typer.Argument(None, help="spec YAML file to write"),
+    example: str = typer.Option("demo", "--example", help=f"which example: {', '.join(EXAMPLES)}"),
+    force: bool = typer.Option(False, "--force", help="overwrite FILE if it exists"),
+    list_: bool = typer.Option(False, "--list", help="list the examples, one line each, and exit"),
+) -> None:
+    """Write an example spec to FILE (``INIT_HELP``)."""
+    from raylaws.examples import example_path
+
+    if list_:
+        for name, (filename, what) in EXAMPLES.items():
+            out.print(f"{name:9} {filename}: {what}", highlight=False, markup=False)
+        return
+    if example not in EXAMPLES:
+        _error(f"--example: {example!r} is not one of {', '.join(EXAMPLES)} (see `raylaws init --list`)")
+        raise typer.Exit(EXIT_INPUT)
+    if file is None:
+        _error("give the FILE to write, e.g. `raylaws init --example demo spec.yaml`")
+        raise typer.Exit(EXIT_INPUT)
+    if file.is_dir():
+        _error(f"{file} is a directory; give a FILE to write")
+        raise typer.Exit(EXIT_INPUT)
+    if file.exists() and not force:
+        _error(f"{file} exists; give --force to overwrite it, or another FILE")
+        raise typer.Exit(EXIT_INPUT)
+    text = _guarded(lambda: example_path(example).read_bytes())
+    _guarded(lambda: file.write_bytes(text))
+    out.print(f"wrote {file} (example {example}); check it with `raylaws ladder {file}`", highlight=False,
+              markup=False)
+
+
+@command
+def validate(specs: list[Path] = typer.Argument(..., help=f"{SPEC_HELP}; several may be given")) -> None:
+    """Check spec files without running anything."""
+    from raylaws.ladder import build_ladder
+    from raylaws.spec import load_spec
+
+    failed = False
+    for path in specs:
+        try:
+            _guarded(lambda: build_ladder(load_spec(_spec_file(path))))
+            out.print(f"ok: {path}", highlight=False)
+        except typer.Exit:
+            failed = True
+    if failed:
+        raise typer.Exit(EXIT_INPUT)
+
+
+@command
+def ladder(spec: Path = typer.Argument(..., help=SPEC_HELP)) -> None:
+    """Print a spec's model sizes and what one trial of each costs.
+
+    Per size: its shape, N, tokens and training FLOPs (6*N*D) per trial, and what one trial
+    asks of the cluster (resources and backend).
+    """
+    from raylaws.ladder import build_ladder
+    from raylaws.spec import load_spec
+
+    loaded = _guarded(lambda: load_spec(_spec_file(spec)))
+    sizes = _guarded(lambda: build_ladder(loaded))
+    table = Table(title=f"{loaded.name}: {loaded.objective} ladder "
+                        "(N = 12*L*H^2 non-embedding; exact = built model without embeddings)")
+    for column in ("size", "L", "H", "heads", "d_ff", "N", "N exact", "tokens/trial", "FLOPs/trial",
+                   "resources per trial"):
+        table.add_column(column, justify="left" if column in ("size", "resources per trial") else "right")
+    seq_len = loaded.data.seq_len
+    for size in sizes:
+        tokens = sorted({loaded.training.total_steps(b, seq_len) * b * seq_len for b in loaded.search.batch_size})
+        flops = [size.flops(t) for t in tokens]
+        table.add_row(size.name, str(size.n_layers), str(size.d_model), str(size.n_heads), str(size.d_ff),
+                      f"{size.n_params:,}", f"{size.n_params_exact:,}", _span(tokens, "{:,.0f}"),
+                      _span(flops, "{:.2e}"), size.resources.describe() + f", {loaded.training.precision}")
+    out.print(table)
+
+
+@command
+def data(
+    spec: Path = typer.Argument(..., help=SPEC_HELP),
+    verify: bool = typer.Option(False, help="check every shard of an already prepared corpus against its hash"),
+    quiet: bool = typer.Option(False, help="no progress lines"),
+) -> None:
+    """Prepare the spec's corpus once (or find it prepared) and print where it is and what it holds.
+
+    A sweep prepares its data itself; run this first for a large corpus to watch it (tokens/s,
+    time left) and to resume it if it is stopped: finished shards are kept."""
+    import raylaws.data
+    from raylaws.spec import load_spec
+
+    loaded = _guarded(lambda: load_spec(_spec_file(spec)))
+
+    def progress(step: Any) -> None:
+        if not quiet:
+            err.print(f"[{step.seconds:6.0f}s] {step.line()}", highlight=False, markup=False)
+
+    prepared = _guarded(lambda: raylaws.data.prepare(loaded.data, progress=progress, verify=verify))
+    table = Table(title=f"{loaded.name}: data {prepared.fingerprint}", show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    stream = prepared.train
+    for label, value in (("source", loaded.data.source.split("?")[0]), ("training tokens", f"{len(stream):,}"),
+                         ("held-out tokens", f"{len(prepared.eval):,}"), ("shards", f"{len(stream.shards):,}"),
+                         ("ids", f"{stream.dtype}, vocabulary {prepared.vocab_size:,}"),
+                         ("tokenizer", prepared.tokenizer_path or "none"), ("folder", prepared.folder)):
+        table.add_row(label, value)
+    out.print(table)
