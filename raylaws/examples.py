@@ -1,7 +1,7 @@
 """The example specs shipped with raylaws, by short name.
 
 They are the files of ``search_spaces/`` at the top of the repository, installed as the
-package data of ``raylaws.search_spaces`` (``pyproject.toml`` maps that package to the
+package data of ``raylaws.search_spaces`` (``setup.py`` maps that package to the
 folder), so an installed raylaws runs them without a checkout: ``raylaws run demo``,
 ``raylaws init --example demo spec.yaml``.
 """
