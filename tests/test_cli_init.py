@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import inspect
 from pathlib import Path
@@ -135,15 +134,6 @@ def test_the_long_help_stays_on_the_command() -> None:
     result = runner.invoke(app, ["debug", "--help"])
     assert "Say why sizes sit off the law" in result.output and "--set" in result.output
     assert "neighbours'" in result.output  # the second paragraph
-
-
-def test_no_cli_function_takes_more_than_10_parameters() -> None:
-    for path in sorted((REPO / "raylaws" / "cli").glob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                a = node.args
-                count = len(a.posonlyargs + a.args + a.kwonlyargs) + bool(a.vararg) + bool(a.kwarg)
-                assert count <= 10, f"{path.name}: {node.name} takes {count} parameters"
 
 
 def test_fit_keeps_its_options_names_and_defaults() -> None:

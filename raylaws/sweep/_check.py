@@ -38,8 +38,7 @@ def check(path: Union[str, Path]) -> list[Finding]:
     Raises:
         SweepError: ``path`` holds no sweep at all.
     """
-    from raylaws.search._schedule import study_trial_id
-    from raylaws.search._studies import journal_trials
+    from raylaws.search import journal_trials, study_trial_id
 
     layout = layout_at(path)
     if layout.is_remote:

@@ -88,10 +88,10 @@ class Sweep:
     def search_boxes(self) -> dict[str, Any]:
         """The learning-rate and batch-size boxes each size searched, oldest first, by size
         name (a ``strategy: size_aware`` sweep; empty otherwise, and for a sweep in object
-        storage): :class:`raylaws.search._size_aware.SearchBox` values."""
+        storage): :class:`raylaws.search.SearchBox` values."""
         if self.layout.is_remote:
             return {}
-        from raylaws.search._size_aware import journal_boxes
+        from raylaws.search import journal_boxes
 
         return journal_boxes(self.layout.journal)
 
@@ -112,7 +112,7 @@ class Sweep:
     def budgets(self) -> dict[str, int]:
         """Trials each size of the ladder records, by name: ``spec.budget_per_size``, but for a
         size-aware search, whose later sizes may search less and whose widened boxes more."""
-        from raylaws.search._size_aware import size_budgets
+        from raylaws.search import size_budgets
 
         spec = self.spec
         return size_budgets(spec, build_ladder(spec), self.search_boxes())

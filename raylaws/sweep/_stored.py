@@ -30,7 +30,7 @@ def holds_trials(layout: SweepLayout) -> bool:
         has_records = True  # unreadable: assume the worst, never re-spec it
     if has_records or not layout.journal.exists():
         return has_records
-    from raylaws.search._studies import journal_trials
+    from raylaws.search import journal_trials
 
     try:  # studies are created before the cluster check; only their trials count
         return any(journal_trials(layout.journal).values())
