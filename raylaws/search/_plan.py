@@ -232,7 +232,7 @@ class SweepPlanner:
                     or not math.isfinite(progress.eval_loss):
                 return False
             self._studies.report(plan.study_key, plan.study_number, progress.step, progress.eval_loss)
-            return self._studies.should_prune(plan.study_key, plan.study_number, pruning)
+            return self._studies.should_prune(plan.study_key, plan.study_number, pruning, progress.step)
 
     def interrupt(self, trial_id: str) -> None:
         """A trial stopped from outside (Ctrl-C, shutdown): not finished, so not recorded. Its

@@ -266,12 +266,14 @@ class SizeStudies:
         if step not in trial.storage.get_trial(trial._trial_id).intermediate_values:  # a re-run re-reports
             trial.report(eval_loss, step)
 
-    def should_prune(self, size: str, number: int, pruning: PruningSpec) -> bool:
-        """Whether successive halving stops trial ``number`` after its reports so far: at each
-        rung it has reached, it is compared with the first :meth:`sees` trials of its study
-        only (all finished before it was asked), so the answer is the same on every run."""
+    def should_prune(self, size: str, number: int, pruning: PruningSpec, step: int) -> bool:
+        """Whether successive halving stops trial ``number`` at ``step``, after its reports up to
+        it: at each rung it has reached, it is compared with the first :meth:`sees` trials of
+        its study only (all finished before it was asked), so the answer is the same on every
+        run. Reports past ``step`` are an earlier attempt's (a trial re-run after its driver was
+        killed keeps them in the journal) and are not the trial's yet."""
         trials = self._studies[size].get_trials(deepcopy=False)
-        own = trials[number].intermediate_values
+        own = {at: value for at, value in trials[number].intermediate_values.items() if at <= step}
         others = [t.intermediate_values for t in trials[:self.sees(size, number)]]
         return halving_prunes(own, others, grace_steps=pruning.grace_steps, reduction_factor=pruning.reduction_factor)
 

@@ -91,6 +91,26 @@ def test_a_trial_is_judged_only_against_trials_that_finished_before_it_was_asked
     assert third.study_number == 2 and planner.should_prune(third.trial_id, at(10, 9.0))
 
 
+def test_a_trial_re_run_after_a_kill_is_pruned_at_the_step_an_unbroken_run_prunes_it(tmp_path: Path) -> None:
+    search = {**tiny_spec_dict()["search"], "parallel": 1, "trials_per_size": 2}  # rungs at steps 10, 20, 40
+    options = dict(search=search, ladder={"aspect_ratio": 8, "layers": [1]})
+    planner = make_planner(tmp_path, **options)
+    (first,) = drain(planner)
+    assert not planner.should_prune(first.trial_id, at(10, 5.0))
+    assert not planner.should_prune(first.trial_id, at(20, 1.0))
+    planner.complete(first.trial_id, final(1.0))
+    (second,) = drain(planner)
+    assert not planner.should_prune(second.trial_id, at(10, 4.0))  # better than trial 0 at step 10
+    assert planner.should_prune(second.trial_id, at(20, 3.0))  # worse at step 20: an unbroken run stops it here
+    # The driver dies before the trial stops: the journal keeps its reports up to step 20. Resumed,
+    # the trial trains again from step 0 and is judged at each step on its reports up to that step.
+    resumed = make_planner(tmp_path, **options)
+    (again,) = drain(resumed)
+    assert again.trial_id == second.trial_id
+    assert not resumed.should_prune(again.trial_id, at(10, 4.0))
+    assert resumed.should_prune(again.trial_id, at(20, 3.0))
+
+
 def test_a_trial_is_asked_only_after_the_trials_it_sees_have_finished(tmp_path: Path) -> None:
     search = {**tiny_spec_dict()["search"], "parallel": 2, "trials_per_size": 5}
     planner = make_planner(tmp_path, search=search, ladder={"aspect_ratio": 8, "layers": [1]})
