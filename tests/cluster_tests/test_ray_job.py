@@ -160,9 +160,12 @@ class _LocalCluster:
 
 
 def _driver(storage: Path) -> psutil.Process | None:
+    """The job's driver: the python running raylaws.cli, not the `/bin/sh -c` Ray's job supervisor
+    runs it under (dash does not exec its command; killing the shell leaves the driver running,
+    holding the sweep's lock, until the supervisor's watcher kills the group)."""
     for process in psutil.process_iter(["cmdline"]):
-        cmdline = " ".join(process.info["cmdline"] or [])
-        if "raylaws.cli" in cmdline and str(storage) in cmdline:
+        cmdline = process.info["cmdline"] or []
+        if cmdline[:3] == [sys.executable, "-m", "raylaws.cli"] and str(storage) in cmdline:
             return process
     return None
 
