@@ -5,18 +5,19 @@ Every finished sweep's store holds real curves: each trial's eval loss against t
 loss against N (`best_per_size()`). `build` gathers them from sweep directories into one small
 parquet, `benchmarks/data/real_curves.parquet`; `load` turns it into the benchmark's curves.
 
-The committed file was made on 2026-12-07 at commit fb3e3b9 (branch real-curves) by
+The committed file was made on 2026-12-07 at commit c4b0fe2 (branch real-curves) by
 
     PYTHONPATH=. .venv/bin/python benchmarks/extrapolation.py \\
         --build-real-curves /tmp/demo_before /tmp/curves_sweep/store/constant
 
 from two sweeps run on this 2-core x86-64 box:
 
-- /tmp/demo_before: `raylaws run search_spaces/demo.yaml` (28 trials, 4 sizes, cosine schedule,
+- /tmp/demo_before: `raylaws run search_spaces/demo.yaml` (28 trials, 4 sizes, 2 seeds, cosine,
   an eval every 50 of 700 steps);
 - /tmp/curves_sweep/store/constant: `raylaws run benchmarks/data/constant_lr.yaml --storage
-  /tmp/curves_sweep/store --quiet` (4 sizes, constant learning rate, an eval every 50 of 1,200
-  steps: curves that keep falling slowly instead of dropping as a cosine decays).
+  /tmp/curves_sweep/store --quiet` (16 trials, 4 sizes, 1 seed, constant learning rate, an eval
+  every 50 of 1,200 steps on 4,096 tokens: noisier curves that keep falling slowly instead of
+  dropping as a cosine decays; 3 min 15 s).
 
 Families (each curve is fitted on its first points and scored on the rest, held out):
 
