@@ -12,8 +12,9 @@ The committed file was made on 2026-12-07 at commit c4b0fe2 (branch real-curves)
 
 from two sweeps run on this 2-core x86-64 box:
 
-- /tmp/demo_before: `raylaws run search_spaces/demo.yaml` (28 trials, 4 sizes, 2 seeds, cosine,
-  an eval every 50 of 700 steps);
+- /tmp/demo_before: a finished `raylaws run search_spaces/demo.yaml` (spec hash 2a573db5c8874f7a,
+  started 2026-12-07 14:19 UTC; 28 trials, 4 sizes, 2 seeds, cosine, an eval every 50 of 700
+  steps);
 - /tmp/curves_sweep/store/constant: `raylaws run benchmarks/data/constant_lr.yaml --storage
   /tmp/curves_sweep/store --quiet` (16 trials, 4 sizes, 1 seed, constant learning rate, an eval
   every 50 of 1,200 steps on 4,096 tokens: noisier curves that keep falling slowly instead of
