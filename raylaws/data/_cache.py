@@ -1,6 +1,6 @@
-"""Where prepared corpora live and what names them.
+"""What names a prepared corpus, checking it, and the lock its preparers take turns on.
 
-A corpus is cached under ``<cache_dir>/data/<key>``; the key is a hash of the source's listing
+A corpus is cached under ``<cache_dir>/data/<key>`` (:func:`raylaws.data.cache_dir`); the key is a hash of the source's listing
 (paths, sizes, modification times), the data spec less its run settings, and the tokenizer's
 files, never of the text, so finding a prepared corpus costs a listing at any size.
 """

@@ -1,6 +1,7 @@
-"""The sweep's stored spec: ``spec.yaml`` and ``sweep.json`` (its hash, a copy, versions and
-the data fingerprint), checked against a spec given to ``run`` and written once every check
-has passed."""
+"""What a sweep folder holds: where a sweep is (:func:`sweep_layout`, a folder or a store
+URI), whether it holds trials, and its stored spec: ``spec.yaml`` and ``sweep.json`` (its hash,
+a copy, versions and the data fingerprint), checked against a spec given to ``run`` and
+written once every check has passed."""
 
 from __future__ import annotations
 
