@@ -4,7 +4,8 @@ A *target* is what a law is fitted to: the pretraining loss (``task`` None) or a
 task, whose records hold y = 1 - metric in ``eval_loss`` (Ivgi et al. 2022 plot it so). The
 paper's rule for whether a law can be used: R^2 >= 0.95 ("predictions hold"); below that the
 law is "too weak to predict" (their tasks under 10K training examples all fell below 0.85),
-and a comparison of two designs on it is not to be trusted.
+a comparison of two designs on it is not to be trusted, and :mod:`raylaws.causes` names the
+likely causes (``TargetLaw.causes``).
 
 N is the paper's non-embedding parameter count 12*L*H^2 throughout. Pure pyarrow/numpy/scipy:
 no Ray, no torch.
@@ -12,12 +13,13 @@ no Ray, no torch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, Optional
 
 import pyarrow as pa
 
 from raylaws import views
+from raylaws.causes import Cause, likely_causes
 from raylaws.fit import Comparison, PowerLaw, backtest, compare
 
 R2_THRESHOLD = 0.95  # the paper's bar for a law whose predictions hold
@@ -40,6 +42,8 @@ class TargetLaw:
         fallback: sizes without a completed seed, whose best search trial stands in.
         note: why there is no law or no backtest ("" otherwise).
         backtest: the :class:`raylaws.fit.BacktestResult` behind ``mre`` (None without one).
+        causes: where R^2 < 0.95, the likely causes, strongest first (:mod:`raylaws.causes`;
+            empty when the law holds, when there is no law, or when no rule holds).
     """
 
     design: Optional[str]
@@ -51,6 +55,7 @@ class TargetLaw:
     fallback: tuple[str, ...]
     note: str = ""
     backtest: Any = None
+    causes: tuple[Cause, ...] = ()
 
     @property
     def target(self) -> str:
@@ -101,8 +106,17 @@ def fit_law(trials: pa.Table, *, task: Optional[str] = None, design: Optional[st
         metric: the trials column fitted (lower is better).
     """
     rows = views.fit_rows(trials, metric, task=task, design=design)
-    return law_of_rows(rows, task=task, design=design, form=form, n_bootstrap=n_bootstrap,
-                       random_state=random_state)
+    return with_causes(law_of_rows(rows, task=task, design=design, form=form, n_bootstrap=n_bootstrap,
+                                   random_state=random_state), trials, rows, metric=metric)
+
+
+def with_causes(target: TargetLaw, trials: pa.Table, rows: views.FitRows, *, metric: str = "eval_loss") -> TargetLaw:
+    """``target`` with its likely causes (:func:`raylaws.causes.likely_causes`) where its R^2 is
+    below :data:`R2_THRESHOLD`; ``rows`` are those it was fitted to, from ``trials``."""
+    if target.r2 is None or target.r2 >= R2_THRESHOLD:
+        return target
+    return replace(target, causes=likely_causes(trials, rows, r2=target.r2, bar=R2_THRESHOLD, task=target.task,
+                                                design=target.design, metric=metric))
 
 
 def law_of_rows(rows: views.FitRows, *, task: Optional[str] = None, design: Optional[str] = None,
@@ -205,4 +219,4 @@ def compare_designs(trials: pa.Table, *, at: float, design_a: Optional[str] = No
 
 
 __all__ = ["HOLDS", "R2_THRESHOLD", "TOO_WEAK", "DesignComparison", "TargetLaw", "compare_designs", "fit_law",
-           "fit_laws", "law_of_rows"]
+           "fit_laws", "law_of_rows", "with_causes"]

@@ -47,6 +47,17 @@ _SUFFIXES = (".tsv", ".csv", ".jsonl")
 _EVAL_SPLITS = ("dev", "validation", "eval", "test")
 
 Example = tuple[str, Optional[str], str]  # (text, text pair or None, label)
+# Per built-in task: (training, evaluation) examples per class, and the number of classes.
+_BUILTIN_SPLITS = {"stdlib-family": ((700, 100), len(FAMILIES)), "stdlib-docstring": ((400, 100), 2)}
+
+
+@dataclass(frozen=True)
+class TaskCounts:
+    """How many labelled examples a task has: ``train`` in its training split, ``eval`` in its
+    evaluation split (recorded with every finetuning trial; the paper's 10K line is on ``train``)."""
+
+    train: int
+    eval: int
 
 
 @dataclass(frozen=True)
@@ -66,6 +77,10 @@ class TaskData:
     @property
     def n_train(self) -> int:
         return len(self.train_labels)
+
+    @property
+    def counts(self) -> TaskCounts:
+        return TaskCounts(len(self.train_labels), len(self.eval_labels))
 
 
 def check_tasks(spec: ExperimentSpec) -> dict[str, tuple[list[Example], list[Example]]]:
@@ -151,11 +166,18 @@ def read_task(task: TaskSpec, field: str = "task") -> tuple[list[Example], list[
 
 def builtin_task(name: str) -> tuple[list[Example], list[Example]]:
     """The ``(train, eval)`` examples of a built-in task (see the module docstring)."""
-    if name == "stdlib-family":
-        return _balanced(_family_windows(), per_class_train=700, per_class_eval=100)
-    if name == "stdlib-docstring":
-        return _balanced(_docstring_lines(), per_class_train=400, per_class_eval=100)
-    raise ValueError(f"no built-in task {name!r}; the built-in tasks are {', '.join(BUILTIN_TASKS)}")
+    builtin_counts(name)  # a name that is not built in: one line naming those that are
+    (train, held_out), _ = _BUILTIN_SPLITS[name]
+    by_class = _family_windows() if name == "stdlib-family" else _docstring_lines()
+    return _balanced(by_class, per_class_train=train, per_class_eval=held_out)
+
+
+def builtin_counts(name: str) -> TaskCounts:
+    """The examples of a built-in task, known without building it (5,600 / 800 and 800 / 200)."""
+    if name not in _BUILTIN_SPLITS:
+        raise ValueError(f"no built-in task {name!r}; the built-in tasks are {', '.join(BUILTIN_TASKS)}")
+    (train, held_out), classes = _BUILTIN_SPLITS[name]
+    return TaskCounts(train * classes, held_out * classes)
 
 
 # ---- metrics ------------------------------------------------------------------------------
@@ -365,4 +387,4 @@ def _balanced(by_class: dict[str, list[str]], *, per_class_train: int,
     return sorted(train, key=_digest), sorted(held_out, key=_digest)
 
 
-__all__ = ["FAMILIES", "TaskData", "builtin_task", "check_tasks", "prepare_tasks", "read_task", "score"]
+__all__ = ["FAMILIES", "TaskCounts", "TaskData", "builtin_counts", "builtin_task", "check_tasks", "prepare_tasks", "read_task", "score"]

@@ -127,7 +127,7 @@ def fit(
 
     Prints the parameters with their CIs, a backtest, the law's reliability and the sizes off
     the law; for a sweep, one law per task and design, with the paper's verdict (R^2 >= 0.95:
-    predictions hold).
+    predictions hold) and, below it, the likely causes of each weaker law.
     """
     import warnings
 
@@ -198,6 +198,27 @@ def _print_verdicts(sweep: str, targets: list[Any]) -> None:
         verdict = t.verdict if t.law is not None else f"no law ({t.note})"
         table.add_row(t.design or "-", t.target, sizes, f"{t.r2:.4f}" if t.r2 is not None else "-", mre, verdict)
     out.print(table)
+    _print_causes(sweep, targets)
+
+
+def _print_causes(sweep: str, targets: list[Any]) -> None:
+    """Under the verdicts: per law with R^2 < 0.95, its likely causes, strongest first."""
+    from raylaws.causes import CauseKind
+    from raylaws.laws import R2_THRESHOLD
+
+    for t in targets:
+        if t.r2 is None or t.r2 >= R2_THRESHOLD:
+            continue
+        name = _target_name(sweep, t)
+        if not t.causes:
+            checked = ", ".join(kind.value for kind in CauseKind)
+            out.print(f"{name}: R² {t.r2:.3f} < {R2_THRESHOLD}, and no likely cause holds (checked: {checked}); "
+                      "`raylaws debug` names off-law sizes", highlight=False, markup=False, soft_wrap=True)
+            continue
+        out.print(f"{name}: R² {t.r2:.3f} < {R2_THRESHOLD}; likely causes, strongest first:", highlight=False,
+                  markup=False, soft_wrap=True)
+        for number, cause in enumerate(t.causes, start=1):
+            out.print(f"  {number}. [{cause.kind.value}] {cause.message}", highlight=False, markup=False, soft_wrap=True)
 
 
 @command

@@ -34,7 +34,8 @@ class LawSummary:
 @dataclass(frozen=True)
 class TaskLaw:
     """A finetuning task's loss per size (the mean of the rows its law is fitted to) and, with
-    2+ sizes, that law."""
+    2+ sizes, that law; below R^2 0.95, its likely causes (:mod:`raylaws.causes`), strongest
+    first."""
 
     task: str
     n_params: list[float]
@@ -42,6 +43,8 @@ class TaskLaw:
     exponent: Optional[float]
     r2: Optional[float]
     law: Any = None
+    verdict: str = ""
+    causes: tuple[Any, ...] = ()  # raylaws.causes.Cause
 
 
 @dataclass(frozen=True)
@@ -207,7 +210,7 @@ def _task_laws(trials: pa.Table, design: Optional[str]) -> list[TaskLaw]:
     size's mean of those rows."""
     if "task" not in trials.column_names:
         return []
-    from raylaws.laws import law_of_rows
+    from raylaws.laws import law_of_rows, with_causes
 
     out = []
     for task in views.tasks_of(trials):
@@ -215,8 +218,11 @@ def _task_laws(trials: pa.Table, design: Optional[str]) -> list[TaskLaw]:
         by_size: dict[float, list[float]] = {}
         for n_params, value in zip(rows.n_params, rows.values):
             by_size.setdefault(n_params, []).append(value)
-        law = law_of_rows(rows, task=task, design=design, n_bootstrap=0).law
+        fitted = with_causes(law_of_rows(rows, task=task, design=design, n_bootstrap=0), trials, rows)
+        law = fitted.law
         out.append(TaskLaw(task=task, n_params=list(by_size), losses=[float(np.mean(v)) for v in by_size.values()],
                            exponent=float(law.exponent_) if law is not None else None,
-                           r2=float(law.r2_) if law is not None else None, law=law))
+                           r2=float(law.r2_) if law is not None else None, law=law,
+                           verdict=fitted.verdict if law is not None else f"no law ({fitted.note})",
+                           causes=fitted.causes))
     return out

@@ -29,6 +29,8 @@ ul.findings li { margin: 0.3em 0; } .kind { font-size: 0.8em; color: #fff; borde
 .kind.off_law { background: #c0392b; } .kind.lr_edge { background: #d68910; }
 .kind.still_improving { background: #2874a6; } .kind.batch_edge { background: #b9770e; }
 .kind.seed_spread { background: #7d3c98; } .note { color: #555; font-style: italic; }
+.kind.few_examples { background: #1e8449; } .kind.saturated { background: #5d6d7e; }
+.kind.lack_of_fit { background: #c0392b; } .kind.search_edge { background: #d68910; }
 """
 
 
@@ -141,9 +143,26 @@ def _findings(analysis: Analysis) -> str:
 
 
 def _tasks(analysis: Analysis) -> str:
-    rows = [[t.task, str(len(t.n_params)), _num(t.exponent, ".4f"), _num(t.r2, ".4f")] for t in analysis.tasks]
-    return (_image(lambda: _figures.task_laws(analysis.tasks), "per-task loss against N")
-            + "\n" + _table(["task", "sizes", "α", "R²"], rows))
+    from raylaws.laws import R2_THRESHOLD  # scipy: loaded by the analysis already
+
+    rows = [[t.task, str(len(t.n_params)), _num(t.exponent, ".4f"), _num(t.r2, ".4f"), t.verdict]
+            for t in analysis.tasks]
+    parts = [_image(lambda: _figures.task_laws(analysis.tasks), "per-task loss against N"),
+             _table(["task", "sizes", "α", "R²", f"verdict (R² >= {R2_THRESHOLD}: predictions hold)"], rows)]
+    for t in analysis.tasks:
+        if t.r2 is None or t.r2 >= R2_THRESHOLD:
+            continue
+        if not t.causes:
+            parts.append(f'<p class="note">Task {_e(t.task)} (R² {t.r2:.3f}): no likely cause holds among few '
+                         "training examples, a saturated metric, seed spread, sizes off the law and a search "
+                         "edge.</p>")
+            continue
+        items = [f'<li><span class="kind {_e(c.kind.value)}">{_e(c.kind.value.replace("_", " "))}</span>'
+                 f"{_e(c.message)}</li>" for c in t.causes]
+        parts.append(f'<p id="why-{_e(t.task)}">Why task {_e(t.task)} shows no law (R² {t.r2:.3f} &lt; '
+                     f'{R2_THRESHOLD}), likely causes, strongest first:</p>\n<ul class="findings causes">\n'
+                     + "\n".join(items) + "\n</ul>")
+    return "\n".join(parts)
 
 
 def _compute(analysis: Analysis) -> str:

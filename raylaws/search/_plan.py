@@ -25,6 +25,7 @@ from raylaws.search._schedule import Schedule
 from raylaws.search._state import SizeState
 from raylaws.search._studies import SizeStudies
 from raylaws.spec import ExperimentSpec, design_spec
+from raylaws.tasks import TaskCounts
 from raylaws.trial import Outcome, Phase, Progress, Status, TrialPlan
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,8 @@ class SweepPlanner:
         size_specs: the spec each size trains under, by :attr:`Size.key`; default: its
             design's spec (:func:`raylaws.spec.design_spec`). A debug re-run passes the
             re-run's spec for its round's sizes.
+        task_counts: each finetuning task's examples (:attr:`raylaws.tasks.TaskData.counts`),
+            by name, recorded with its trials.
     """
 
     def __init__(
@@ -56,6 +59,7 @@ class SweepPlanner:
         on_event: Optional[Callable[[Event], None]] = None,
         after_record: Optional[Callable[[str], None]] = None,
         size_specs: Optional[Mapping[str, ExperimentSpec]] = None,
+        task_counts: Optional[Mapping[str, TaskCounts]] = None,
     ) -> None:
         self.spec = spec
         self.sizes = sizes
@@ -63,6 +67,7 @@ class SweepPlanner:
             size.key: design_spec(spec, size.design) for size in sizes}
         self.layout = layout
         self._data_fingerprint = data_fingerprint
+        self._task_counts = dict(task_counts or {})
         self._on_event = on_event
         self._after_record = after_record
         self._lock = threading.RLock()
@@ -263,7 +268,8 @@ class SweepPlanner:
                 return None
             size = self._states[plan.size].size
             record = build_record(self.size_specs[plan.size], size, plan, outcome, error=error,
-                                  data_fingerprint=self._data_fingerprint, sweep_spec=self.spec)
+                                  data_fingerprint=self._data_fingerprint, sweep_spec=self.spec,
+                                  examples=self._task_counts.get(plan.task) if plan.task is not None else None)
             try:
                 written = store.write_record(self.layout.trials, record)
             except SweepError as error:  # not recorded: the trial runs again on resume

@@ -10,6 +10,7 @@ from typing import Any, Optional
 
 from raylaws.ladder import Size
 from raylaws.spec import ExperimentSpec, spec_hash
+from raylaws.tasks import TaskCounts
 from raylaws.trial import Outcome, TrialPlan
 
 
@@ -30,13 +31,15 @@ def trial_config(spec: ExperimentSpec, size: Size, plan: TrialPlan, data_fingerp
 
 def build_record(spec: ExperimentSpec, size: Size, plan: TrialPlan, outcome: Outcome, *,
                  error: Optional[str] = None, data_fingerprint: str = "",
-                 sweep_spec: Optional[ExperimentSpec] = None) -> dict[str, Any]:
+                 sweep_spec: Optional[ExperimentSpec] = None, examples: Optional[TaskCounts] = None) -> dict[str, Any]:
     """One row of :data:`raylaws.store.TRIALS_SCHEMA` for ``plan`` that ended as ``outcome``.
 
     ``spec`` is the spec the trial trained under (its design's, or its re-run's);
     ``sweep_spec`` the sweep's own, whose hash every record carries (default: ``spec``).
     A finetuning trial's row names its ``task`` and ``task_metric``; its ``eval_loss`` is
-    ``1 - task_score``. A seed-phase pretraining trial's row has the ``model_path`` it kept.
+    ``1 - task_score``, and its ``task_train_examples``/``task_eval_examples`` are ``examples``
+    (the task's :class:`raylaws.tasks.TaskCounts`; null when not given). A seed-phase
+    pretraining trial's row has the ``model_path`` it kept.
     """
     loss = outcome.eval_loss
     if loss is not None and not math.isfinite(loss):
@@ -80,6 +83,8 @@ def build_record(spec: ExperimentSpec, size: Size, plan: TrialPlan, outcome: Out
         "task": plan.task,
         "task_metric": metric,
         "task_score": None if metric is None or loss is None else 1.0 - loss,  # eval_loss = 1 - metric
+        "task_train_examples": examples.train if metric is not None and examples is not None else None,
+        "task_eval_examples": examples.eval if metric is not None and examples is not None else None,
         "model_path": outcome.model_path,
         "config_json": json.dumps(trial_config(spec, size, plan, data_fingerprint), sort_keys=True),
     }

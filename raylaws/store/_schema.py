@@ -10,8 +10,8 @@ import pyarrow as pa
 
 from raylaws.trial import Phase, Status, StopReason
 
-SCHEMA_VERSION = 4  # 2: precision, backend, workers, cpus_per_worker, gpus_per_worker; 3: spec_hash;
-# 4: design, task, task_metric, task_score, round, model_path
+SCHEMA_VERSION = 5  # 2: precision, backend, workers, cpus_per_worker, gpus_per_worker; 3: spec_hash;
+# 4: design, task, task_metric, task_score, round, model_path; 5: task_train_examples, task_eval_examples
 
 _COLUMNS: list[tuple[str, pa.DataType, bool, str]] = [
     ("sweep", pa.string(), False, "sweep name (the directory under the storage root)"),
@@ -55,6 +55,11 @@ _COLUMNS: list[tuple[str, pa.DataType, bool, str]] = [
     ("task_metric", pa.string(), True, "the task's metric ('accuracy', 'f1' or 'mcc'); eval_loss then holds "
                                        "1 - metric on the task's evaluation split, as the paper plots it"),
     ("task_score", pa.float64(), True, "the task's best metric on its evaluation split (higher is better)"),
+    ("task_train_examples", pa.int64(), True, "labelled examples in the task's training split (the paper found no task "
+                                              "under 10,000 with a law of R^2 >= 0.85); null for pretraining and "
+                                              "before schema 5"),
+    ("task_eval_examples", pa.int64(), True, "labelled examples in the task's evaluation split, which task_score is "
+                                             "measured on; null for pretraining and before schema 5"),
     ("round", pa.int32(), True, "0 for a size's first schedule; a debug re-run of the size (raylaws debug --rerun) "
                                 "writes round 1, 2, ... and keeps the earlier rounds' records; null before schema 4"),
     ("model_path", pa.string(), True, "where the trial's best checkpoint is kept in Hugging Face format "

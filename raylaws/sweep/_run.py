@@ -133,7 +133,8 @@ def run_local(
         if mirror is not None:
             on_event = _publishing(mirror, on_event, lambda: planner)
         planner = SweepPlanner(spec, sizes, layout, data_fingerprint=data.fingerprint, on_event=on_event,
-                               after_record=after_record, size_specs=size_specs)
+                               after_record=after_record, size_specs=size_specs,
+                               task_counts={name: task.counts for name, task in tasks.items()})
         if on_start is not None:
             on_start(planner)
         if not planner.is_finished():

@@ -39,6 +39,10 @@ def test_a_finetuning_sweep_records_every_task_trial_keeps_loadable_models_and_r
                 assert r["task_metric"] == metric and r["batch_size"] == 64
                 if r["status"] == "completed":
                     assert 0.0 <= r["task_score"] <= 1.0 and r["eval_loss"] == pytest.approx(1 - r["task_score"])
+    counts = {(r["task"], r["task_train_examples"], r["task_eval_examples"]) for r in rows if r["task"] is not None}
+    pairs = next(c for c in counts if c[0] == "pairs")
+    assert counts == {("stdlib-docstring", 800, 200), pairs} and pairs[1] + pairs[2] == len(ROWS), \
+        "every finetuning record carries its task's split sizes"
     seeds = [r for r in rows if r["phase"] == "seed"]
     assert all(r["task"] is None and r["model_path"] == f"models/{r['trial_id']}" for r in seeds)
     folder = sweep.model_path("L2-H16.seed1")

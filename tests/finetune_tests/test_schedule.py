@@ -14,6 +14,7 @@ from raylaws.ladder import build_ladder
 from raylaws.layout import SweepLayout
 from raylaws.search import SweepPlanner
 from raylaws.spec import spec_from_dict
+from raylaws.tasks import TaskCounts
 from raylaws.trial import Outcome, Phase, Status, StopReason, TrialPlan
 from tests.conftest import tiny_spec_dict
 from tests.search_tests.test_plan import drain, final
@@ -22,9 +23,9 @@ FINETUNE = {"tasks": [{"name": "stdlib-docstring"}, {"name": "stdlib-family", "m
             "trials_per_task": 2, "seeds": 2, "epochs": [1, 2]}
 
 
-def make_planner(tmp_path: Path, **finetune: Any) -> SweepPlanner:
+def make_planner(tmp_path: Path, task_counts: Any = None, **finetune: Any) -> SweepPlanner:
     spec = spec_from_dict(tiny_spec_dict(seeds=3, search={"trials_per_size": 2}, finetune={**FINETUNE, **finetune}))
-    return SweepPlanner(spec, build_ladder(spec), SweepLayout.at(tmp_path))
+    return SweepPlanner(spec, build_ladder(spec), SweepLayout.at(tmp_path), task_counts=task_counts)
 
 
 def kept(plan: TrialPlan, loss: float) -> Outcome:
@@ -67,7 +68,8 @@ def test_seed1_start_takes_seed_one_whatever_its_loss(tmp_path: Path) -> None:
 
 
 def test_finetune_records_carry_task_metric_and_one_minus_score_and_views_keep_them_apart(tmp_path: Path) -> None:
-    planner = make_planner(tmp_path)
+    planner = make_planner(tmp_path, task_counts={"stdlib-family": TaskCounts(5600, 800),
+                                                  "stdlib-docstring": TaskCounts(800, 200)})
     tasks = [p for p in pretrain(planner, "L1-H8", {1: 4.3, 2: 4.1, 3: 4.2}) if p.task is not None]
     while tasks:
         for plan in tasks:
@@ -78,6 +80,8 @@ def test_finetune_records_carry_task_metric_and_one_minus_score_and_views_keep_t
     assert sorted(r["phase"] for r in family) == ["finetune_search"] * 2 + ["finetune_seed"] * 2
     assert all(r["task_metric"] == "mcc" and abs(r["task_score"] - (1 - r["eval_loss"])) < 1e-12 for r in family)
     assert all(r["model_path"] is None for r in family)
+    assert all((r["task_train_examples"], r["task_eval_examples"]) == (5600, 800) for r in family)
+    assert all(r["task_train_examples"] is None for r in rows if r["task"] is None), "pretraining has no task"
     assert sorted(r["model_path"] for r in rows if r["phase"] == "seed") == [f"models/L1-H8.seed{k}" for k in (1, 2, 3)]
     table = store.read_trials(SweepLayout.at(tmp_path).trials)
     pretraining = views.best_per_size(table).to_pylist()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from raylaws.spec import SpecError, TaskSpec, spec_from_dict
-from raylaws.tasks import builtin_task, check_tasks, read_task, score
+from raylaws.tasks import TaskCounts, builtin_counts, builtin_task, check_tasks, read_task, score
 from tests.conftest import tiny_spec_dict
 
 
@@ -18,6 +18,8 @@ def test_the_builtin_tasks_are_deterministic_balanced_and_sized_as_documented() 
     docs_train, docs_eval = builtin_task("stdlib-docstring")
     assert len(family_train) >= 5000 and len(family_eval) == 800
     assert len(docs_train) < 1000 and len(docs_eval) == 200
+    assert builtin_counts("stdlib-family") == TaskCounts(len(family_train), len(family_eval)) == TaskCounts(5600, 800)
+    assert builtin_counts("stdlib-docstring") == TaskCounts(len(docs_train), len(docs_eval)) == TaskCounts(800, 200)
     assert builtin_task("stdlib-family") == (family_train, family_eval), "the same examples every time"
     for train, held_out in ((family_train, family_eval), (docs_train, docs_eval)):
         assert not {t for t, _, _ in train} & {t for t, _, _ in held_out}, "no text in both splits"

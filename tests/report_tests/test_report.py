@@ -136,6 +136,27 @@ def test_task_section_only_when_finetuning_trials_exist(sweep: raylaws.Sweep) ->
     assert len(shown.n_params) == 4 and shown.n_params == sorted(shown.n_params)
 
 
+def test_task_section_says_why_a_weak_task_shows_no_law(sweep: raylaws.Sweep, tmp_path: Path) -> None:
+    from raylaws import store
+    from raylaws.layout import SweepLayout
+    from tests.laws_tests._records import write_values
+
+    layout = SweepLayout.at(tmp_path / "tasks")
+    write_values(layout, "docs", [[0.10, 0.11], [0.09, 0.11], [0.10, 0.10], [0.11, 0.09]], train_examples=800)
+    write_values(layout, "big", [[3.0 * n**-0.2 * 1.01, 3.0 * n**-0.2 * 0.99] for n in (1728, 13824, 46656, 110592)],
+                 train_examples=50_000)
+    both = pa.concat_tables([sweep.trials(), store.read_trials(layout.trials)])
+    shown = {t.task: t for t in analyse(both, sweep.spec, name="t", n_bootstrap=0).tasks}
+    assert [c.kind.value for c in shown["docs"].causes] == ["few_examples", "saturated"] and shown["big"].causes == ()
+    assert shown["docs"].verdict == "law too weak to predict" and shown["big"].verdict == "predictions hold"
+    section = render_report(both, sweep.spec, name="t", n_bootstrap=0).split('id="tasks"')[1].split("</section>")[0]
+    assert '<p id="why-docs">Why task docs shows no law (R² 0.062 &lt; 0.95), likely causes, strongest first:' \
+        in section
+    assert '<span class="kind few_examples">few examples</span>800 training examples: the paper found no task ' \
+           "under 10,000 with R² &gt;= 0.85</li>" in section
+    assert "1 - accuracy is flat across sizes" in section and 'id="why-big"' not in section
+
+
 @pytest.fixture(scope="module")
 def chromium() -> Path:
     if not CHROMIUM.exists():

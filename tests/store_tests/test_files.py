@@ -135,6 +135,18 @@ def test_a_schema_2_record_reads_with_spec_hash_null(tmp_path: Path) -> None:
     assert row["schema_version"] == 2 and row["spec_hash"] is None
 
 
+def test_a_schema_4_record_reads_with_the_task_example_counts_null(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    store.write_record(tmp_path, record())
+    path = store.record_path(tmp_path, "L1-H16.s000")
+    old = pq.read_table(path).drop_columns(["task_train_examples", "task_eval_examples"])
+    old = old.set_column(old.schema.get_field_index("schema_version"), "schema_version", pa.array([4], pa.int32()))
+    pq.write_table(old, path)
+    row = store.read_trials(tmp_path).to_pylist()[0]
+    assert row["schema_version"] == 4 and row["task_train_examples"] is None and row["task_eval_examples"] is None
+
+
 def _bad_files(folder: Path) -> dict[str, bytes]:
     """One of each kind of bad file the store must survive, by file name."""
     import io
