@@ -257,8 +257,9 @@ def search_edge(records: list[Mapping[str, Any]], rows: views.FitRows) -> Option
         box = (_config(best).get("finetune") or {}) if best is not None else {}
         if best is None or not box:
             continue
-        low, high = float(box["learning_rate"]["low"]), float(box["learning_rate"]["high"])
-        edge = lr_edge(float(best["learning_rate"]), (low, high))
+        lr_box = box.get("learning_rate") or {}
+        low, high = float(lr_box.get("low") or 0.0), float(lr_box.get("high") or 0.0)
+        edge = lr_edge(float(best["learning_rate"]), (low, high)) if 0 < low < high else None
         if edge is not None:
             at_edge.setdefault((f"learning rate at the {edge} edge of [{low:.1e}, {high:.1e}]",
                                 f"finetune.learning_rate.{edge}"), []).append(size)
