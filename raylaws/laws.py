@@ -140,7 +140,7 @@ def law_of_rows(rows: views.FitRows, *, task: Optional[str] = None, design: Opti
         note = f"no backtest: {n_sizes} sizes, it needs 3 or more (fit on 2, predict the rest)"
     else:
         try:
-            result = backtest(PowerLaw(law.form_, n_bootstrap=0), rows.n_params, rows.values, holdout=holdout)
+            result = backtest(PowerLaw(law.form, n_bootstrap=0), rows.n_params, rows.values, holdout=holdout)
         except ValueError as error:
             note = f"no backtest: {error}"
         if result is not None and holdout < HOLDOUT:

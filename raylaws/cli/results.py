@@ -294,8 +294,10 @@ def _print_fit(law: Any, *, title: str, bootstrap: int, holdout: Optional[int], 
         table.add_row(key, f"{value:.6g}", f"{low_high[0]:.6g} .. {low_high[1]:.6g}" if low_high else "-")
     out.print(table)
     if law.selection_ is not None:
-        out.print(f"form: {law.form_} (auto); runner-up {law.selection_.runner_up}: {law.selection_.reason}",
-                  highlight=False)
+        weights = law.selection_.weights
+        blend = " + ".join(f"{weight:.2g} {name}" for name, weight in weights.items())
+        shown = f" (parameters shown: {law.form_}'s)" if len(weights) > 1 else ""
+        out.print(f"form: auto = {blend}{shown}; {law.selection_.reason}", highlight=False)
     verdict = reliability(law)
     out.print(f"R^2 (log-log) {law.r2_:.4f}; rolling backtest RMSE of ln y {verdict.backtest_rmse:.4f}; "
               f"95% interval at 4x the largest size spans {verdict.width:.1%}: "
@@ -306,7 +308,7 @@ def _print_fit(law: Any, *, title: str, bootstrap: int, holdout: Optional[int], 
     try:
         if holdout < 1:
             raise ValueError(f"{law.n_sizes_} sizes: a backtest needs 3 or more")
-        result = backtest(PowerLaw(law.form_, n_bootstrap=0), law.x_, law.y_, holdout=holdout)
+        result = backtest(PowerLaw(law.form, n_bootstrap=0), law.x_, law.y_, holdout=holdout)
         label = "N" if law.x_name == "n_params" else law.x_name
         held = ", ".join(f"{label}={row['n_params']:,.0f} RE {row['re']:+.4f}" for row in result.table.to_pylist())
         out.print(f"backtest: fit without the {holdout} largest sizes, MRE {result.mre:.4f} ({held})", highlight=False)

@@ -15,6 +15,7 @@ from numpy.typing import ArrayLike
 
 from raylaws.fit import _validate
 from raylaws.fit._base import BaseLaw, NotFittedError
+from raylaws.fit._blend import Blend
 from raylaws.fit._bootstrap import group_sizes, hierarchical_resamples, percentile_interval
 from raylaws.fit._degenerate import DegenerateFitWarning, degeneracies
 from raylaws.fit._forms import FORMS, FitLoss, LawForm, fit_theta
@@ -47,14 +48,16 @@ class PowerLaw(BaseLaw):
       in y, solved by Newton's method); starts screened over a grid of (E, L0, gamma).
     - ``"sigmoid"``: M4 with gamma = 1, y = E + (L0 - E) / (1 + N^alpha / A): a logistic curve in
       ln N, one parameter fewer.
-    - ``"auto"``: picks one of the above per curve by a rolling-origin backtest: fit on the m
-      smallest sizes, score the log-error of predicting every larger size, for each m; the form
-      that extrapolated best wins (a form with fewer parameters wins ties within 5%).
-      `selection_` says which form won, the runner-up and why it lost. A form competes only with
-      at least k + 3 sizes (k its parameter count: 5 for power, 6 saturating, 7 sigmoid, 8 m4),
-      and all are scored on the origins the richest allows, often just 2 or 3 fits; do not trust
-      ``auto`` with fewer than about 8 sizes, or when the scores in `selection_` are close. With
-      fewer than 5 sizes it falls back to ``"power"`` untested.
+    - ``"auto"``: a rolling-origin backtest of each form (fit on the m smallest sizes, score
+      the log-error of predicting every larger size, for each m), then the average, in ln y,
+      of every form whose backtest RMSE is within 40% of the best one's, with equal weights
+      (often one form alone: a form that is wrong backtests far worse). `selection_` gives the
+      weights, every form's score and why each was kept or left out; `params_` are those of
+      the form that backtested best, while predictions and intervals are the average's. A form
+      competes only with at least k + 3 sizes (k its parameter count: 5 for power, 6
+      saturating, 7 sigmoid, 8 m4), and all are scored on the origins the richest allows,
+      often just 2 or 3 fits; do not trust ``auto`` with fewer than about 8 sizes. With fewer
+      than 5 sizes it falls back to ``"power"`` untested.
 
     Uncertainty is the paper's hierarchical bootstrap: each replicate resamples the sizes with
     replacement, then the seeds within each drawn size, and refits; intervals are percentiles of
@@ -75,9 +78,10 @@ class PowerLaw(BaseLaw):
         x_name: What x is, used to name it in error messages (``"n_params"``: N of a sweep).
 
     Attributes:
-        form_: The form fitted (the chosen one for ``"auto"``).
-        selection_: `FormSelection` for ``"auto"`` (chosen form, runner-up, backtest scores,
-            reason); None otherwise.
+        form_: The form fitted (for ``"auto"``: the one that backtested best; the law predicts
+            with the average `selection_.weights` describes).
+        selection_: `FormSelection` for ``"auto"`` (the forms averaged and their weights, the
+            best form, runner-up, backtest scores, reason); None otherwise.
         params_: Fitted parameters by name: ``{"A", "alpha"}``, ``{"E", "A", "alpha"}``,
             ``{"E", "L0", "A", "alpha"}`` (sigmoid) or ``{"E", "L0", "A", "alpha", "gamma"}``.
         exponent_: alpha.
@@ -173,32 +177,40 @@ class PowerLaw(BaseLaw):
         rolling: RollingErrors | None = None
         if form is None:
             self.selection_, backtests = select_form(self.loss, ln_x, ln_y, size_index, ln_sizes)
-            form = FORMS[self.selection_.form]
-            rolling = backtests.get(form.name)
+            members = tuple(FORMS[name] for name in self.selection_.weights)
+            rolling = backtests.get("auto")
         else:
+            members = (form,)
             self.selection_ = None
-        if loss is None:
-            loss = form.default_loss
-        model = form.model
+        form = members[0]
+        losses = [loss if loss is not None else member.default_loss for member in members]
         names = form.param_names
-        theta = fit_theta(form, loss, ln_x, ln_y)
-
+        member_thetas = [fit_theta(member, how, ln_x, ln_y) for member, how in zip(members, losses)]
         resamples = hierarchical_resamples(
-            size_index, self.n_bootstrap, rng, min_distinct_sizes=len(names)
+            size_index, self.n_bootstrap, rng,
+            min_distinct_sizes=max(member.n_coefficients for member in members),
         )
-        thetas = bootstrap_thetas(form, loss, ln_x, ln_y, resamples.counts, theta)
+        member_replicates = [
+            bootstrap_thetas(member, how, ln_x, ln_y, resamples.counts, theta)
+            for member, how, theta in zip(members, losses, member_thetas)
+        ]
         if rolling is None and self.n_bootstrap > 0:
             # Origins from k sizes: the richest forms get two origins, not one, from 7 sizes.
             rolling = rolling_errors(
-                form, loss, ln_x, ln_y, size_index, ln_sizes, form.n_coefficients
+                form, losses[0], ln_x, ln_y, size_index, ln_sizes, form.n_coefficients
             )
+        # One form predicts alone; a blend averages its members' ln y (replicate b with replicate b).
+        predictor = form.model if len(members) == 1 else Blend(
+            members, tuple(self.selection_.weights.values()))  # type: ignore[union-attr]
+        theta = np.concatenate(member_thetas)
+        thetas = np.concatenate(member_replicates, axis=1)
 
-        residual = ln_y - model.log_predict_many(theta[None], ln_x)[0]
+        residual = ln_y - predictor.log_predict_many(theta[None], ln_x)[0]
         self.form_ = form.name
-        self.params_ = dict(zip(names, (float(v) for v in model.to_params(theta))))
+        self.params_ = dict(zip(names, (float(v) for v in form.model.to_params(member_thetas[0]))))
         self.exponent_ = self.params_["alpha"]
         self.r2_ = float(1.0 - residual @ residual / np.sum((ln_y - ln_y.mean()) ** 2))
-        self.bootstrap_params_ = model.to_params(thetas)
+        self.bootstrap_params_ = form.model.to_params(member_replicates[0])
         self.sizes_ = sizes
         self.n_sizes_ = int(sizes.size)
         self.n_seeds_ = n_seeds
@@ -209,10 +221,10 @@ class PowerLaw(BaseLaw):
         self.drift_ = drift(rolling)
         self.x_ = x_values
         self.y_ = y_values
-        self.problems_ = degeneracies(form, theta, ln_x, ln_y, size_index, ln_sizes, self.r2_)
+        self.problems_ = degeneracies(form, member_thetas[0], ln_x, ln_y, size_index, ln_sizes, self.r2_)
         for problem in self.problems_:
             warnings.warn(f"{self.form_} fit: {problem}", DegenerateFitWarning, stacklevel=2)
-        self._model = model
+        self._model = predictor
         self._theta = theta
         self._bootstrap_thetas = thetas
         self._bootstrap_size_draws = resamples.size_draws

@@ -84,6 +84,49 @@ def test_auto_picks_a_form_that_contains_the_curve(shape, expected):
     assert law.selection_.reason
 
 
+def saturating_rows(seed):
+    """8 sizes x 2 seeds of y = 1.5 + 60 x^-0.3 with 1% seed noise."""
+    x = np.repeat(np.geomspace(1e6, 1e9, 8), 2)
+    rng = np.random.default_rng(seed)
+    return x, (1.5 + 60.0 * x**-0.3) * np.exp(rng.normal(0.0, 0.01, x.size))
+
+
+def test_auto_averages_the_forms_that_backtest_alike_and_leaves_out_a_wrong_one():
+    x, y = saturating_rows(seed=3)  # saturating, sigmoid and m4 backtest within 40% of each other
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegenerateFitWarning)
+        law = PowerLaw("auto", n_bootstrap=0).fit(x, y)
+        members = {name: PowerLaw(name, n_bootstrap=0).fit(x, y) for name in law.selection_.weights}
+    weights = law.selection_.weights
+    assert set(weights) == {"saturating", "sigmoid", "m4"} and sum(weights.values()) == pytest.approx(1.0)
+    assert law.form_ == min(weights, key=law.selection_.scores.__getitem__)
+    assert law.params_ == members[law.form_].params_
+    at = np.array([2e9, 1e10])
+    averaged = np.exp(sum(w * np.log(members[name].predict(at)) for name, w in weights.items()))
+    np.testing.assert_allclose(law.predict(at), averaged, rtol=1e-12)
+    assert "averaged" in law.selection_.reason and "left out 'power'" in law.selection_.reason
+
+
+def test_auto_keeps_one_form_when_the_others_backtest_far_worse():
+    x, y = saturating_rows(seed=4)
+    law = PowerLaw("auto", n_bootstrap=0).fit(x, y)
+    assert law.selection_.weights == {"saturating": 1.0}
+    np.testing.assert_array_equal(law.predict(SIZES), PowerLaw("saturating", n_bootstrap=0).fit(x, y).predict(SIZES))
+
+
+def test_an_averaged_law_has_bootstrap_intervals_around_its_prediction():
+    x, y = saturating_rows(seed=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegenerateFitWarning)
+        law = PowerLaw("auto", n_bootstrap=40, random_state=0).fit(x, y)
+    assert len(law.selection_.weights) > 1
+    at = np.array([1e9, 4e9, 1.6e10])
+    lo, hi = law.predict_interval(at, 0.95)
+    assert np.all((lo < law.predict(at)) & (law.predict(at) < hi))
+    assert np.all(np.diff(hi / lo) > 0)  # wider the further it extrapolates
+    assert law.predict_replicates(at).shape == (40, 3)
+
+
 def test_auto_with_too_few_sizes_falls_back_to_power_and_says_so():
     x = np.repeat([1e6, 1e7, 1e8, 1e9], 2)
     law = PowerLaw("auto", n_bootstrap=0).fit(x, 5.0 * x**-0.1)
