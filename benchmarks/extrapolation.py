@@ -271,9 +271,10 @@ def _real_groups(scores: list[Score]) -> dict[str, list[Score]]:
     return dict(sorted(groups.items(), key=lambda item: (item[0] == "ladder", item[0])))
 
 
-def report_real(scores: list[Score | None], curves: list[Curve]) -> None:
+def report_real(scores: list[Score | None], curves: list[Curve], *, calibrate: bool = False) -> None:
     """Per group of real curves: how many curves and skips, each form's median RMSE of ln y,
-    auto's over the best single form's (issue 24 asks <= 1.05), and 95% coverage."""
+    auto's over the best single form's (issue 24 asks <= 1.05), and 95% coverage (with
+    `calibrate`, auto's coverage at every multiple in `SCALES` of its widening, too)."""
     by_curve = [scores[i * len(FORMS):(i + 1) * len(FORMS)] for i in range(len(curves))]  # as `run` asks
     real = [row for row, curve in zip(by_curve, curves) if curve.source]
     if not real:
@@ -298,11 +299,15 @@ def report_real(scores: list[Score | None], curves: list[Curve]) -> None:
             for f in FORMS))
     print(f"\n{'95% interval coverage':<26}{'curves':>7}" + "".join(f"{form:>11}" for form in FORMS))
     print("\n".join(coverage_rows))
+    if calibrate:
+        print(f"\n{'auto coverage, drift_ x':<26}{'curves':>7}" + "".join(f"{scale:>8g}" for scale in SCALES))
+        for name, group in _real_groups([s for row in real for s in row if s is not None and s.form == "auto"]).items():
+            print(f"{name:<26}{len(group):>7}" + "".join(f"{_coverage(group, scale):>8.1%}" for scale in SCALES))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--per-family", type=int, default=6, help="simulated curves per family")
+    parser.add_argument("--per-family", type=int, default=20, help="simulated curves per family")
     parser.add_argument("--bootstrap", type=int, default=50, help="replicates per interval fit")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
                         help="processes, one core each")
@@ -317,9 +322,12 @@ def main() -> None:
     parser.add_argument("--real-only", action="store_true", help="only raylaws' own curves")
     parser.add_argument("--build-real-curves", nargs="+", type=Path, metavar="SWEEP_DIR",
                         help="rebuild --real-curves from these finished sweep directories, then stop")
+    parser.add_argument("--add-real-curves", nargs="+", type=Path, metavar="SWEEP_DIR",
+                        help="add these finished sweeps' curves to --real-curves, then stop")
     args = parser.parse_args()
-    if args.build_real_curves:
-        table = real_curves_module.build(args.build_real_curves, args.real_curves)
+    if args.build_real_curves or args.add_real_curves:
+        table = real_curves_module.build(args.build_real_curves or args.add_real_curves, args.real_curves,
+                                         append=bool(args.add_real_curves))
         print(f"{table.num_rows} curves -> {args.real_curves}")
         return
     per_family, n_bootstrap = (1, 10) if args.smoke_test else (args.per_family, args.bootstrap)
@@ -327,7 +335,7 @@ def main() -> None:
     started = time.perf_counter()
     curves = simulated_curves(per_family, seed=args.seed)
     chinchilla = chinchilla_curve()
-    real = real_curves(args.real_curves) if args.real_curves.exists() and not args.calibrate else []
+    real = real_curves(args.real_curves) if args.real_curves.exists() else []
     if args.smoke_test:  # two families, every form, every code path
         curves = [c for c in curves if c.family in ("saturating", "broken")]
         real = list({c.family: c for c in reversed(real)}.values())
@@ -339,7 +347,7 @@ def main() -> None:
           f"(seed {args.seed}), {N_HELD_OUT} largest of {SIZES.size} sizes held out, {len(real)} real curves, "
           f"95% intervals from B={n_bootstrap}, {args.workers} worker(s); fits/s: one fit without a bootstrap, one core")
     report([s for s in scores if s is not None], calibrate=args.calibrate)
-    report_real(scores, curves)
+    report_real(scores, curves, calibrate=args.calibrate)
     print(f"\n{time.perf_counter() - started:.0f} s")
 
 

@@ -52,14 +52,23 @@ SCHEMA = pa.schema([
 ])
 
 
-def build(sweep_dirs: list[Path], out: Path = REAL_CURVES) -> pa.Table:
-    """Gather every trial's eval curve and each sweep's ladder from `sweep_dirs` into `out`.
+def build(sweep_dirs: list[Path], out: Path = REAL_CURVES, *, append: bool = False) -> pa.Table:
+    """Gather every trial's eval curve and each sweep's ladder from `sweep_dirs` into `out`
+    (after the curves already in `out` when `append`; a sweep whose name is taken is labelled
+    ``name-2``, ``name-3``...).
 
     Trials whose losses are not all finite (diverged) or with fewer than 2 evaluations are left out.
     """
     import raylaws
 
     rows: dict[str, list] = {name: [] for name in SCHEMA.names}
+    built_from, commits = [], []
+    if append and out.exists():
+        existing = pq.read_table(out)
+        rows = {name: existing.column(name).to_pylist() for name in SCHEMA.names}
+        metadata = existing.schema.metadata or {}
+        built_from.append(metadata.get(b"built_from", b"").decode())
+        commits.append(metadata.get(b"commit", b"").decode())
 
     def add(sweep: str, curve: str, kind: str, x: np.ndarray, y: np.ndarray) -> None:
         for name, value in zip(SCHEMA.names, (sweep, curve, kind, x.tolist(), y.tolist())):
@@ -68,19 +77,23 @@ def build(sweep_dirs: list[Path], out: Path = REAL_CURVES) -> pa.Table:
     for sweep_dir in sweep_dirs:
         store = raylaws.open(sweep_dir)
         trials = store.trials().to_pylist()
+        label, taken = trials[0]["sweep"], set(rows["sweep"])
+        label = next(f"{label}-{n}" for n in range(2, 1000) if f"{label}-{n}" not in taken) if label in taken else label
         for trial in sorted(trials, key=lambda t: t["trial_id"]):
             steps, losses = np.array(trial["eval_steps"] or []), np.array(trial["eval_losses"] or [])
             if steps.size < 2 or trial["steps"] == 0 or not np.all(np.isfinite(losses)):
                 continue
             tokens_per_step = trial["tokens"] / trial["steps"]  # batch_size * seq_len
-            add(trial["sweep"], trial["trial_id"], "trial", steps * tokens_per_step, losses)
+            add(label, trial["trial_id"], "trial", steps * tokens_per_step, losses)
         ladder = store.best_per_size().to_pylist()
-        add(trials[0]["sweep"], "ladder", "ladder", np.array([r["n_params"] for r in ladder], float),
+        add(label, "ladder", "ladder", np.array([r["n_params"] for r in ladder], float),
             np.array([r["loss_mean"] for r in ladder]))
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=Path(__file__).parent).stdout.strip()
+    built_from.append(" ".join(str(d) for d in sweep_dirs))
+    commits.append(commit)
     table = pa.table(rows, schema=SCHEMA).replace_schema_metadata(
-        {"built_from": " ".join(str(d) for d in sweep_dirs), "commit": commit})
+        {"built_from": "; then ".join(built_from), "commit": "; then ".join(commits)})
     out.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, out)
     return table
