@@ -174,7 +174,6 @@ class SeedCounts:
                  outside: Sequence[Mapping[str, Any]] = ()) -> None:
         self._rule = spec.seed_rule
         self._min = spec.min_seeds
-        self._states = states
         self._groups: dict[Optional[str], list[SizeState]] = {}
         for state in sorted(states.values(), key=lambda s: s.size.n_params):
             self._groups.setdefault(state.size.design, []).append(state)
@@ -199,11 +198,13 @@ class SeedCounts:
         if self._rule is None:
             return
         for design, group in self._groups.items():
-            members = [(state.size.n_params, SeedMember(state.size.key, recorded_losses(state.seed_records.values()),
-                                                        searching=not search_ended(state)))
-                       for state in group if not (search_ended(state) and not has_config(state))]
-            members += [(n_params, SeedMember(name, recorded_losses(rows), fixed=True))
-                        for name, (n_params, rows) in self._outside.get(design, {}).items()]
+            members = [(n_params, SeedMember(name, recorded_losses(rows), fixed=True))
+                       for name, (n_params, rows) in self._outside.get(design, {}).items()]
+            for state in group:
+                ended = search_ended(state)
+                if not ended or has_config(state):
+                    members.append((state.size.n_params, SeedMember(
+                        state.size.key, recorded_losses(state.seed_records.values()), searching=not ended)))
             decision = decide_seeds([m for _, m in sorted(members, key=lambda item: item[0])], self._rule)
             for state in group:
                 state.seeds_target = decision.targets.get(state.size.key, self._min)

@@ -138,6 +138,9 @@ def test_a_seeds_rule_adds_the_same_seeds_whatever_the_finish_order_or_a_kill(tm
     # The noisy third size runs to the cap, a quiet one stays at min: the rule decided something.
     assert seeds_per_size(reference) == {"L1-H8": [1, 2], "L2-H16": [1, 2], "L3-H24": [1, 2, 3, 4],
                                          "L4-H32": [1, 2]}
+    # The rule only adds: the search and seeds 1..min are the trials of the same sweep with seeds: 2.
+    counted = sweep(tmp_path / "count", spec_of("size_aware", parallel=2, seeds=2), slots=2, order=5)
+    assert {trial_id: reference[trial_id] for trial_id in counted} == counted
     for slots, order in [(2, 1), (4, 3)]:
         assert sweep(tmp_path / f"{slots}-slots", spec, slots=slots, order=order) == reference, f"{slots} slots"
     # Killed while the noisy size's seed 3 (then seed 4) runs, decided by a round: none lost, none trained twice.
