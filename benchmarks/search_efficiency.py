@@ -5,12 +5,12 @@ learning rates (default 8) log-spaced over ``search.learning_rate`` times every
 ``search.batch_size``, no pruning, the spec's patience, every trial with the search phase's
 fixed seed (:data:`raylaws.trial.SEARCH_SEED`), so a search trial and a grid trial of the same
 config train alike; then the grid optimum's config (its best run) re-run over seeds 1..K, K the
-spec's ``seeds``, as a sweep's seed phase re-runs its chosen config. The grid runs in a process
-pool calling :func:`raylaws.train.train_trial` directly, and its records are cached as Parquet
-(default ``benchmarks/data/search_grid.parquet``) stamped with the code version (git commit,
-raylaws version) and the grid key: a hash of everything that decides a grid trial (data,
-objective, ladder, training, learning-rate range, batch sizes, threads, grid points, seeds). A
-cache made for another key is refused, naming both; ``--regenerate-grid`` rebuilds it.
+spec's ``seeds`` (a rule's ``seeds.min``), as a sweep's seed phase re-runs its chosen config.
+The grid runs in a process pool calling :func:`raylaws.train.train_trial` directly, and its
+records are cached as Parquet (default ``benchmarks/data/search_grid.parquet``) stamped with the
+code version (git commit, raylaws version) and the grid key: a hash of everything that decides
+a grid trial (data, objective, ladder, training, learning-rate range, batch sizes, threads, grid
+points, seeds). A cache made for another key is refused, naming both; ``--regenerate-grid`` rebuilds it.
 
 Then each strategy runs the whole sweep, search and seed phases, through the shipped machinery
 (:func:`raylaws.run` on one local Ray, so pruning, concurrency and the planner are the real
@@ -102,7 +102,7 @@ def grid_key(spec: Any, n_lrs: int) -> str:
         "ladder": spec.ladder.model_dump(mode="json"), "training": spec.training.model_dump(mode="json"),
         "learning_rate": spec.search.learning_rate.model_dump(mode="json"),
         "batch_size": list(spec.search.batch_size), "resources": spec.resources.model_dump(mode="json"),
-        "grid_lrs": n_lrs, "seeds": spec.seeds,
+        "grid_lrs": n_lrs, "seeds": spec.min_seeds,  # a seeds rule: the seeds every size runs
     }
     return hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -145,7 +145,8 @@ def _train_grid_point(job: tuple[str, float, int, int]) -> dict[str, Any]:
 def run_grid(spec: Any, n_lrs: int, workers: int) -> list[dict[str, Any]]:
     """Train the whole grid with the search phase's seed, as a search trial of the same config
     would train (largest sizes first, so the pool's tail is short), then each size's grid
-    optimum over seeds 1..``spec.seeds``. Rows carry ``phase``: ``grid`` or ``seed``."""
+    optimum over seeds 1..``spec.min_seeds`` (``seeds``, or a rule's ``seeds.min``: the seeds
+    every sweep size runs, which the gaps compare over). Rows carry ``phase``: ``grid`` or ``seed``."""
     from raylaws.ladder import build_ladder
     from raylaws.trial import SEARCH_SEED
 
@@ -153,7 +154,7 @@ def run_grid(spec: Any, n_lrs: int, workers: int) -> list[dict[str, Any]]:
             for lr, bs in grid_points(spec, n_lrs)]
     grid = [{**row, "phase": "grid"} for row in train_points(spec, jobs, workers)]
     seeds = [(best.size, best.learning_rate, best.batch_size, seed) for best in grid_optimum_configs(grid)
-             for seed in range(1, spec.seeds + 1)]
+             for seed in range(1, spec.min_seeds + 1)]
     return grid + [{**row, "phase": "seed"} for row in train_points(spec, seeds, workers)]
 
 
@@ -472,7 +473,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     grid_seeds = seed_losses(grid_rows)
     grid_flops = sum(r["flops"] for r in grid)
     protocol_flops = sum(r["flops"] for r in grid_rows)
-    print(f"grid: {len(grid)} trials, {grid_flops:.3g} FLOPs; with its optimum's {spec.seeds} seeds the protocol "
+    print(f"grid: {len(grid)} trials, {grid_flops:.3g} FLOPs; with its optimum's {spec.min_seeds} seeds the protocol "
           f"is {len(grid_rows)} trials, {protocol_flops:.3g} FLOPs (key {key}, code {stamp.get('code_version')}, "
           f"made {stamp.get('created_at')})")
     if args.noise_floor:

@@ -13,7 +13,7 @@ from typing import Union
 
 #: short name -> (file in search_spaces/, one line on what it is)
 EXAMPLES: dict[str, tuple[str, str]] = {
-    "demo": ("demo.yaml", "the laptop demo: a causal LM on the Python standard library, 4 sizes, 2 seeds each"),
+    "demo": ("demo.yaml", "the laptop demo: a causal LM on the Python standard library, 4 sizes, 2-3 seeds each"),
     "finetune": ("demo_finetune.yaml", "the demo's ladder pretrained, then finetuned on two offline tasks"),
     "paper": ("paper_mlm_ar32.yaml", "the paper's masked-LM ladder (L = 1..8, aspect ratio 32), meant for GPUs"),
 }

@@ -10,7 +10,7 @@ import optuna
 import pytest
 
 import raylaws
-from raylaws import store
+from raylaws import store, views
 from raylaws.layout import SweepLayout
 from raylaws.spec import spec_from_dict
 from tests.conftest import tiny_spec_dict
@@ -113,3 +113,23 @@ def test_diverged_trials_are_recorded_and_never_best(tmp_path: Path, ray_session
     assert {r["status"] for r in rows} == {"diverged"}
     (best,) = sweep.best_per_size().to_pylist()
     assert best["loss_mean"] is None and best["best_trial_id"] is None and best["n_diverged"] == 2
+
+
+def test_a_seeds_rule_adds_seeds_that_are_stored_and_counted_everywhere(tmp_path: Path, ray_session: Any) -> None:
+    # A fraction this small wants another seed for any size whose seeds differ: up to the cap.
+    rule = {"min": 2, "max": 3, "until_se_below": 0.001}
+    spec = spec_from_dict(tiny_spec_dict(search={"trials_per_size": 2}, seeds=rule))
+    sweep = raylaws.run(spec, storage=tmp_path)
+    assert sweep.spec.seed_rule == spec.seed_rule  # the stored spec keeps the rule
+    rows = sweep.trials().to_pylist()
+    for size in ("L1-H8", "L2-H16"):
+        seeds = [r for r in rows if r["size"] == size and r["phase"] == "seed"]
+        assert sorted(r["trial_id"] for r in seeds) == [f"{size}.seed{k}" for k in (1, 2, 3)]
+        assert len({(r["learning_rate"], r["batch_size"]) for r in seeds}) == 1
+    assert sweep.budgets() == {"L1-H8": 5, "L2-H16": 5}
+    assert [(r["done"], r["budget"], r["seeds_done"]) for r in sweep.status().to_pylist()] == [(5, 5, 3)] * 2
+    for entry in sweep.best_per_size().to_pylist():
+        losses = [r["eval_loss"] for r in rows if r["size"] == entry["size"] and r["phase"] == "seed"]
+        assert entry["n_seeds"] == 3 and entry["loss_mean"] == pytest.approx(sum(losses) / 3)
+    fit_rows = views.fit_rows(sweep.trials())
+    assert sorted(fit_rows.sizes) == ["L1-H8"] * 3 + ["L2-H16"] * 3  # the law fits every seed

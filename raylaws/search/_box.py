@@ -6,8 +6,9 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
+from raylaws.search._seeds import recorded_seed_counts
 from raylaws.spec import ExperimentSpec
 from raylaws.trial import Hyperparameters
 
@@ -67,13 +68,18 @@ def journal_boxes(journal: Path) -> dict[str, list[SearchBox]]:
     return found
 
 
-def size_budgets(spec: ExperimentSpec, sizes: Sequence[Any], boxes: dict[str, list[SearchBox]]) -> dict[str, int]:
+def size_budgets(spec: ExperimentSpec, sizes: Sequence[Any], boxes: dict[str, list[SearchBox]],
+                 rows: Optional[Sequence[Mapping[str, Any]]] = None) -> dict[str, int]:
     """Trials each size records, by name: its search budget (its latest box's, once it has one)
-    plus its seed re-runs. ``sizes``: the ladder's :class:`raylaws.ladder.Size` values."""
+    plus its seed re-runs (a ``seeds`` rule's as ``rows``, each size's latest round of records,
+    decide them: :func:`raylaws.search._seeds.recorded_seed_counts`; without rows its first
+    ``seeds.min``). ``sizes``: the ladder's :class:`raylaws.ladder.Size` values."""
     ranks = {size.name: sum(other.n_params < size.n_params and getattr(other, "design", None) == getattr(size, "design", None)
                             for other in sizes) for size in sizes}  # rank within the size's design
-    return {size.name: (boxes[size.name][-1].trials if boxes.get(size.name) else spec.search.trials_of(ranks[size.name]))
-            + spec.seeds for size in sizes}
+    search = {size.name: boxes[size.name][-1].trials if boxes.get(size.name) else spec.search.trials_of(ranks[size.name])
+              for size in sizes}
+    seeds = recorded_seed_counts(spec, sizes, rows, search) if rows is not None else {}
+    return {size.name: search[size.name] + seeds.get(size.name, spec.min_seeds) for size in sizes}
 
 
 def edge_of(box: SearchBox, best: Hyperparameters, choices: Sequence[int]) -> tuple[Optional[str], Optional[str]]:

@@ -49,7 +49,8 @@ class SearchPhase:
 
 
 class SeedPhase:
-    """K re-runs (seeds 1..K) of the size's best completed search config."""
+    """Re-runs (seeds 1..K) of the size's best completed search config: K is ``seeds``, or what
+    its rule decided so far (:attr:`SizeState.seeds_target`, see :mod:`raylaws.search._seeds`)."""
 
     phase = Phase.SEED
 
@@ -58,10 +59,15 @@ class SeedPhase:
         self._studies = studies
 
     def budget(self) -> int:
-        return self._spec.seeds
+        """Seed re-runs of a size at most (``seeds``, or ``seeds.max``)."""
+        return self._spec.max_seeds
+
+    def budget_of(self, state: SizeState) -> int:
+        """Seed re-runs of this size as decided so far."""
+        return state.seeds_target
 
     def next(self, state: SizeState) -> Optional[TrialPlan]:
-        if len(state.seeds_issued) >= self.budget():
+        if len(state.seeds_issued) >= state.seeds_target:
             return None
         if state.best is None:
             state.best = self._studies.best(state.size.key)
@@ -69,24 +75,25 @@ class SeedPhase:
                 logger.warning("size %s: no search trial completed (all pruned, diverged or failed); no seed phase",
                                state.size.key)
                 return None
-        seed = _issue_seed(state.seeds_issued, self.budget())
+        seed = _issue_seed(state.seeds_issued, state.seeds_target)
         return TrialPlan(trial_id=f"{state.size.key}.seed{seed}", size=state.size.key, phase=Phase.SEED, seed=seed,
                          hparams=state.best)
 
     def done(self, state: SizeState) -> bool:
-        return len(state.seeds_issued) >= self.budget()
+        return state.seeds_settled and len(state.seeds_issued) >= state.seeds_target
 
 
 def base_model(spec: ExperimentSpec, state: SizeState) -> Optional[str]:
     """The kept pretrained model a size's finetuning starts from (relative to the sweep), or
-    None while a pretraining seed is unrecorded or if no seed kept a model.
+    None while a pretraining seed is unrecorded (or a ``seeds`` rule may add one) or if no seed
+    kept a model.
 
     ``finetune.start_from: median``: the seed whose best eval loss is the median of the
     size's completed seeds (the lower middle of an even count; ties by seed number): a
     typical pretraining run of the size, not its luckiest. ``seed1``: seed 1's model.
     """
     assert spec.finetune is not None
-    if len(state.seed_records) < spec.seeds:
+    if not state.seeds_settled or len(state.seed_records) < state.seeds_target:
         return None
     kept = sorted(((r["eval_loss"], seed, r["model_path"]) for seed, r in state.seed_records.items()
                    if r["status"] == Status.COMPLETED and r["eval_loss"] is not None and r.get("model_path")),

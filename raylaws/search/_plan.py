@@ -22,6 +22,7 @@ from raylaws.search._events import Event, EventLog
 from raylaws.search._records import build_record
 from raylaws.search._ids import study_trial_id
 from raylaws.search._schedule import Schedule
+from raylaws.search._seeds import SeedCounts
 from raylaws.search._state import SizeState
 from raylaws.search._studies import SizeStudies
 from raylaws.spec import ExperimentSpec, design_spec
@@ -83,6 +84,7 @@ class SweepPlanner:
         # sweep stops with this error once the running ones have ended (resumable).
         self.failure: Optional[SweepError] = None
         self.resumed = self._reconcile()
+        self._count_seeds()
         for kind, trial_ids in self.resumed.items():
             for trial_id in trial_ids:
                 self._events.log(kind, trial_id)
@@ -101,7 +103,11 @@ class SweepPlanner:
             ``{"told": [...], "reattached": [...]}`` trial ids, for the caller's log (``told``:
             the outcomes taken from records).
         """
-        self.records = [r for r in store.read_trials(self.layout.trials).to_pylist() if _key(r) in self._states]
+        every = store.read_trials(self.layout.trials).to_pylist()
+        self.records = [r for r in every if _key(r) in self._states]
+        # A debug re-run's sizes decide their seeds against the sweep's other sizes' (fixed) seeds.
+        self._seed_counts = SeedCounts(self.spec, self._states, views.latest_rounds(
+            [r for r in every if _key(r) not in self._states and r["phase"] == Phase.SEED]))
         by_id = {r["trial_id"]: r for r in self.records}
         for record in self.records:
             self._note(record)
@@ -133,6 +139,11 @@ class SweepPlanner:
             state.seed_records[int(record["seed"])] = record
         elif record["phase"] == Phase.FINETUNE_SEED:
             state.task_seeds_issued.setdefault(record["task"], set()).add(int(record["seed"]))
+
+    def _count_seeds(self) -> None:
+        """Decide the seeds each size runs from the records so far (``seeds``' rule, if any)."""
+        self._seed_counts.update(self._schedule.search_done,
+                                 lambda state: self._studies.best(state.size.key) is not None)
 
     def __getstate__(self) -> dict[str, Any]:
         # Ray pickles searcher and scheduler into tuner.pkl: keep only what rebuilds the
@@ -285,6 +296,7 @@ class SweepPlanner:
             if written:
                 self.records.append(record)
                 self._note(record)
+                self._count_seeds()
             self._emit(Event("finished", trial_id, plan.size, record["status"], record["eval_loss"]))
             return record if written else None
 

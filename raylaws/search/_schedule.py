@@ -28,25 +28,22 @@ class Schedule:
         self._spec = spec
         self._studies = studies
         self.search = search_phase(spec, studies)
-        self.phases: tuple[PhaseEntry, ...] = (self.search, SeedPhase(spec, studies))
+        self.seeds = SeedPhase(spec, studies)
+        self.phases: tuple[PhaseEntry, ...] = (self.search, self.seeds)
         tasks = spec.finetune.tasks if spec.finetune is not None else []
         self.tasks: tuple[tuple[PhaseEntry, ...], ...] = tuple(
             (FinetuneSearchPhase(spec, studies, task.name), FinetuneSeedPhase(spec, studies, task.name))
             for task in tasks)
 
-    @property
-    def budget(self) -> int:
-        """Trials per size over all phases (``spec.budget_per_size + spec.finetune_budget_per_size``)."""
-        return sum(entry.budget() for entry in self.phases) + sum(e.budget() for chain in self.tasks for e in chain)
-
     def budget_of(self, state: SizeState) -> int:
-        """Trials of this size over all phases: :attr:`budget`, but for a size-aware search,
-        whose sizes have their own search budgets (which grow when a box widens)."""
-        return self.budget - self.search.budget() + self.search.budget_of(state)
+        """Trials of this size over all phases as decided so far: its search budget (a
+        size-aware search's grows when a box widens), its seeds (a ``seeds`` rule's grow by
+        rounds), and its finetuning tasks' budgets."""
+        return self.pretraining_budget_of(state) + sum(e.budget() for chain in self.tasks for e in chain)
 
     def pretraining_budget_of(self, state: SizeState) -> int:
-        """Pretraining trials of this size (search and seeds), finetuning left out."""
-        return sum(entry.budget() for entry in self.phases[1:]) + self.search.budget_of(state)
+        """Pretraining trials of this size (search and seeds) as decided so far, finetuning left out."""
+        return self.search.budget_of(state) + self.seeds.budget_of(state)
 
     def next(self, state: SizeState) -> Optional[TrialPlan]:
         """The size's next trial: pretraining first; once its seeds are recorded, each task's."""
@@ -69,7 +66,7 @@ class Schedule:
         name = state.size.key
         if self.search_done(state) and self._studies.best(name) is None:
             return True
-        if not self.tasks or len(state.seed_records) < self._spec.seeds:
+        if not self.tasks or not state.seeds_settled or len(state.seed_records) < state.seeds_target:
             return False
         if base_model(self._spec, state) is None:
             return True

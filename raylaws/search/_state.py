@@ -16,6 +16,10 @@ class SizeState:
     size: Size
     reattach: list[int] = field(default_factory=list)  # study numbers of a dead driver's trials, to run again
     seeds_issued: set[int] = field(default_factory=set)
+    # The seed re-runs the size runs as decided so far (``seeds``, or a rule's round), and
+    # whether that is final (a rule may add more); set by :class:`raylaws.search._seeds.SeedCounts`.
+    seeds_target: int = 0
+    seeds_settled: bool = False
     best: Optional[Hyperparameters] = None  # the search's best config, once the search is done
     # Finetuning: the records of the pretraining seeds by seed, and per task what the
     # pretraining fields above hold for the size (keyed by task name).

@@ -1,9 +1,10 @@
 """The experiment spec: load ``search_spaces/*.yaml`` once into frozen, typed config.
 
 The models by concern: ``_data`` (data and tokenizer), ``_ladder`` (model sizes), ``_training``,
-``_search`` (search range, pruning, strategy), ``_resources`` (cluster), ``_finetune`` (tasks),
-``_experiment`` (the whole spec and its designs), all on ``_base``; ``_hash`` (its identity) and
-``_load`` (YAML, validation errors, overrides) read them.
+``_search`` (search range, pruning, strategy), ``_seeds`` (seed re-runs: a count or a rule),
+``_resources`` (cluster), ``_finetune`` (tasks), ``_experiment`` (the whole spec and its designs),
+all on ``_base``; ``_hash`` (its identity) and ``_load`` (YAML, validation errors, overrides) read
+them.
 """
 
 from raylaws.spec._load import (
@@ -23,6 +24,7 @@ from raylaws.spec._hash import spec_hash
 from raylaws.spec._ladder import LadderSpec, SizeSpec
 from raylaws.spec._resources import DeepSpeedSpec, ResourcesSpec, SizeResourcesSpec
 from raylaws.spec._search import LearningRateRange, PruningSpec, SearchSpec, SizeAwareSpec
+from raylaws.spec._seeds import SeedsSpec
 from raylaws.spec._training import TrainingSpec
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "ResourcesSpec",
     "SizeSpec",
     "SearchSpec",
+    "SeedsSpec",
     "SizeAwareSpec",
     "SizeResourcesSpec",
     "SpecError",

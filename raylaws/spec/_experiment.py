@@ -12,6 +12,7 @@ from raylaws.spec._finetune import FinetuneSpec
 from raylaws.spec._ladder import LadderSpec
 from raylaws.spec._resources import ResourcesSpec
 from raylaws.spec._search import SearchSpec
+from raylaws.spec._seeds import Seeds, SeedsSpec
 from raylaws.spec._training import TrainingSpec
 
 
@@ -39,7 +40,7 @@ class ExperimentSpec(_Frozen):
     ladder: LadderSpec = LadderSpec()
     training: TrainingSpec
     search: SearchSpec
-    seeds: int = Field(3, ge=0, le=1000)  # K re-runs of each size's best config, phase "seed"
+    seeds: Seeds = 3  # K re-runs of each size's best config (phase "seed"), or a SeedsSpec rule
     resources: ResourcesSpec = ResourcesSpec()
     designs: list[DesignSpec] = Field(default_factory=list)  # validated further in _load.spec_from_dict
 
@@ -64,7 +65,7 @@ class ExperimentSpec(_Frozen):
     def _finetune_has_models(self) -> "ExperimentSpec":
         if self.finetune is None:
             return self
-        if self.seeds < 1:
+        if self.min_seeds < 1:
             raise ValueError("finetune starts from the seed-phase checkpoints: set 'seeds' to 1 or more")
         if self.finetune.max_length is not None and self.finetune.max_length > self.data.seq_len:
             raise ValueError(f"finetune.max_length ({self.finetune.max_length}) is above data.seq_len "
@@ -82,9 +83,25 @@ class ExperimentSpec(_Frozen):
         return self
 
     @property
+    def min_seeds(self) -> int:
+        """Seed re-runs every size runs: ``seeds``, or ``seeds.min`` for a rule."""
+        return self.seeds.min if isinstance(self.seeds, SeedsSpec) else self.seeds
+
+    @property
+    def max_seeds(self) -> int:
+        """Seed re-runs a size runs at most: ``seeds``, or ``seeds.max`` for a rule."""
+        return self.seeds.max if isinstance(self.seeds, SeedsSpec) else self.seeds
+
+    @property
+    def seed_rule(self) -> Optional[SeedsSpec]:
+        """The rule that adds seeds where a size's mean is uncertain (None: ``seeds`` is a count)."""
+        return self.seeds if isinstance(self.seeds, SeedsSpec) else None
+
+    @property
     def budget_per_size(self) -> int:
-        """Pretraining trials each size runs: its search trials plus its seed re-runs."""
-        return self.search.trials_per_size + self.seeds
+        """Pretraining trials each size runs: its search trials plus its seed re-runs (with a
+        rule, its first ``seeds.min``: it may add up to ``seeds.max - seeds.min`` more)."""
+        return self.search.trials_per_size + self.min_seeds
 
     @property
     def finetune_budget_per_size(self) -> int:

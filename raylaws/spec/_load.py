@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from raylaws.spec._experiment import ExperimentSpec
+from raylaws.spec._seeds import COUNT_TAG, RULE_TAG
 
 
 MAX_SPEC_BYTES = 1 << 20  # a spec is a page of YAML; 1 MiB is far above any real one
@@ -226,7 +227,8 @@ def _override_problems(spec: ExperimentSpec, overrides: Mapping[str, Any]) -> li
     for path in overrides:
         if not isinstance(path, str) or not path or any(not part for part in path.split(".")):
             problems.append((str(path), "not a dotted field name such as ladder.aspect_ratio"))
-        elif any(path == fixed or fixed.startswith(path + ".") for fixed in _FIXED_FIELDS):
+        elif any(path == fixed or fixed.startswith(path + ".") or path.startswith(fixed + ".")
+                 for fixed in _FIXED_FIELDS):
             problems.append((path, "cannot be changed here: every design and every re-run keeps the sweep's name and "
                                    "budget per size (seeds, search.trials_per_size) so results compare fairly"))
     if problems:
@@ -263,7 +265,8 @@ def _design_problems(spec: ExperimentSpec, index: int) -> list[SpecProblem]:
 def _problems(error: ValidationError) -> list[SpecProblem]:
     problems = []
     for item in error.errors(include_url=False):
-        loc = [part for part in item["loc"] if not (isinstance(part, str) and part.startswith("function-"))]
+        loc = [part for part in item["loc"] if not (isinstance(part, str) and part.startswith("function-"))
+               and part not in (COUNT_TAG, RULE_TAG)]
         field = _dotted(loc) or "<root>"
         problems.append(SpecProblem(field, _message(item, loc)))
     # One line per field: pydantic may report the same field for several union members.

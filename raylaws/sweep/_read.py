@@ -111,11 +111,12 @@ class Sweep:
 
     def budgets(self) -> dict[str, int]:
         """Trials each size of the ladder records, by name: ``spec.budget_per_size``, but for a
-        size-aware search, whose later sizes may search less and whose widened boxes more."""
+        size-aware search, whose later sizes may search less and whose widened boxes more, and
+        for a ``seeds`` rule, whose sizes run the seeds their records decide."""
         from raylaws.search import size_budgets
 
         spec = self.spec
-        return size_budgets(spec, build_ladder(spec), self.search_boxes())
+        return size_budgets(spec, build_ladder(spec), self.search_boxes(), views.latest_rounds(self.trials()))
 
     def task_status(self) -> pa.Table:
         """Per size and finetuning task, trials recorded of the task's budget (see

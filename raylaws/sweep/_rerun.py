@@ -81,11 +81,19 @@ def rerun(
 def _round_finished(sweep: Sweep, chosen: Any, spec: ExperimentSpec) -> bool:
     """Whether every size of a re-run round has its whole budget recorded (or can go no further:
     a search that ended with no completed trial)."""
-    rows = [r for r in sweep.trials().to_pylist() if (r.get("round") or 0) == chosen.number]
+    from raylaws import views
+    from raylaws.search import recorded_seed_counts
+
+    every = sweep.trials().to_pylist()
+    rows = [r for r in every if (r.get("round") or 0) == chosen.number]
+    ladder = [size for size in build_ladder(spec) if size.name in chosen.sizes]
+    # A seeds rule decides the round's seeds against the sweep's other sizes (their latest rounds).
+    seeds = recorded_seed_counts(spec, ladder, rows, {size.name: spec.search.trials_per_size for size in ladder},
+                                 outside=views.latest_rounds([r for r in every if (r.get("round") or 0) != chosen.number]))
     for size in chosen.sizes:
         mine = [r for r in rows if r["size"] == size and r.get("task") is None]
         searched = [r for r in mine if r["phase"] == "search"]
-        if len(mine) >= spec.budget_per_size:
+        if len(mine) >= spec.search.trials_per_size + seeds.get(size, spec.min_seeds):
             continue
         if len(searched) >= spec.search.trials_per_size and not any(r["status"] == "completed" for r in searched):
             continue

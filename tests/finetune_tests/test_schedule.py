@@ -131,3 +131,26 @@ def test_a_task_whose_search_all_failed_ends_the_size_instead_of_waiting_forever
     assert sorted(failed) == [f"{size}.stdlib-docstring.s00{n}" for size in ("L1-H8", "L2-H16") for n in (0, 1)]
     assert planner.next_trial() is None
     assert planner.is_finished()
+
+
+def test_with_a_seeds_rule_tasks_wait_for_the_last_seed_and_start_from_the_median_of_all(tmp_path: Path) -> None:
+    spec = spec_from_dict(tiny_spec_dict(seeds={"min": 2, "max": 3, "until_se_below": 0.25},
+                                         search={"trials_per_size": 2}, finetune=FINETUNE))
+    planner = SweepPlanner(spec, build_ladder(spec), SweepLayout.at(tmp_path))
+    # L1's two seeds: mean 4.4, se 0.4 above 0.25 x its gap of 1.4 to L2's mean: a third seed.
+    losses = {"L1-H8": {1: 4.0, 2: 4.8, 3: 4.1}, "L2-H16": {1: 3.0, 2: 3.0}}
+    tasks: list[tuple[TrialPlan, set[str]]] = []  # each task trial with the trials recorded when it started
+    while plans := drain(planner):
+        for plan in plans:
+            if plan.task is not None:
+                tasks.append((plan, {r["trial_id"] for r in planner.records}))
+                planner.complete(plan.trial_id, final(0.5))
+            elif plan.phase is Phase.SEED:
+                planner.complete(plan.trial_id, kept(plan, losses[plan.size][plan.seed]))
+            else:
+                planner.complete(plan.trial_id, final(4.0 + plan.study_number))
+    assert planner.is_finished()
+    seeds = sorted((r["size"], r["seed"]) for r in planner.records if r["phase"] == Phase.SEED)
+    assert seeds == [("L1-H8", 1), ("L1-H8", 2), ("L1-H8", 3), ("L2-H16", 1), ("L2-H16", 2)]
+    assert tasks and all("L1-H8.seed3" in recorded for _, recorded in tasks), "a task started before the last seed"
+    assert {plan.base_model for plan, _ in tasks if plan.size == "L1-H8"} == {"models/L1-H8.seed3"}  # 4.1

@@ -31,7 +31,7 @@ def test_spec_is_frozen() -> None:
 
 def test_load_spec_is_public_and_returns_typed_config() -> None:
     spec = raylaws.load_spec(REPO / "search_spaces" / "demo.yaml")
-    assert spec.objective == "clm" and spec.search.trials_per_size >= 8 and spec.seeds >= 2
+    assert spec.objective == "clm" and spec.search.trials_per_size >= 8 and spec.min_seeds >= 2
 
 
 def test_unknown_key_gets_did_you_mean_and_valid_keys() -> None:
