@@ -20,6 +20,14 @@ from two sweeps run on this 2-core x86-64 box:
   every 50 of 1,200 steps on 4,096 tokens: noisier curves that keep falling slowly instead of
   dropping as a cosine decays; 3 min 15 s).
 
+Two more finished demo sweeps were added on 2026-12-07 with `--add-real-curves SWEEP_DIR` (this
+file's metadata lists every step), on this same box under load from other work (their losses do
+not depend on it):
+
+- ``demo-2``: /tmp/raylaws-tuning-matters/sweeps/demo, `search_spaces/demo.yaml` at commit
+  8eef374 (34 trials), run by `benchmarks/tuning_matters.py` for its tuned arm;
+- ``demo-3``: /tmp/seeds_demo/demo, the demo with its seeds rule at commit bcf26e3 (34 trials).
+
 Families (each curve is fitted on its first points and scored on the rest, held out):
 
 - ``trial-curves``: every trial's eval loss against tokens (x = eval step * tokens per step),
