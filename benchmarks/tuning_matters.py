@@ -18,29 +18,26 @@ seeds:
    would most likely pick. On the demo (N = 1,728 .. 110,592) it is L2 exactly:
    13,824 = sqrt(1,728 x 110,592). Of 4 sizes, L2 and L3 are both "middle" by rank.
 
-Arms 2 and 3 train every size over the seeds the sweep's seed phase used, with the sweep's
-stored spec, in a process pool (``--workers``, default 2) that calls
-:func:`raylaws.train.train_trial` with :meth:`raylaws.trial.TrialSettings.for_size`, what a
-sweep's trial calls inside Ray (``benchmarks/search_efficiency.py``'s trainer), so the arms
-differ by the config only. The configs the sweep also ran (the smallest size's in arm 2, the
-middle size's in arm 3) are retrained too, and compared with the sweep's records: the
-``retrained`` line says how far apart they are (0 when training is deterministic).
+Arms 2 and 3 train every size over the seeds of the sweep's seed phase, with its stored spec,
+in a process pool (``--workers``, default 2) calling :func:`raylaws.train.train_trial` with
+:meth:`raylaws.trial.TrialSettings.for_size`, as a sweep's trial does inside Ray, so the arms
+differ by the config only. The runs that repeat one of the sweep's (a size trained with its own
+config) are compared with its records: the ``retrained`` line (0 when training is deterministic).
 
-Per arm: R² of ln loss over every (size, seed) row and the exponent alpha (loss ~ N^-alpha,
-the log-log slope is -alpha) with its 95% hierarchical-bootstrap interval, from
-``raylaws.fit.PowerLaw`` as ``raylaws fit`` fits it (power form, least squares, B = 1000,
-seed 0); the backtest error of the largest size (``raylaws.fit.backtest``, holdout 1: fit on
-the smaller sizes, predict the largest, relative error of its seed-mean loss); each size's
-seed-mean loss. A run that diverged counts with the best loss it reached before diverging
-(the model a user would keep), marked ``!``; one with no evaluation at all leaves its seed out.
-
-The figure (``--out``, a PNG; default under /tmp) draws loss against N, log-log, each arm's
-runs, seed means and fitted line; every run is written beside it as CSV (same name, ``.csv``).
+Per arm, from ``raylaws.fit.PowerLaw`` as ``raylaws fit`` fits it (power form, least squares
+over every (size, seed) row, B = 1000, seed 0): R² of ln loss, the exponent alpha (loss ~
+N^-alpha; the log-log slope is -alpha) with its 95% bootstrap interval, and any problem the fit
+finds (a law that rises with N fits as well as one that falls: read alpha's sign); the backtest
+of the largest size (``raylaws.fit.backtest``, holdout 1: relative error of its seed mean); each
+size's seed-mean loss. A diverged run counts with the best loss it reached (the model a user
+would keep), marked ``!``; one never evaluated is left out. The figure (``--out``, PNG) draws
+loss against N, log-log, each arm's runs, seed means and line; the runs go beside it as CSV.
 
 Usage:
     python benchmarks/tuning_matters.py                       # the demo sweep + 16 trainings
     python benchmarks/tuning_matters.py --sweep /tmp/demo/demo  # reuse a finished demo sweep
     python benchmarks/tuning_matters.py --smoke-test          # 3 tiny sizes: about a minute
+    python benchmarks/tuning_matters.py --runs /tmp/raylaws-tuning-matters/tuning_matters.csv  # refit, redraw
 """
 
 from __future__ import annotations
@@ -52,9 +49,11 @@ import os
 import statistics
 import subprocess
 import sys
+import textwrap
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Optional, Sequence
 
 REPO = Path(__file__).resolve().parents[1]
@@ -98,15 +97,6 @@ class Run:
         return self.eval_loss if ok and self.status in ("completed", "diverged") else None
 
 
-@dataclass(frozen=True)
-class Config:
-    """A size's chosen config: what arms 2 and 3 train every size with."""
-
-    size: str
-    learning_rate: float
-    batch_size: int
-
-
 @dataclass
 class ArmResult:
     """One arm's law and per-size seed means."""
@@ -126,14 +116,17 @@ class ArmResult:
 # ---- the sweep (arm 1) --------------------------------------------------------------------
 
 
-def smoke_spec_dict() -> dict[str, Any]:
+def write_smoke_spec(folder: Path) -> Path:
+    """The demo spec with :data:`SMOKE_OVERRIDES`, written to ``folder/demo-smoke.yaml``."""
     import yaml
 
     raw = yaml.safe_load(DEFAULT_SPEC.read_text())
     raw["name"] = "demo-smoke"
     for section, values in SMOKE_OVERRIDES.items():
         raw[section] = {**raw[section], **values}
-    return raw
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "demo-smoke.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    return folder / "demo-smoke.yaml"
 
 
 def run_sweep(spec_path: Path, storage: Path) -> Path:
@@ -183,17 +176,6 @@ def tuned_arm(sweep_dir: Path) -> tuple[Any, list[Run], list[Any]]:
     return spec, sorted(runs, key=lambda r: (r.n_params, r.seed)), sizes
 
 
-def chosen_configs(runs: Sequence[Run]) -> dict[str, Config]:
-    """Each size's chosen config: the one its seed re-runs trained (one per size)."""
-    configs: dict[str, Config] = {}
-    for run in runs:
-        config = Config(run.size, run.learning_rate, run.batch_size)
-        if configs.setdefault(run.size, config) != config:
-            raise SystemExit(f"--sweep: the seed re-runs of {run.size} trained two configs; give a sweep "
-                             "without debug re-runs")
-    return configs
-
-
 def middle_size(sizes: Sequence[Any]) -> Any:
     """The size whose ln N is nearest the middle of the ladder's ln N range (the smaller on a
     tie): the middle of the law's line."""
@@ -205,10 +187,11 @@ def middle_size(sizes: Sequence[Any]) -> Any:
 # ---- the fixed arms (2 and 3) -------------------------------------------------------------
 
 
-def train_fixed(spec: Any, sizes: Sequence[Any], arms: dict[str, Config], seeds: Sequence[int],
+def train_fixed(spec: Any, sizes: Sequence[Any], arms: dict[str, Any], seeds: Sequence[int],
                 workers: int) -> list[Run]:
-    """Every size with each arm's config over ``seeds``, in a pool of ``workers`` processes
-    (largest sizes first; a job two arms share trains once)."""
+    """Every size with each arm's config (a :class:`raylaws.trial.Hyperparameters`) over
+    ``seeds``, in a pool of ``workers`` processes (largest sizes first; a job two arms share
+    trains once)."""
     jobs = {(size.name, config.learning_rate, config.batch_size, seed): None
             for size in sorted(sizes, key=lambda s: -s.n_params) for config in arms.values() for seed in seeds}
     rows = dict(zip(jobs, search_efficiency.train_points(spec, list(jobs), workers)))
@@ -289,7 +272,7 @@ def plot(results: Sequence[ArmResult], path: Path, caption: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import MaxNLocator, NullLocator
 
     fig, ax = plt.subplots(figsize=(7.5, 5.2))
     styles = zip(results, ("tab:blue", "tab:red", "tab:green"), ("o", "s", "^"), (1.0, 0.95, 1.05))
@@ -306,16 +289,16 @@ def plot(results: Sequence[ArmResult], path: Path, caption: str) -> None:
             ax.plot(grid, r.law.predict(grid), color=colour, linewidth=1.3)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    plain = FuncFormatter(lambda value, _: f"{value:g}")
-    ax.yaxis.set_major_formatter(plain)
-    ax.yaxis.set_minor_formatter(plain)
+    ax.yaxis.set_major_locator(MaxNLocator(7))  # a loss spans well under a decade: plain ticks, not 10^k
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_major_formatter("{x:g}")
     ax.set_xlabel("N (non-embedding parameters, 12 L H²)")
     ax.set_ylabel("eval loss (nats/token; seed means large, runs small)")
     ax.set_title("Tuning matters: tuned per size against one setting for all")
     ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.25)
-    fig.text(0.01, 0.01, caption, fontsize=6.5, color="dimgray")
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.text(0.01, 0.01, textwrap.fill(caption, 150), fontsize=6.5, color="dimgray")
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=130)
     plt.close(fig)
@@ -329,57 +312,84 @@ def write_runs(results: Sequence[ArmResult], path: Path) -> None:
             writer.writerows(asdict(run) for run in r.runs)
 
 
+def read_runs(path: Path) -> list[Run]:
+    """The runs a previous run wrote beside its figure (``--runs``)."""
+    with path.open(newline="") as handle:
+        return [Run(row["arm"], row["size"], int(row["n_params"]), float(row["learning_rate"]), int(row["batch_size"]),
+                    int(row["seed"]), row["status"], float(row["eval_loss"]) if row["eval_loss"] else None,
+                    int(row["steps"])) for row in csv.DictReader(handle)]
+
+
+def sweep_and_fixed_arms(args: argparse.Namespace, out: Path) -> tuple[list[Run], str]:
+    """Arm 1 from the sweep (run now, or ``--sweep``), then arms 2 and 3 trained; every run."""
+    if args.sweep is None:
+        spec_path = write_smoke_spec(out.parent) if args.smoke_test else DEFAULT_SPEC
+        args.sweep = run_sweep(spec_path, args.storage or out.parent / "sweeps")
+    spec, tuned, sizes = tuned_arm(args.sweep)
+    from raylaws.trial import Hyperparameters
+
+    configs = {r.size: Hyperparameters(r.learning_rate, r.batch_size) for r in tuned}  # one per size: no re-runs
+    smallest, middle = min(sizes, key=lambda s: s.n_params), middle_size(sizes)
+    seeds = sorted({r.seed for r in tuned})
+    print(f"sweep {args.sweep} (spec {spec.name}): {len(sizes)} sizes, seeds {', '.join(map(str, seeds))}")
+    print("chosen configs: " + "; ".join(f"{size} lr {c.learning_rate:.4g} bs {c.batch_size}"
+                                         for size, c in configs.items()))
+    print(f"training every size with {smallest.name}'s config and with {middle.name}'s (middle: its ln N is "
+          f"nearest the middle of the ladder's), {args.workers} at a time", flush=True)
+    fixed = train_fixed(spec, sizes, {"smallest": configs[smallest.name], "middle": configs[middle.name]}, seeds,
+                        args.workers)
+    repeated, gap = retrained_gap(tuned, fixed)
+    print(f"retrained: {repeated} runs repeat a sweep run (size, config, seed); largest relative loss "
+          f"difference {gap:.2e}")
+    return tuned + fixed, f"sweep {args.sweep.name}"
+
+
+def notes(result: ArmResult) -> list[str]:
+    """What the table's numbers alone do not say: a degenerate law, runs that stopped early."""
+    lines = [f"{result.label}: {problem}" for problem in (result.law.problems_ if result.law is not None else [])]
+    longest = max((r.steps for r in result.runs), default=0)
+    early = [f"{r.size} seed {r.seed} at step {r.steps}" for r in result.runs
+             if r.status == "completed" and r.steps < longest]
+    if early:
+        lines.append(f"{result.label}: stopped early by patience: {', '.join(early)}")
+    return lines
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sweep", type=Path, default=None, help="a finished demo sweep's folder to reuse as arm 1")
-    parser.add_argument("--storage", type=Path, default=None,
-                        help="where the sweep runs without --sweep (default: sweeps/ beside --out); a finished "
-                             "sweep there is reused")
+    parser.add_argument("--storage", type=Path, default=None, help="where the sweep runs without --sweep (default: "
+                        "sweeps/ beside --out); a finished sweep there is reused")
+    parser.add_argument("--runs", type=Path, default=None,
+                        help="the runs CSV an earlier run wrote: fit, print and draw them again, training nothing")
     parser.add_argument("--out", type=Path, default=None, help=f"the figure (PNG; default {DEFAULT_OUT})")
     parser.add_argument("--workers", type=int, default=2, help="trainings at once for arms 2 and 3 (default 2)")
     parser.add_argument("--smoke-test", action="store_true", help="3 tiny sizes, 30 steps: about a minute")
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error("--workers must be at least 1")
+    if args.runs is not None and (args.sweep is not None or args.smoke_test):
+        parser.error("--runs trains nothing: give it without --sweep and --smoke-test")
     out = args.out or (DEFAULT_OUT.with_name("tuning_matters_smoke.png") if args.smoke_test else DEFAULT_OUT)
-    if args.sweep is None:
-        spec_path = DEFAULT_SPEC
-        if args.smoke_test:
-            import yaml
-
-            spec_path = out.parent / "demo-smoke.yaml"
-            spec_path.parent.mkdir(parents=True, exist_ok=True)
-            spec_path.write_text(yaml.safe_dump(smoke_spec_dict(), sort_keys=False))
-        sweep_dir = run_sweep(spec_path, args.storage or out.parent / "sweeps")
+    if args.runs is not None:
+        runs, source = read_runs(args.runs), "refitted"
     else:
-        sweep_dir = args.sweep
-    spec, tuned, sizes = tuned_arm(sweep_dir)
-    configs = chosen_configs(tuned)
-    smallest = min(sizes, key=lambda s: s.n_params)
-    middle = middle_size(sizes)
-    seeds = sorted({r.seed for r in tuned})
-    print(f"sweep {sweep_dir} (spec {spec.name}): {len(sizes)} sizes, seeds {', '.join(map(str, seeds))}")
-    print("chosen configs: " + "; ".join(f"{c.size} lr {c.learning_rate:.4g} bs {c.batch_size}"
-                                         for c in configs.values()))
-    fixed_configs = {"smallest": configs[smallest.name], "middle": configs[middle.name]}
-    print(f"training every size with {smallest.name}'s config and with {middle.name}'s (middle: its ln N is "
-          f"nearest the middle of the ladder's), {args.workers} at a time", flush=True)
-    fixed = train_fixed(spec, sizes, fixed_configs, seeds, args.workers)
-    repeated, gap = retrained_gap(tuned, fixed)
-    print(f"retrained: {repeated} runs repeat a sweep run (size, config, seed); largest relative loss "
-          f"difference {gap:.2e}")
-    labels = {"tuned": "tuned per size", "smallest": f"{smallest.name}'s config for all",
-              "middle": f"{middle.name}'s config for all"}
-    results = [fit_arm(arm, labels[arm], [r for r in tuned + fixed if r.arm == arm]) for arm in ARMS]
+        runs, source = sweep_and_fixed_arms(args, out)
+    n_of = {r.size: r.n_params for r in runs}
+    sizes = [SimpleNamespace(name=name, n_params=n) for name, n in sorted(n_of.items(), key=lambda item: item[1])]
+    seeds = sorted({r.seed for r in runs if r.arm == "tuned"})
+    labels = {"tuned": "tuned per size", "smallest": f"{sizes[0].name}'s config for all",
+              "middle": f"{middle_size(sizes).name}'s config for all"}
+    results = [fit_arm(arm, labels[arm], [r for r in runs if r.arm == arm]) for arm in ARMS]
     print(f"== loss ~ N^-alpha over {len(seeds)} seeds; backtest: fit on the smaller sizes, predict "
-          f"{max(sizes, key=lambda s: s.n_params).name}'s seed mean (relative error); per size: seed-mean loss "
+          f"{sizes[-1].name}'s seed mean (relative error); per size: seed-mean loss "
           "(! = a seed did not complete; a diverged run counts with its best loss before it diverged)")
     print("\n".join(table(results, sizes)))
+    print("\n".join(line for r in results for line in notes(r)))
     commit = search_efficiency.code_version()
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    caption = (f"python benchmarks/tuning_matters.py{' --smoke-test' if args.smoke_test else ''}; sweep "
-               f"{sweep_dir.name}, seeds {seeds}; {commit}; {date}")
-    plot(results, out, caption)
+    flags = " --smoke-test" if args.smoke_test else f" --runs {args.runs}" if args.runs else ""
+    plot(results, out, f"python benchmarks/tuning_matters.py{flags}; {source}, seeds {seeds}; {commit}; {date}")
     write_runs(results, out.with_suffix(".csv"))
     print(f"figure: {out}  runs: {out.with_suffix('.csv')}  ({commit}, {date})")
     print(" ".join(f"{r.arm}_r2={_cell(r.r2, '.4f')}" for r in results))

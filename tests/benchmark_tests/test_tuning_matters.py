@@ -86,6 +86,26 @@ def test_an_arm_of_two_sizes_has_no_backtest_and_one_of_one_size_no_law() -> Non
     assert cells[1:5] == ["-", "-", "-", "-"]
 
 
+def test_a_law_rising_with_n_fits_as_well_but_is_noted_with_the_runs_that_stopped_early() -> None:
+    sizes = [size("L1", 1_000), size("L2", 8_000), size("L3", 64_000)]
+    rising = [bench.Run("smallest", s.name, s.n_params, 0.13, 32, seed, "completed", 2 * s.n_params ** 0.05,
+                        300 if s.name == "L3" and seed == 1 else 700) for s in sizes for seed in (1, 2)]
+    result = bench.fit_arm("smallest", "L1's config for all", rising)
+    assert result.r2 > 0.99 and math.isclose(result.exponent, -0.05, rel_tol=1e-3)
+    notes = bench.notes(result)
+    assert any("does not decrease" in note for note in notes)
+    assert notes[-1] == "L1's config for all: stopped early by patience: L3 seed 1 at step 300"
+    assert bench.notes(bench.fit_arm("tuned", "t", runs_on_a_law("tuned", sizes))) == []
+
+
+def test_the_runs_written_beside_the_figure_read_back_as_the_same_runs(tmp_path: Path) -> None:
+    runs = runs_on_a_law("tuned", [size("L1", 1_000), size("L2", 8_000)])
+    runs.append(bench.Run("middle", "L2", 8_000, 2e-2, 16, 1, "diverged", None, 40))
+    result = bench.ArmResult("all", "all", runs)
+    bench.write_runs([result], tmp_path / "runs.csv")
+    assert bench.read_runs(tmp_path / "runs.csv") == runs
+
+
 def test_a_retrained_run_is_compared_with_the_sweeps_run_of_the_same_size_config_and_seed() -> None:
     sizes = [size("L1", 1_000), size("L2", 8_000)]
     tuned = runs_on_a_law("tuned", sizes)
