@@ -20,13 +20,13 @@ from two sweeps run on this 2-core x86-64 box:
   every 50 of 1,200 steps on 4,096 tokens: noisier curves that keep falling slowly instead of
   dropping as a cosine decays; 3 min 15 s).
 
-Two more finished demo sweeps were added on 2026-12-07 with `--add-real-curves SWEEP_DIR` (this
-file's metadata lists every step), on this same box under load from other work (their losses do
-not depend on it):
-
-- ``demo-2``: /tmp/raylaws-tuning-matters/sweeps/demo, `search_spaces/demo.yaml` at commit
-  8eef374 (34 trials), run by `benchmarks/tuning_matters.py` for its tuned arm;
-- ``demo-3``: /tmp/seeds_demo/demo, the demo with its seeds rule at commit bcf26e3 (34 trials).
+One more finished demo sweep was added on 2026-12-07 with `--add-real-curves SWEEP_DIR` (this
+file's metadata lists every step), run on this project's current 2-core box (AMD EPYC) under
+load from other work (its losses do not depend on it): ``demo-2``,
+/tmp/raylaws-tuning-matters/sweeps/demo, `search_spaces/demo.yaml` at commit 8eef374 (34
+trials), run by `benchmarks/tuning_matters.py` for its tuned arm. The demo with its seeds rule
+(commit bcf26e3, /tmp/seeds_demo/demo) recorded the very same 34 trials on this box (the rule
+added no seed), so it adds no curve and is left out.
 
 Families (each curve is fitted on its first points and scored on the rest, held out):
 

@@ -111,7 +111,8 @@ class SweepTargets:
 def fit(
     sweep_dir: str = typer.Argument(..., help="a sweep directory, <storage>/<name>, or a .csv/.parquet table"),
     form: str = typer.Option("power", help="power (the paper's), saturating (E + A*N^-alpha), sigmoid, m4 "
-                                          "(Alabdulmohsin et al. 2022) or auto (chosen by backtest)"),
+                                          "(Alabdulmohsin et al. 2022) or auto (the average of the forms that "
+                                          "backtest within 40% of the best)"),
     y: Optional[str] = typer.Option(None, "--y", "--metric", help="the loss, lower is better: a numeric trials "
                                                                  "column of a sweep (default eval_loss), or a "
                                                                  "table's column"),
