@@ -1,11 +1,11 @@
 """How well each law form extrapolates, and whether its 95% intervals hold (issue 13).
 
-    PYTHONPATH=. .venv/bin/python benchmarks/extrapolation.py            # ~2-4 min on 2 cores
+    PYTHONPATH=. .venv/bin/python benchmarks/extrapolation.py            # ~10-30 min on 2 cores
     PYTHONPATH=. .venv/bin/python benchmarks/extrapolation.py --smoke-test
 
 Validation set (nothing here comes from a public collection of learning curves):
 
-- Simulated curves with known truth (6 per family), 10 sizes over 3 decades x 3 seeds, 1% seed
+- Simulated curves with known truth (20 per family), 10 sizes over 3 decades x 3 seeds, 1% seed
   noise and 0.5% size noise in ln y, one family per shape: a pure power law, a saturating law, M4 curves that
   start on a plateau (gamma 0.5 and 2, as few-shot error near chance does), a logistic (sigmoid)
   curve, and a broken power law (the exponent changes mid-range) that no form here contains:
@@ -25,7 +25,7 @@ Every simulated curve is fitted on its 7 smaller sizes and scored on its 3 large
 ln y (the metric of Alabdulmohsin et al. 2022), whether each held-out size's geometric mean fell
 inside the fit's 95% `predict_interval` (B=50 bootstraps), and the intervals' mean relative
 width. Fits per second: one fit without a bootstrap, on the first curve of each family, one core.
-Work runs in --workers processes (2 by default); about 200 CPU-seconds in all.
+Work runs in --workers processes (2 by default); about 1,000 CPU-seconds in all.
 
 `--calibrate --seed 1` also prints coverage with every fit's `drift_` multiplied by 0.5 .. 3:
 how `_DRIFT_SCALE` in raylaws/fit/_uncertainty.py was chosen, on a simulated set other than the

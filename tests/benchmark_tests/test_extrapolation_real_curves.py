@@ -16,10 +16,10 @@ import real_curves  # noqa: E402  (benchmarks/real_curves.py)
 FORMS = ("power", "saturating", "sigmoid", "m4", "auto")
 
 
-def test_the_committed_curves_come_from_two_sweeps_with_a_ladder_each() -> None:
+def test_the_committed_curves_come_from_three_sweeps_with_a_ladder_each() -> None:
     table = pq.read_table(real_curves.REAL_CURVES).to_pylist()
     sweeps = {row["sweep"] for row in table}
-    assert len(sweeps) == 2
+    assert sweeps == {"demo", "constant", "demo-2"}
     assert sorted(row["sweep"] for row in table if row["kind"] == "ladder") == sorted(sweeps)
     for row in table:
         assert np.all(np.diff(row["x"]) > 0) and np.all(np.isfinite(row["y"])), row["curve"]
@@ -50,3 +50,4 @@ def test_every_real_family_prints_a_median_error_per_form_and_auto_over_the_best
         assert int(curves) == 1 and best in FORMS[:-1]
         assert float(medians[FORMS.index(best)]) > 0 and float(ratio) > 0
     assert rows["ladder"][1 + FORMS.index("m4")] == "nan"  # 3 sizes cannot fit m4's 5 parameters
+
