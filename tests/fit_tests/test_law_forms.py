@@ -197,3 +197,19 @@ def test_cli_fits_a_csv_with_the_same_output_as_a_sweep(tmp_path, sweep):
     assert result.exit_code == 0, result.output
     for expected in ("alpha", "rolling backtest RMSE", "backtest: fit without", "off-law"):
         assert expected in result.output
+
+
+def test_cli_fit_form_auto_on_a_csv_names_the_forms_it_averaged(tmp_path):
+    from typer.testing import CliRunner
+
+    from raylaws.cli import app
+
+    x, y = saturating_rows(seed=3)
+    path = tmp_path / "curve.csv"
+    path.write_text("n,loss\n" + "".join(f"{a},{b}\n" for a, b in zip(x, y)))
+    result = CliRunner().invoke(app, ["fit", str(path), "--x", "n", "--y", "loss", "--form", "auto",
+                                      "--bootstrap", "20"])
+    assert result.exit_code == 0, result.output
+    blend = next(line for line in result.output.splitlines() if line.startswith("form: auto = "))
+    assert "saturating" in blend and "sigmoid" in blend and "left out 'power'" in result.output
+    assert "backtest: fit without the 2 largest sizes" in result.output
