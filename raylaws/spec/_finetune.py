@@ -10,7 +10,8 @@ from raylaws.spec._base import _Frozen
 from raylaws.spec._search import LearningRateRange, PruningSpec
 
 
-BUILTIN_TASKS = ("stdlib-family", "stdlib-docstring")  # offline tasks built from the stdlib (raylaws.tasks)
+# Offline tasks built from the standard library (raylaws.tasks).
+BUILTIN_TASKS = ("stdlib-family", "stdlib-docstring", "stdlib-identifier")
 
 
 class TaskSpec(_Frozen):
@@ -20,7 +21,7 @@ class TaskSpec(_Frozen):
     and eval), a directory holding ``train.*`` and ``dev.*`` (or ``validation.*``/``eval.*``)
     files, a ``datasets.save_to_disk`` directory, or ``hub:<name>`` (a local path after
     ``hub:`` is read as a local file; anything else needs the network). Leave ``data`` out for
-    a built-in offline task (``stdlib-family``, ``stdlib-docstring``; see :mod:`raylaws.tasks`).
+    a built-in offline task (``stdlib-family``, ``stdlib-docstring``, ``stdlib-identifier``; see :mod:`raylaws.tasks`).
     ``metric`` is maximised; records hold ``eval_loss = 1 - metric`` as the paper plots it.
     """
 

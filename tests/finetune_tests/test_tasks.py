@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import keyword
+import os
+import re
+import subprocess
+import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from raylaws.spec import SpecError, TaskSpec, spec_from_dict
+from raylaws.spec import BUILTIN_TASKS, SpecError, TaskSpec, spec_from_dict
 from raylaws.tasks import TaskCounts, builtin_counts, builtin_task, check_tasks, read_task, score
-from tests.conftest import tiny_spec_dict
+from raylaws.tasks import _identifiers
+from raylaws.tasks._data import digest
+from tests.conftest import REPO, tiny_spec_dict
 
 
 def test_the_builtin_tasks_are_deterministic_balanced_and_sized_as_documented() -> None:
@@ -27,6 +36,64 @@ def test_the_builtin_tasks_are_deterministic_balanced_and_sized_as_documented() 
         assert len(set(counts.values())) == 1, "balanced classes"
     assert len({label for _, _, label in family_train}) == 8
     assert all(label not in text.lower() for text, _, label in family_train), "a window never names its package"
+
+
+def test_the_identifier_task_has_its_documented_counts_and_a_balanced_evaluation_split() -> None:
+    train, held_out = builtin_task("stdlib-identifier")
+    assert builtin_counts("stdlib-identifier") == TaskCounts(len(train), len(held_out)) == TaskCounts(20_480, 2_560)
+    assert builtin_counts("stdlib-identifier").train >= 20_000, "twice the paper's 10K line"
+    assert set(Counter(label for _, _, label in held_out).values()) == {40}, "40 per identifier"
+    per_class = Counter(label for _, _, label in train)
+    assert set(per_class) == {label for _, _, label in held_out} and len(per_class) == 64
+    assert max(per_class.values()) <= 0.025 * len(train), "no identifier dominates (self alone has thousands)"
+    assert min(per_class.values()) >= 100, "every identifier has examples to learn from"
+    capped = sorted(per_class.values())[-8:]
+    assert capped[-1] - capped[0] <= 1, "the round-robin caps the largest classes at one common count"
+    assert not {t for t, _, _ in train} & {t for t, _, _ in held_out}, "no text in both splits"
+    assert [digest(e) for e in train] == sorted(digest(e) for e in train), "listed in SHA-256 order"
+
+
+def test_every_identifier_example_hides_its_identifier_once_in_a_short_snippet() -> None:
+    train, held_out = builtin_task("stdlib-identifier")
+    for text, pair, label in train + held_out:
+        assert pair is None and label.isidentifier() and not keyword.iskeyword(label)
+        assert 16 <= len(text) <= 64 and text.count("?") == 1 and text.count("\n") <= 2
+        assert label not in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text), "the identifier is nowhere else: no copying"
+    assert {"test", "encodings", "pydoc_data"}.isdisjoint(_identifiers.packages())
+    assert {"asyncio", "email", "json", "logging", "xml"} <= set(_identifiers.packages())
+
+
+def test_an_identifier_window_masks_the_occurrence_under_up_to_two_lines_above_it() -> None:
+    lines = ["x = 1", "", "def size(items):", "    if items:", "        return len(items)", "    s = '?'  # len"]
+    assert _identifiers.window(lines, 5, 15, 18) == "def size(items):\n    if items:\n        return ?(items)"
+    assert _identifiers.window(lines, 4, 7, 12) == "def size(items):\n    if ?:", "a blank line ends the context"
+    assert _identifiers.window(lines, 6, 4, 5) is None, "a line that holds a ? already"
+    assert _identifiers.window(["x = 1"], 1, 0, 1) is None, "under 16 characters"
+    long = ["    # " + "a" * 60, "    value = compute(first, second)"]
+    assert _identifiers.window(long, 2, 4, 9) == "? = compute(first, second)", "a line above that does not fit is left out"
+
+
+def test_the_identifier_examples_do_not_depend_on_the_process() -> None:
+    def fingerprint(examples: tuple[list, list]) -> str:
+        return hashlib.sha256(json.dumps(examples).encode()).hexdigest()
+
+    code = ("import hashlib, json; from raylaws.tasks import builtin_task; "
+            "print(hashlib.sha256(json.dumps(builtin_task('stdlib-identifier')).encode()).hexdigest())")
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO,
+                           env={**os.environ, "PYTHONHASHSEED": "12345"})  # another order of every set
+    assert other.stdout.strip() == fingerprint(builtin_task("stdlib-identifier"))
+
+
+def test_the_spec_accepts_every_builtin_task_by_name_and_lists_them_for_an_unknown_one() -> None:
+    from raylaws.tasks._builtin import _BUILTINS
+
+    assert set(BUILTIN_TASKS) == set(_BUILTINS)
+    spec = spec_from_dict(tiny_spec_dict(finetune={"tasks": [{"name": "stdlib-identifier"}]}))
+    assert spec.finetune is not None and spec.finetune.tasks[0].data is None and check_tasks(spec) == {}
+    with pytest.raises(SpecError, match="stdlib-identifier"):
+        spec_from_dict(tiny_spec_dict(finetune={"tasks": [{"name": "stdlib-identifiers"}]}))
+    with pytest.raises(ValueError, match="stdlib-family, stdlib-docstring, stdlib-identifier"):
+        builtin_counts("stdlib-identifiers")
 
 
 def test_metrics_match_hand_computed_values() -> None:
