@@ -190,4 +190,4 @@ def _reason(scores: dict[str, float], blended: list[str], n_origins: int) -> str
               f"scored on the larger; forms within {BLEND_MARGIN:.0%} of the best are averaged)")
     if left_out:
         reason += f"; left out {listed(left_out)}"
-    return reason if scores else "no form could be scored"
+    return reason

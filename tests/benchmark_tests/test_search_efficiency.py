@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import re
 import statistics
@@ -18,21 +17,13 @@ import pytest
 import raylaws
 from raylaws.report import write_report
 
+from tests.benchmark_tests import load_benchmark
 from tests.conftest import REPO
 
 SCRIPT = REPO / "benchmarks" / "search_efficiency.py"
 
 
-def _load() -> Any:
-    module_spec = importlib.util.spec_from_file_location("search_efficiency", SCRIPT)
-    assert module_spec is not None and module_spec.loader is not None
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules[module_spec.name] = module  # dataclasses look their module up there
-    module_spec.loader.exec_module(module)
-    return module
-
-
-bench = _load()
+bench = load_benchmark("search_efficiency")
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import re
 import subprocess
@@ -13,21 +12,13 @@ from typing import Any
 
 import pytest
 
+from tests.benchmark_tests import load_benchmark
 from tests.conftest import REPO
 
 SCRIPT = REPO / "benchmarks" / "tuning_matters.py"
 
 
-def _load() -> Any:
-    module_spec = importlib.util.spec_from_file_location("tuning_matters", SCRIPT)
-    assert module_spec is not None and module_spec.loader is not None
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules[module_spec.name] = module  # dataclasses look their module up there
-    module_spec.loader.exec_module(module)
-    return module
-
-
-bench = _load()
+bench = load_benchmark("tuning_matters")
 
 
 def size(name: str, n_params: int) -> SimpleNamespace:
