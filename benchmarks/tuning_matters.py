@@ -18,7 +18,9 @@ seeds:
    would most likely pick. On the demo (N = 1,728 .. 110,592) it is L2 exactly:
    13,824 = sqrt(1,728 x 110,592). Of 4 sizes, L2 and L3 are both "middle" by rank.
 
-Arms 2 and 3 train every size over the seeds of the sweep's seed phase, with its stored spec,
+Arms 2 and 3 train every size over the seeds the sweep's seed phase ran at that size (its seeds
+rule may stop a size at fewer seeds than another), so every arm's mean at a size averages the same
+seeds; they train with the sweep's stored spec,
 in a process pool (``--workers``, default 2) calling :func:`raylaws.train.train_trial` with
 :meth:`raylaws.trial.TrialSettings.for_size`, as a sweep's trial does inside Ray, so the arms
 differ by the config only. The runs that repeat one of the sweep's (a size trained with its own
@@ -187,18 +189,19 @@ def middle_size(sizes: Sequence[Any]) -> Any:
 # ---- the fixed arms (2 and 3) -------------------------------------------------------------
 
 
-def train_fixed(spec: Any, sizes: Sequence[Any], arms: dict[str, Any], seeds: Sequence[int],
+def train_fixed(spec: Any, sizes: Sequence[Any], arms: dict[str, Any], seeds: dict[str, Sequence[int]],
                 workers: int) -> list[Run]:
-    """Every size with each arm's config (a :class:`raylaws.trial.Hyperparameters`) over
-    ``seeds``, in a pool of ``workers`` processes (largest sizes first; a job two arms share
-    trains once)."""
+    """Every size with each arm's config (a :class:`raylaws.trial.Hyperparameters`) over its
+    seeds (``seeds[size name]``), in a pool of ``workers`` processes (largest sizes first; a job
+    two arms share trains once)."""
     jobs = {(size.name, config.learning_rate, config.batch_size, seed): None
-            for size in sorted(sizes, key=lambda s: -s.n_params) for config in arms.values() for seed in seeds}
+            for size in sorted(sizes, key=lambda s: -s.n_params) for config in arms.values()
+            for seed in seeds[size.name]}
     rows = dict(zip(jobs, search_efficiency.train_points(spec, list(jobs), workers)))
     runs = []
     for arm, config in arms.items():
         for size in sorted(sizes, key=lambda s: s.n_params):
-            for seed in seeds:
+            for seed in seeds[size.name]:
                 row = rows[(size.name, config.learning_rate, config.batch_size, seed)]
                 runs.append(Run(arm, size.name, size.n_params, config.learning_rate, config.batch_size, seed,
                                 row["status"], row["eval_loss"], int(row["steps"])))
@@ -330,8 +333,9 @@ def sweep_and_fixed_arms(args: argparse.Namespace, out: Path) -> tuple[list[Run]
 
     configs = {r.size: Hyperparameters(r.learning_rate, r.batch_size) for r in tuned}  # one per size: no re-runs
     smallest, middle = min(sizes, key=lambda s: s.n_params), middle_size(sizes)
-    seeds = sorted({r.seed for r in tuned})
-    print(f"sweep {args.sweep} (spec {spec.name}): {len(sizes)} sizes, seeds {', '.join(map(str, seeds))}")
+    seeds = {s.name: sorted({r.seed for r in tuned if r.size == s.name}) for s in sizes}
+    print(f"sweep {args.sweep} (spec {spec.name}): {len(sizes)} sizes, seeds "
+          + "; ".join(f"{size} {', '.join(map(str, ran))}" for size, ran in seeds.items()))
     print("chosen configs: " + "; ".join(f"{size} lr {c.learning_rate:.4g} bs {c.batch_size}"
                                          for size, c in configs.items()))
     print(f"training every size with {smallest.name}'s config and with {middle.name}'s (middle: its ln N is "
@@ -378,10 +382,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     n_of = {r.size: r.n_params for r in runs}
     sizes = [SimpleNamespace(name=name, n_params=n) for name, n in sorted(n_of.items(), key=lambda item: item[1])]
     seeds = sorted({r.seed for r in runs if r.arm == "tuned"})
+    counts = sorted({sum(r.arm == "tuned" and r.size == s.name for r in runs) for s in sizes})
+    per_size = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]} to {counts[-1]}"
     labels = {"tuned": "tuned per size", "smallest": f"{sizes[0].name}'s config for all",
               "middle": f"{middle_size(sizes).name}'s config for all"}
     results = [fit_arm(arm, labels[arm], [r for r in runs if r.arm == arm]) for arm in ARMS]
-    print(f"== loss ~ N^-alpha over {len(seeds)} seeds; backtest: fit on the smaller sizes, predict "
+    print(f"== loss ~ N^-alpha over each size's seeds ({per_size} per size, the same in every arm); backtest: fit on the smaller sizes, predict "
           f"{sizes[-1].name}'s seed mean (relative error); per size: seed-mean loss "
           "(! = a seed did not complete; a diverged run counts with its best loss before it diverged)")
     print("\n".join(table(results, sizes)))

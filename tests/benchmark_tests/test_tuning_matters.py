@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import math
 import re
 import subprocess
@@ -138,4 +139,9 @@ def test_the_smoke_test_prints_every_arms_law_and_writes_the_figure(tmp_path: Pa
     assert re.search(r"^retrained: [1-9]\d* runs repeat a sweep run .* difference 0\.00e\+00$", text, re.MULTILINE)
     assert re.fullmatch(r"tuned_r2=\S+ smallest_r2=\S+ middle_r2=\S+", text.strip().splitlines()[-1])
     assert out.stat().st_size > 10_000 and out.read_bytes()[:4] == b"\x89PNG"
-    assert len(out.with_suffix(".csv").read_text().splitlines()) == 1 + 3 * 3 * 2  # arms x sizes x seeds
+    # every arm trains each size over the seeds the sweep ran there (its seeds rule stops a size at 2 or 3)
+    with out.with_suffix(".csv").open() as handle:
+        written = list(csv.DictReader(handle))
+    seeds_of = {arm: sorted((r["size"], r["seed"]) for r in written if r["arm"] == arm) for arm in bench.ARMS}
+    assert seeds_of["tuned"] == seeds_of["smallest"] == seeds_of["middle"]
+    assert 3 * 2 <= len(seeds_of["tuned"]) <= 3 * 3  # sizes x seeds
