@@ -118,7 +118,7 @@ class SizeStudies:
 
     def _continue_sampler(self, size: str) -> None:
         """Restore the size's sampler streams from its latest asked trial (a resumed sweep)."""
-        trials = self._studies[size].get_trials(deepcopy=False)
+        trials = self._asked_trials(size)  # an enqueued trial never asked drew nothing
         if not trials:
             return  # a new study: the seeded streams as they are
         latest = max(trials, key=lambda t: t.number)
@@ -137,8 +137,13 @@ class SizeStudies:
     # ---- reading ----------------------------------------------------------------------------
 
     def n_asked(self, size: str) -> int:
-        """Trials of the size's study in any state (the search budget counts these)."""
-        return len(self._studies[size].get_trials(deepcopy=False))
+        """Trials of the size's study that were asked, in any state but WAITING (the search
+        budget counts these). A WAITING trial was enqueued (a size-aware probe or line-search
+        step) by a driver that died before asking it: the next ask hands it out."""
+        return len(self._asked_trials(size))
+
+    def _asked_trials(self, size: str) -> list[optuna.trial.FrozenTrial]:
+        return [t for t in self._studies[size].get_trials(deepcopy=False) if t.state != TrialState.WAITING]
 
     def n_finished(self, size: str) -> int:
         """Trials of the study that have finished (told to Optuna or not yet)."""

@@ -175,3 +175,50 @@ def test_a_trial_the_driver_died_before_drawing_is_drawn_on_reopen(tmp_path: Pat
     assert search.learning_rate.low <= hparams.learning_rate <= search.learning_rate.high
     assert hparams.batch_size in search.batch_size
     assert study.trials[number].params["learning_rate"] == hparams.learning_rate
+
+
+class _Killed(Exception):
+    """The driver dies here (SIGKILL leaves the journal as it was)."""
+
+
+@pytest.mark.parametrize("die_at", [0, 1])  # the larger size's probe (its predicted optimum), its first line step
+def test_a_size_aware_sweep_killed_between_an_enqueue_and_its_ask_resumes_to_the_same_trials(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, die_at: int) -> None:
+    # A size-aware search enqueues a trial's config, then asks it. A driver killed in between
+    # leaves a WAITING trial in the journal; the resumed sweep must ask it rather than count it
+    # as asked (which left the size one trial short forever: a sweep that never ended).
+    def make_size_aware(folder: Path) -> SweepPlanner:
+        search = {"learning_rate": {"low": 1e-3, "high": 3e-2}, "batch_size": [8, 16], "trials_per_size": 3,
+                  "sampler_seed": 0, "pruning": {"enabled": False}, "strategy": "size_aware",
+                  "size_aware": {"trials_after_first": 3}}
+        spec = spec_from_dict(tiny_spec_dict(search=search, seeds=1))
+        return SweepPlanner(spec, build_ladder(spec), SweepLayout.at(folder))
+
+    uninterrupted = make_size_aware(tmp_path / "whole")
+    run(uninterrupted)
+    larger = uninterrupted.sizes[-1].name
+    original = SizeStudies.ask
+
+    def dying_ask(self: SizeStudies, size: str, box: Any = None) -> tuple[int, Hyperparameters]:
+        trials = self._studies[size].get_trials(deepcopy=False)
+        waiting = [t for t in trials if t.state == optuna.trial.TrialState.WAITING]
+        if size == larger and waiting and len(trials) - len(waiting) == die_at:
+            raise _Killed
+        return original(self, size, box)
+
+    monkeypatch.setattr(SizeStudies, "ask", dying_ask)
+    with pytest.raises(_Killed):
+        run(make_size_aware(tmp_path / "killed"))
+    monkeypatch.undo()
+    journal = optuna.load_study(study_name=f"tiny/{larger}",
+                                storage=optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(
+                                    str(tmp_path / "killed" / "optuna.journal"))))
+    assert [t.state for t in journal.trials][-1] == optuna.trial.TrialState.WAITING  # the kill left one
+    resumed = make_size_aware(tmp_path / "killed")
+    run(resumed)
+    assert search_configs(resumed) == search_configs(uninterrupted)
+    done = {size.name: sum(r["size"] == size.name and r["phase"] == Phase.SEARCH for r in resumed.records)
+            for size in resumed.sizes}
+    assert done == {size.name: sum(r["size"] == size.name and r["phase"] == Phase.SEARCH
+                                   for r in uninterrupted.records) for size in uninterrupted.sizes}
+    assert done[larger] >= 3  # the probe and its line steps (trials_after_first counts the probe)
