@@ -137,9 +137,8 @@ class SizeStudies:
     # ---- reading ----------------------------------------------------------------------------
 
     def n_asked(self, size: str) -> int:
-        """Trials of the size's study that were asked, in any state but WAITING (the search
-        budget counts these). A WAITING trial was enqueued (a size-aware probe or line-search
-        step) by a driver that died before asking it: the next ask hands it out."""
+        """Trials of the size's study asked, in any state (the search budget counts these); not a
+        WAITING one, enqueued by a driver that died before asking it: the next ask hands it out."""
         return len(self._asked_trials(size))
 
     def _asked_trials(self, size: str) -> list[optuna.trial.FrozenTrial]:
