@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from raylaws.fit._forms import LawForm
@@ -46,10 +48,11 @@ def degeneracies(
         for name, value, bound in zip(form.param_names, theta, lower)
         if name != "E" and np.isfinite(bound) and value <= bound + 1e-6
     ]
-    if "alpha" in form.param_names and theta[form.param_names.index("alpha")] <= 1e-3:
-        at_bound.append("alpha") if "alpha" not in at_bound else None
     for name in at_bound:
         problems.append(f"parameter {name} is at its lower bound")
+    alpha = float(theta[form.param_names.index("alpha")]) if "alpha" in form.param_names else math.inf
+    if alpha <= 1e-3 and "alpha" not in at_bound:  # the power form's alpha has no bound: say what it is
+        problems.append(f"parameter alpha is {alpha:.3g} (<= 0.001): the law barely falls with x, or rises")
     if r2 <= 0.1:
         problems.append(f"the fit is no better than a constant (R² of ln y {r2:.3f})")
     return tuple(problems)

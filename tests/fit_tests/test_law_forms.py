@@ -143,6 +143,16 @@ def test_a_flat_or_rising_curve_warns_that_the_fit_is_degenerate(trend):
     assert law.problems_
 
 
+def test_a_rising_power_law_says_what_its_alpha_is_not_that_it_sits_on_a_bound():
+    # The power form's alpha has no bound: a rising curve fits alpha < 0, and the warning says so.
+    x = np.repeat(np.geomspace(1e3, 1e5, 4), 2)
+    with pytest.warns(DegenerateFitWarning):
+        law = PowerLaw("power", n_bootstrap=0).fit(x, 2.0 * x**0.05)
+    assert law.exponent_ == pytest.approx(-0.05, rel=1e-3)
+    assert "parameter alpha is -0.05 (<= 0.001): the law barely falls with x, or rises" in law.problems_
+    assert not any("lower bound" in problem for problem in law.problems_)
+
+
 def test_a_sound_fit_warns_nothing(sweep):
     n, y = sweep(seed=2)
     with warnings.catch_warnings():
