@@ -19,9 +19,9 @@ seeds:
    13,824 = sqrt(1,728 x 110,592). Of 4 sizes, L2 and L3 are both "middle" by rank.
 
 Arms 2 and 3 train every size over the seeds the sweep's seed phase ran at that size (its seeds
-rule may stop a size at fewer seeds than another), so every arm's mean at a size averages the same
-seeds; they train with the sweep's stored spec,
-in a process pool (``--workers``, default 2) calling :func:`raylaws.train.train_trial` with
+rule may stop a size at fewer seeds than another), so every arm's mean at a size averages the
+same seeds. They train with the sweep's stored spec, in a process pool (``--workers``, default
+2) calling :func:`raylaws.train.train_trial` with
 :meth:`raylaws.trial.TrialSettings.for_size`, as a sweep's trial does inside Ray, so the arms
 differ by the config only. The runs that repeat one of the sweep's (a size trained with its own
 config) are compared with its records: the ``retrained`` line (0 when training is deterministic).
@@ -387,8 +387,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     labels = {"tuned": "tuned per size", "smallest": f"{sizes[0].name}'s config for all",
               "middle": f"{middle_size(sizes).name}'s config for all"}
     results = [fit_arm(arm, labels[arm], [r for r in runs if r.arm == arm]) for arm in ARMS]
-    print(f"== loss ~ N^-alpha over each size's seeds ({per_size} per size, the same in every arm); backtest: fit on the smaller sizes, predict "
-          f"{sizes[-1].name}'s seed mean (relative error); per size: seed-mean loss "
+    print(f"== loss ~ N^-alpha over each size's seeds ({per_size} per size, the same in every arm); backtest: "
+          f"fit on the smaller sizes, predict {sizes[-1].name}'s seed mean (relative error); per size: seed-mean loss "
           "(! = a seed did not complete; a diverged run counts with its best loss before it diverged)")
     print("\n".join(table(results, sizes)))
     print("\n".join(line for r in results for line in notes(r)))
