@@ -38,7 +38,3 @@ class Blend:
             weight * form.model.log_predict_many(thetas[:, part], ln_x)
             for weight, form, part in zip(self.weights, self.forms, self.slices)
         )
-
-    def member(self, thetas: np.ndarray, index: int = 0) -> np.ndarray:
-        """Member `index`'s part of (..., sum k) thetas."""
-        return thetas[..., self.slices[index]]
