@@ -157,6 +157,22 @@ def recorded_losses(rows: Iterable[Mapping[str, Any]]) -> dict[int, Optional[flo
             for r in rows if r["phase"] == Phase.SEED and r.get("task") is None}
 
 
+def fixed_neighbours(outside: Iterable[Mapping[str, Any]], inside: Iterable[tuple[Optional[str], str]]
+                     ) -> dict[Optional[str], list[tuple[int, SeedMember]]]:
+    """The sizes of ``outside``'s pretraining records not in ``inside`` ((design, size name)
+    pairs), as fixed members by design: ``(n_params, member)``, in the order first seen."""
+    rows_of: dict[tuple[Optional[str], str], tuple[int, list[Mapping[str, Any]]]] = {}
+    skip = set(inside)
+    for row in outside:
+        key = (row.get("design"), row["size"])
+        if row.get("task") is None and key not in skip:
+            rows_of.setdefault(key, (int(row["n_params"]), []))[1].append(row)
+    found: dict[Optional[str], list[tuple[int, SeedMember]]] = {}
+    for (design, name), (n_params, rows) in rows_of.items():
+        found.setdefault(design, []).append((n_params, SeedMember(name, recorded_losses(rows), fixed=True)))
+    return found
+
+
 class SeedCounts:
     """Sets every planner size's :attr:`SizeState.seeds_target` and :attr:`SizeState.seeds_settled`.
 
@@ -177,12 +193,8 @@ class SeedCounts:
         self._groups: dict[Optional[str], list[SizeState]] = {}
         for state in sorted(states.values(), key=lambda s: s.size.n_params):
             self._groups.setdefault(state.size.design, []).append(state)
-        self._outside: dict[Optional[str], dict[str, tuple[int, list[Mapping[str, Any]]]]] = {}
-        inside = {(s.size.design, s.size.name) for s in states.values()}
-        for row in outside:
-            design = row.get("design")
-            if (design, row["size"]) not in inside:
-                self._outside.setdefault(design, {}).setdefault(row["size"], (int(row["n_params"]), []))[1].append(row)
+        # The outside sizes' records do not change while the planner runs: their members once.
+        self._fixed = fixed_neighbours(outside, ((s.size.design, s.size.name) for s in states.values()))
         self._decided: dict[str, int] = {}  # the targets last logged
 
     def update(self, search_ended: Callable[[SizeState], bool], has_config: Callable[[SizeState], bool]) -> None:
@@ -198,8 +210,7 @@ class SeedCounts:
         if self._rule is None:
             return
         for design, group in self._groups.items():
-            members = [(n_params, SeedMember(name, recorded_losses(rows), fixed=True))
-                       for name, (n_params, rows) in self._outside.get(design, {}).items()]
+            members = list(self._fixed.get(design, []))
             for state in group:
                 ended = search_ended(state)
                 if not ended or has_config(state):
@@ -243,17 +254,13 @@ def recorded_seed_counts(spec: ExperimentSpec, sizes: Sequence[Any], rows: Seque
     for row in rows:
         if row.get("task") is None:
             by_size.setdefault(row["size"], []).append(row)
-    fixed: dict[tuple[Optional[str], str], tuple[int, list[Mapping[str, Any]]]] = {}
-    for row in outside:
-        if row.get("task") is None and not any(s.name == row["size"] for s in sizes):
-            fixed.setdefault((row.get("design"), row["size"]), (int(row["n_params"]), []))[1].append(row)
+    fixed = fixed_neighbours(outside, ((getattr(size, "design", None), size.name) for size in sizes))
     groups: dict[Optional[str], list[Any]] = {}
     for size in sizes:
         groups.setdefault(getattr(size, "design", None), []).append(size)
     counts = {}
     for design, group in groups.items():
-        members = [(n_params, SeedMember(name, recorded_losses(mine), fixed=True))
-                   for (where, name), (n_params, mine) in fixed.items() if where == design]
+        members = list(fixed.get(design, []))
         for size in group:
             mine = by_size.get(size.name, [])
             search = [r for r in mine if r["phase"] == Phase.SEARCH]
@@ -268,4 +275,4 @@ def recorded_seed_counts(spec: ExperimentSpec, sizes: Sequence[Any], rows: Seque
 
 
 __all__ = ["SeedCheck", "SeedCounts", "SeedDecision", "SeedMember", "check_seeds", "decide_seeds",
-           "recorded_losses", "recorded_seed_counts"]
+           "fixed_neighbours", "recorded_losses", "recorded_seed_counts"]
