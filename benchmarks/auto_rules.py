@@ -39,9 +39,8 @@ import numpy as np  # noqa: E402
 import extrapolation  # noqa: E402  (benchmarks/extrapolation.py)
 from raylaws.fit._bootstrap import group_sizes  # noqa: E402
 from raylaws.fit._forms import FORMS, fit_theta  # noqa: E402
-from raylaws.fit._selection import MAX_ORIGINS, MIN_ORIGINS, rolling_errors  # noqa: E402
+from raylaws.fit._selection import AUTO_CANDIDATES as NAMES, backtest_plan, rolling_errors  # noqa: E402
 
-NAMES = ("power", "saturating", "sigmoid", "m4")
 RULES = ("select-occam0.05", "select", "within-0.2", "within-0.4", "within-0.7", "winv-0.4", "inv-2",
          "akaike-0.5", "top2")
 
@@ -54,8 +53,8 @@ def fit_forms(curve: extrapolation.Curve) -> dict:
     fitted_sizes, size_index, _ = group_sizes(curve.x[train])
     ln_x, ln_y, ln_sizes = np.log(curve.x[train])[None], np.log(curve.y[train]), np.log(fitted_sizes)
     n_sizes = fitted_sizes.size
-    candidates = [f for f in NAMES if n_sizes >= FORMS[f].n_coefficients + 1 + MIN_ORIGINS]
-    first = max(max((FORMS[f].n_coefficients for f in candidates), default=2) + 1, n_sizes - MAX_ORIGINS)
+    forms, first = backtest_plan(n_sizes)  # the forms and origins `auto` backtests
+    candidates = [form.name for form in forms]
     predictions, backtests = {}, {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

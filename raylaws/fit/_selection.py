@@ -115,6 +115,20 @@ def rolling_errors(
     return RollingErrors(np.concatenate(errors), np.concatenate(distances), len(origins))
 
 
+def backtest_plan(n_sizes: int) -> tuple[list[LawForm], int]:
+    """The forms `form="auto"` backtests on a curve of `n_sizes` sizes (those with at least
+    `MIN_ORIGINS` origins, in order of increasing parameter count) and the first origin they
+    share: the richest one's first, or the `MAX_ORIGINS` latest. No form: origin 0."""
+    candidates = [
+        FORMS[name]
+        for name in AUTO_CANDIDATES
+        if n_sizes >= FORMS[name].n_coefficients + 1 + MIN_ORIGINS
+    ]
+    if not candidates:
+        return [], 0
+    return candidates, max(max(form.n_coefficients for form in candidates) + 1, n_sizes - MAX_ORIGINS)
+
+
 def select_form(
     loss: str,
     ln_x: np.ndarray,
@@ -138,20 +152,13 @@ def select_form(
         the weighted average of the candidates' predictions (the blend's own backtest).
     """
     n_sizes = ln_sizes.size
-    candidates = [
-        FORMS[name]
-        for name in AUTO_CANDIDATES
-        if n_sizes >= FORMS[name].n_coefficients + 1 + MIN_ORIGINS
-    ]
+    candidates, first_origin = backtest_plan(n_sizes)
     if not candidates:
         reason = (
             f"only {n_sizes} sizes: a backtest needs at least "
             f"{FORMS['power'].n_coefficients + 1 + MIN_ORIGINS}; fell back to 'power', untested"
         )
         return FormSelection("power", None, {}, 0, reason, {"power": 1.0}), {}
-    first_origin = max(
-        max(form.n_coefficients for form in candidates) + 1, n_sizes - MAX_ORIGINS
-    )
     results = {
         form.name: rolling_errors(
             form,
