@@ -231,6 +231,7 @@ def _read_record(path: Path, filesystem: Any = None) -> pa.Table:
         raise _NotARecord(f"holds {table.num_rows} rows; a record holds one")
     try:
         table = _conform(table)
+        table.validate(full=True)  # a damaged string column (invalid UTF-8) is found here, not when read
     except (pa.ArrowException, ValueError) as error:
         raise _NotARecord(f"a column has the wrong type ({str(error).splitlines()[0][:200]})") from None
     for field in _REQUIRED:
