@@ -89,3 +89,17 @@ def test_a_record_whose_column_name_is_not_utf8_is_skipped_and_named(tmp_path: P
     with pytest.warns(store.BadRecordWarning, match="bad.parquet"):
         table = store.read_trials(folder)
     assert table.column("trial_id").to_pylist() == ["L1-H16.s000"]
+
+
+def test_a_record_whose_string_holds_invalid_utf8_is_named_as_bad_and_the_good_one_kept(tmp_path: Path) -> None:
+    # Hypothesis found this one: a byte inside a stored string set to 0x80 leaves a file Parquet
+    # reads but whose column is not valid UTF-8; reading the folder raised UnicodeDecodeError
+    at = GOOD.find(b"L1-H16.s000")
+    assert at > 0, "the trial id is stored as plain bytes in the record"
+    (tmp_path / "L1-H16.s000.parquet").write_bytes(GOOD)
+    (tmp_path / "L1-H16.s001.parquet").write_bytes(GOOD[:at] + bytes([0x80]) + GOOD[at + 1:])
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        table = store.read_trials(tmp_path)
+    assert table.column("trial_id").to_pylist() == ["L1-H16.s000"]
+    assert [b.path.name for b in store.scan_trials(tmp_path).bad] == ["L1-H16.s001.parquet"]
