@@ -18,14 +18,14 @@ COMMANDS = sorted(get_command(app).commands)  # type: ignore[attr-defined]
 OPTIONS = ["--storage", "--name", "--address", "--quiet", "--format", "-o", "--output", "--form", "--metric",
            "--bootstrap", "--holdout", "--level", "--seed", "--version", "--help", "--x", "--y", "--group",
            "--seed-column", "--task", "--design", "--at", "--a", "--b", "--rerun", "--set", "--size", "--continue",
-           "--example", "--force", "--list"]
+           "--example", "--force", "--list", "--cluster", "--nodes", "--price", "--steps"]
 WORDS = st.one_of(st.sampled_from(OPTIONS), st.text(max_size=12),
                   st.integers(-10**6, 10**6).map(str), st.floats(allow_nan=True).map(str))
 
 
 def test_every_command_is_covered() -> None:
-    assert COMMANDS == ["best", "check", "compare", "data", "debug", "fit", "init", "ladder", "report", "resume",
-                        "run", "status", "validate"]
+    assert COMMANDS == ["best", "check", "compare", "data", "debug", "fit", "init", "ladder", "plan", "report",
+                        "resume", "run", "status", "validate"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

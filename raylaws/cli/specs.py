@@ -125,3 +125,96 @@ def data(
                          ("tokenizer", prepared.tokenizer_path or "none"), ("folder", prepared.folder)):
         table.add_row(label, value)
     out.print(table)
+
+
+@command
+def plan(
+    target: str = typer.Argument(..., help=f"{SPEC_HELP}; or a sweep directory, to take trial times from its records"),
+    cluster: Optional[Path] = typer.Option(None, help="a `ray up` config or KubeRay RayCluster (like those in "
+                                                      "cluster/): plan for its nodes; default: this machine"),
+    nodes: list[str] = typer.Option([], "--nodes", help="TYPE=COUNT: run on COUNT worker nodes of the config's TYPE "
+                                                        "instead of its maximum (repeatable)"),
+    prices: list[str] = typer.Option([], "--price", help="TYPE=USD: an hour of a node of this instance type or "
+                                                         "node-type name (repeatable; over the list prices raylaws "
+                                                         "ships)"),
+    steps: int = typer.Option(4, min=1, help="optimizer steps timed per size and batch size"),
+) -> None:
+    """Time each size here (or read a sweep's records) and print what the sweep would cost.
+
+    Per size: one pretraining trial's expected time at the full step budget, how many trials
+    it runs (fewest to most: a size-aware box may widen, a seeds rule may add seeds), and its
+    CPU- and GPU-hours. Then the sweep's wall time on the cluster (every trial started as soon
+    as its size and a node allow; no start-up overhead) and, with --cluster, what its nodes
+    cost for that time at on-demand list prices.
+    """
+    import raylaws.plan
+    from raylaws.spec import SpecError, SpecProblem, load_spec, parse_overrides
+
+    records = None
+    if Path(target).is_dir() or "://" in target:
+        import raylaws
+
+        sweep = _guarded(lambda: raylaws.open(target))
+        loaded, records = sweep.spec, sweep.trials().to_pylist()
+    else:
+        loaded = _guarded(lambda: load_spec(_spec_file(Path(target))))
+    counts = _guarded(lambda: parse_overrides(nodes, field="--nodes"))
+    rates = _guarded(lambda: parse_overrides(prices, field="--price"))
+    bad = [SpecProblem("--nodes", f"{name}={value!r}: give a whole number of nodes, 0 or more")
+           for name, value in counts.items() if not isinstance(value, int) or isinstance(value, bool) or value < 0]
+    bad += [SpecProblem("--price", f"{name}={value!r}: give USD per hour, a number above 0")
+            for name, value in rates.items()
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0]
+    if (counts or rates) and cluster is None:
+        bad.append(SpecProblem("--nodes/--price", "go with --cluster (this machine has no node types or price)"))
+    if bad:
+        _guarded(lambda: (_ for _ in ()).throw(SpecError(bad, source="command line")))
+    where = (_guarded(lambda: raylaws.plan.cluster_from_config(cluster, nodes=counts, prices=rates)) if cluster
+             else raylaws.plan.this_machine())
+
+    def timing(size: Any) -> None:
+        err.print(f"timing {size.name} ...", highlight=False, markup=False)
+
+    estimate = _guarded(lambda: raylaws.plan.plan(loaded, cluster=where, records=records, steps=steps,
+                                                  on_size=timing))
+    _print_plan(estimate)
+
+
+def _print_plan(estimate: Any) -> None:
+    from raylaws.plan import LIST_PRICES_READ
+
+    table = Table(title=f"{estimate.name}: pretraining trials, fewest-most (a timed trial runs its whole step budget: "
+                        "patience and pruning only shorten it; a recorded one as long as the sweep's took)")
+    for column in ("size", "N", "timed on", "trial", "trials", "CPU-hours", "GPU-hours"):
+        table.add_column(column, justify="left" if column in ("size", "timed on") else "right")
+    for size in estimate.sizes:
+        table.add_row(size.size.name, f"{size.size.n_params:,}", size.trial.device, _duration(size.trial.seconds),
+                      _span(list(size.trials), "{}"), _span(list(size.hours(size.cpus_per_trial)), "{:.2f}"),
+                      _span(list(size.hours(size.gpus_per_trial)), "{:.2f}"))
+    out.print(table)
+    for size in estimate.sizes:
+        if size.trial.note:
+            out.print(f"note: {size.size.name} {size.trial.note}", highlight=False, markup=False)
+    lines = [("cluster", f"{estimate.cluster.name}: {estimate.cluster.describe()}"),
+             ("trials", _span(list(estimate.trials), "{}")),
+             ("CPU-hours", _span(list(estimate.cpu_hours), "{:.2f}")),
+             ("GPU-hours", _span(list(estimate.gpu_hours), "{:.2f}")),
+             ("wall time", " - ".join(dict.fromkeys(_duration(s) for s in estimate.wall_seconds)))]
+    if estimate.usd is not None and estimate.cluster.usd_per_hour:
+        lines.append(("cost", f"${_span(list(estimate.usd), '{:,.2f}')} (${estimate.cluster.usd_per_hour:,.2f}/h "
+                              f"for every node over the wall time; on-demand list prices read in {LIST_PRICES_READ}, "
+                              "or --price)"))
+    elif estimate.cluster.name != "this machine":
+        unpriced = [t.name for t in estimate.cluster.node_types if t.count and t.usd_per_hour is None]
+        lines.append(("cost", f"unknown: no price for {', '.join(unpriced)} (give --price TYPE=USD)"))
+    finetune = estimate.sizes[0].finetune_trials if estimate.sizes else 0
+    if finetune:
+        lines.append(("finetuning", f"{finetune} trials per size, not timed and not in these figures"))
+    for label, value in lines:
+        out.print(f"{label + ':':11} {value}", highlight=False, markup=False)
+
+
+def _duration(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{rest:02d}s" if minutes else f"{seconds:.1f}s"

@@ -1,0 +1,176 @@
+"""What a sweep will cost before it runs (``raylaws plan``).
+
+Each size's pretraining trial is timed on this machine (a few optimizer steps and one
+evaluation on synthetic tokens, on the device its trials would use) or read from a finished
+sweep's records; the spec's trial counts turn that into CPU- and GPU-hours, and a list
+schedule of the sweep's trials on a cluster (this machine, or the nodes a cluster config can
+start) into its wall time and what those nodes cost for it.
+
+Example:
+    >>> from raylaws.plan import plan, this_machine
+    >>> from raylaws.spec import load_spec
+    >>> estimate = plan(load_spec("search_spaces/demo.yaml"), cluster=this_machine())  # doctest: +SKIP
+    >>> estimate.wall_seconds  # fewest and most trials  # doctest: +SKIP
+    (412.0, 583.5)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
+
+from raylaws.plan._cluster import LIST_PRICES, LIST_PRICES_READ, Cluster, NodeType, cluster_from_config, this_machine
+from raylaws.plan._schedule import SizeWork, fits, wall_seconds
+from raylaws.plan._timing import TrialTime, recorded_trial, time_trial
+from raylaws.spec import ExperimentSpec, SpecError, SpecProblem
+
+if TYPE_CHECKING:
+    from raylaws.ladder import Size
+
+
+@dataclass(frozen=True)
+class SizePlan:
+    """One size's share of a planned sweep.
+
+    Attributes:
+        size: the ladder's size (its ``n_params`` is the paper's non-embedding N).
+        trial: one pretraining trial's expected seconds, and where that figure comes from.
+        trials: the size's pretraining trials, fewest and most (search trials, plus the
+            extra trials a size-aware box may widen by, plus seed re-runs from ``seeds.min``
+            to ``seeds.max``).
+        finetune_trials: its finetuning trials over all tasks (not timed).
+    """
+
+    size: "Size"
+    trial: TrialTime
+    trials: tuple[int, int]
+    finetune_trials: int = 0
+
+    @property
+    def cpus_per_trial(self) -> float:
+        return self.size.resources.cpus * self.size.resources.workers
+
+    @property
+    def gpus_per_trial(self) -> float:
+        return self.size.resources.gpus * self.size.resources.workers
+
+    def hours(self, per_trial: float) -> tuple[float, float]:
+        """``per_trial`` resources (CPUs or GPUs) times the trials' hours, fewest and most."""
+        return tuple(n * self.trial.seconds * per_trial / 3600 for n in self.trials)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A sweep's expected cost on one cluster; every pair is (fewest trials, most trials)."""
+
+    name: str
+    sizes: tuple[SizePlan, ...]
+    cluster: Cluster
+    wall_seconds: tuple[float, float]
+
+    @property
+    def trials(self) -> tuple[int, int]:
+        return sum(s.trials[0] for s in self.sizes), sum(s.trials[1] for s in self.sizes)
+
+    @property
+    def cpu_hours(self) -> tuple[float, float]:
+        return _total(s.hours(s.cpus_per_trial) for s in self.sizes)
+
+    @property
+    def gpu_hours(self) -> tuple[float, float]:
+        return _total(s.hours(s.gpus_per_trial) for s in self.sizes)
+
+    @property
+    def usd(self) -> Optional[tuple[float, float]]:
+        """What the cluster's nodes cost if they stay up for the wall time (an autoscaler that
+        lets idle nodes go costs less); None where a node's price is unknown."""
+        rate = self.cluster.usd_per_hour
+        return None if rate is None else (rate * self.wall_seconds[0] / 3600, rate * self.wall_seconds[1] / 3600)
+
+
+def plan(spec: ExperimentSpec, *, cluster: Optional[Cluster] = None, records: Optional[Sequence[dict[str, Any]]] = None,
+         steps: int = 4, on_size: Optional[Callable[["Size"], None]] = None) -> Plan:
+    """The expected cost of running ``spec`` on ``cluster`` (default: this machine).
+
+    Args:
+        spec: the experiment spec.
+        cluster: where it would run (:func:`this_machine`, :func:`cluster_from_config`).
+        records: a finished (or partly run) sweep's trial rows: sizes with pretraining
+            records take their trial time from them; the others are timed here.
+        steps: optimizer steps timed per batch size (after one warm-up step).
+        on_size: called with each size before it is timed (progress).
+
+    Raises:
+        SpecError: a size's trial fits on no node of the cluster.
+    """
+    from raylaws.ladder import build_ladder
+
+    cluster = cluster or this_machine()
+    sizes = build_ladder(spec)
+    works = _works(spec, sizes)
+    problems = [SpecProblem("resources", f"a trial of {size.name} asks for {size.resources.describe()} per worker; no "
+                                         f"node of {cluster.name} has that ({cluster.describe()})")
+                for size, work in zip(sizes, works) if not fits(work, cluster)]
+    if problems:
+        raise SpecError(problems, source="plan")
+    vocab = vocab_size(spec)
+    timed = []
+    for size in sizes:
+        trial = recorded_trial(size.name, records) if records is not None else None
+        if trial is None:
+            if on_size is not None:
+                on_size(size)
+            trial = time_trial(spec, size, vocab, steps=steps)
+        timed.append(trial)
+    most = [work.search + _extra(spec, work) for work in works]
+    planned = tuple(SizePlan(size, trial, (work.search + spec.min_seeds, search + spec.max_seeds),
+                             spec.finetune_budget_per_size)
+                    for size, trial, work, search in zip(sizes, timed, works, most))
+    fewest = [replace(work, seconds=trial.seconds, seeds=spec.min_seeds) for work, trial in zip(works, timed)]
+    longest = [replace(work, seconds=trial.seconds, search=search, seeds=spec.max_seeds)
+               for work, trial, search in zip(works, timed, most)]
+    walls = tuple(wall_seconds(each, cluster, parallel=spec.search.parallel,
+                               max_concurrent=spec.resources.max_concurrent_trials) for each in (fewest, longest))
+    return Plan(spec.name, planned, cluster, walls)  # type: ignore[arg-type]
+
+
+def vocab_size(spec: ExperimentSpec) -> int:
+    """The model's vocabulary: the token source's, the BPE's size, or the given tokenizer's."""
+    data = spec.data
+    if data.tokens is not None:
+        return data.tokens.vocab_size
+    if data.tokenizer.kind == "bpe":
+        return data.tokenizer.vocab_size
+    from raylaws.data._tokenizer import load
+
+    return load(data)[0].get_vocab_size()
+
+
+def _works(spec: ExperimentSpec, sizes: Sequence["Size"]) -> list[SizeWork]:
+    """Each size's trials with no time yet; a size-aware size waits for the next smaller size
+    of its design."""
+    works = []
+    for size in sizes:
+        smaller = [i for i, other in enumerate(sizes) if other.design == size.design and other.n_params < size.n_params]
+        rank = len(smaller)
+        waits = smaller and spec.search.strategy == "size_aware"
+        after = max(smaller, key=lambda i: sizes[i].n_params) if waits else None
+        resources = size.resources
+        works.append(SizeWork(search=spec.search.trials_of(rank), seeds=0, seconds=0.0, cpus=float(resources.cpus),
+                              gpus=resources.gpus, workers=resources.workers, after=after))
+    return works
+
+
+def _extra(spec: ExperimentSpec, work: SizeWork) -> int:
+    """Search trials a size-aware box may add by widening (none for the smallest size)."""
+    widens = spec.search.strategy == "size_aware" and work.after is not None
+    return spec.search.size_aware.max_extra_trials if widens else 0
+
+
+def _total(pairs: Any) -> tuple[float, float]:
+    pairs = list(pairs)
+    return sum(p[0] for p in pairs), sum(p[1] for p in pairs)
+
+
+__all__ = ["LIST_PRICES", "LIST_PRICES_READ", "Cluster", "NodeType", "Plan", "SizePlan", "TrialTime",
+           "cluster_from_config", "plan", "this_machine", "vocab_size"]

@@ -1,0 +1,105 @@
+"""How long a sweep's trials take on a cluster: list scheduling in the sweep's own order."""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+from raylaws.plan._cluster import Cluster
+
+
+@dataclass(frozen=True)
+class SizeWork:
+    """The pretraining trials of one size, as the scheduler sees them.
+
+    Attributes:
+        search: search trials; at most ``parallel`` of them run at once.
+        seeds: seed re-runs, which start once every search trial of the size has finished.
+        seconds: one trial's training seconds.
+        cpus, gpus: what each of its ``workers`` asks of a node.
+        after: the index of the size whose search must finish before this one's starts (a
+            size-aware search starts from the smaller sizes' optima), or None.
+    """
+
+    search: int
+    seeds: int
+    seconds: float
+    cpus: float
+    gpus: float
+    workers: int = 1
+    after: Optional[int] = None
+
+
+def fits(work: SizeWork, cluster: Cluster) -> bool:
+    """Whether one trial of ``work`` fits on the empty ``cluster``."""
+    return _place(work, [[t.cpus, t.gpus] for t in cluster.node_types for _ in range(t.count)]) is not None
+
+
+def wall_seconds(works: Sequence[SizeWork], cluster: Cluster, *, parallel: int,
+                 max_concurrent: Optional[int] = None) -> float:
+    """Seconds from the first trial's start to the last one's end when every trial starts as
+    soon as its size allows it and a node has room for all its workers (sizes in ladder
+    order, a size's search before its seeds; no start-up or scheduling overhead).
+
+    Raises:
+        ValueError: a size's trial fits on no node of ``cluster`` (check with :func:`fits`).
+    """
+    for index, work in enumerate(works):
+        if (work.search or work.seeds) and not fits(work, cluster):
+            raise ValueError(f"size {index}'s trial fits on no node of {cluster.name}")
+    free = [[t.cpus, t.gpus] for t in cluster.node_types for _ in range(t.count)]
+    search_left = [w.search for w in works]
+    seeds_left = [w.seeds for w in works]
+    in_search = [0] * len(works)  # search trials running
+    finishing: list[tuple[float, int, int, str, list[tuple[int, float, float]]]] = []  # heap of running trials
+    now, started = 0.0, 0
+    while True:
+        for index, work in enumerate(works):
+            blocked = work.after is not None and (search_left[work.after] or in_search[work.after])
+            while not blocked and (max_concurrent is None or len(finishing) < max_concurrent):
+                if search_left[index] and in_search[index] < parallel:
+                    phase = "search"
+                elif seeds_left[index] and not search_left[index] and not in_search[index]:
+                    phase = "seed"
+                else:
+                    break
+                placed = _place(work, free)
+                if placed is None:
+                    break
+                if phase == "search":
+                    search_left[index] -= 1
+                    in_search[index] += 1
+                else:
+                    seeds_left[index] -= 1
+                started += 1
+                heapq.heappush(finishing, (now + work.seconds, started, index, phase, placed))
+        if not finishing:
+            return now
+        now, _, index, phase, placed = heapq.heappop(finishing)
+        for node, cpus, gpus in placed:
+            free[node][0] += cpus
+            free[node][1] += gpus
+        if phase == "search":
+            in_search[index] -= 1
+
+
+def _place(work: SizeWork, free: list[list[float]]) -> Optional[list[tuple[int, float, float]]]:
+    """Take room for each of ``work``'s workers from ``free`` (first fit) and say where; take
+    nothing and return None if they do not all fit."""
+    placed: list[tuple[int, float, float]] = []
+    for _ in range(work.workers):
+        node = next((i for i, (cpus, gpus) in enumerate(free)
+                     if cpus >= work.cpus - 1e-9 and gpus >= work.gpus - 1e-9), None)
+        if node is None:
+            for i, cpus, gpus in placed:
+                free[i][0] += cpus
+                free[i][1] += gpus
+            return None
+        free[node][0] -= work.cpus
+        free[node][1] -= work.gpus
+        placed.append((node, work.cpus, work.gpus))
+    return placed
+
+
+__all__ = ["SizeWork", "fits", "wall_seconds"]
