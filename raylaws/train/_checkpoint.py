@@ -30,7 +30,7 @@ class TrialState:
     """Everything a trial needs to continue where it stopped.
 
     ``model``/``optimizer``/``scheduler``/``scaler`` are state dicts of the torch engine (None
-    where the engine writes its own files); ``generator`` the data-order generator's state;
+    where the engine writes its own files), ``masters`` its fp32 master weights where it has them; ``generator`` the data-order generator's state;
     ``best``/``best_step`` the best eval loss so far and its step (``best_model`` the weights
     there, where the trial keeps its best model); ``history`` the
     ``(step, eval_loss)`` of every evaluation; ``wall_seconds`` of training so far.
@@ -48,6 +48,7 @@ class TrialState:
     scheduler: Optional[dict[str, Any]] = None
     scaler: Optional[dict[str, Any]] = None
     best_model: Optional[dict[str, Any]] = None  # the model's state dict at ``best`` (kept for save_best only)
+    masters: Optional[list[Any]] = None  # fp32 master weights of a bf16 model (training.master_weights)
     format: int = field(default=1)  # bump when the fields change meaning
 
 
@@ -73,7 +74,7 @@ def load(folder: str, engine: "Engine") -> TrialState:
     state.history = [(int(s), float(v)) for s, v in state.history]
     engine.load_files(folder)
     engine.load_state_dicts({"model": state.model, "optimizer": state.optimizer, "scheduler": state.scheduler,
-                             "scaler": state.scaler})
+                             "scaler": state.scaler, "masters": state.masters})
     return state
 
 

@@ -135,18 +135,31 @@ def loss_of(outputs: Any, micro: MicroBatch) -> "torch.Tensor":
 
 class TorchEngine(Engine):
     """Plain torch: the model on ``device``, autocast for bf16/fp16 (with a loss scaler for
-    fp16), DDP when the trial has several workers."""
+    fp16), DDP when the trial has several workers.
+
+    With ``training.master_weights`` (bf16) the model itself is bf16, so forward and backward
+    run without casts, and the optimizer steps fp32 master copies of the weights (gradients
+    copied up, weights copied back down after each step): the arithmetic DeepSpeed's bf16
+    optimizer does.
+    """
 
     def __init__(self, model: "torch.nn.Module", hparams: Hyperparameters, settings: TrialSettings, steps: int,
                  device: "torch.device", world: int) -> None:
         import torch
 
         self.device = device
-        self.model = model.to(device)
         self._world = world
         self._grad_clip = settings.training.grad_clip
         self._dtype = autocast_dtype(settings)
-        self.optimizer = adamw(self.model.parameters(), hparams, settings.training, device)
+        self._masters: Optional[list["torch.Tensor"]] = None
+        if settings.training.master_weights:
+            self.model = model.to(device=device, dtype=torch.bfloat16)
+            self._masters = [p.detach().float().requires_grad_(True) for p in self._weights()]
+            self._dtype = None  # the weights are bf16 already: no autocast
+        else:
+            self.model = model.to(device)
+        self.optimizer = adamw(self._masters if self._masters is not None else self.model.parameters(), hparams,
+                               settings.training, device)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_schedule(settings.training, steps))
         self.scaler = torch.amp.GradScaler(device.type) if settings.precision == "fp16" else None
         self._wrapped = self.model
@@ -158,10 +171,15 @@ class TorchEngine(Engine):
             self._wrapped = torch.compile(self._wrapped)
         self.model.train()
 
+    def _weights(self) -> list["torch.Tensor"]:
+        return [p for p in self.model.parameters() if p.requires_grad]
+
     def train_step(self, micro_batches: Sequence[MicroBatch]) -> float:
         import torch
 
         self.optimizer.zero_grad(set_to_none=True)
+        if self._masters is not None:
+            self.model.zero_grad(set_to_none=True)
         single = len(micro_batches) == 1 and self._world == 1
         total: Any = None
         for index, micro in enumerate(micro_batches):
@@ -180,11 +198,16 @@ class TorchEngine(Engine):
             return mean
         if self.scaler is not None:
             self.scaler.unscale_(self.optimizer)
+        if self._masters is not None:
+            for weight, master in zip(self._weights(), self._masters):
+                master.grad = None if weight.grad is None else weight.grad.float()
         if self._grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self._grad_clip)
+            clipped = self._masters if self._masters is not None else self.model.parameters()
+            torch.nn.utils.clip_grad_norm_(clipped, self._grad_clip)
         if self.scaler is None:
             self.optimizer.step()
             self.scheduler.step()
+            self._copy_masters_down()
             return mean
         scale = self.scaler.get_scale()
         self.scaler.step(self.optimizer)  # skipped when a gradient is inf/nan
@@ -196,14 +219,31 @@ class TorchEngine(Engine):
     def state_dicts(self) -> dict[str, Any]:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
-                "scaler": self.scaler.state_dict() if self.scaler is not None else None}
+                "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+                **({"masters": [m.detach().clone() for m in self._masters]} if self._masters is not None else {})}
 
     def load_state_dicts(self, states: dict[str, Any]) -> None:
         self.model.load_state_dict(states["model"])
+        if self._masters is not None:
+            import torch
+
+            with torch.no_grad():
+                for master, saved in zip(self._masters, states["masters"]):
+                    master.copy_(saved)
         self.optimizer.load_state_dict(states["optimizer"])
         self.scheduler.load_state_dict(states["scheduler"])
         if self.scaler is not None and states.get("scaler") is not None:
             self.scaler.load_state_dict(states["scaler"])
+
+    def _copy_masters_down(self) -> None:
+        """The bf16 weights from their just-stepped fp32 masters (round to nearest)."""
+        if self._masters is None:
+            return
+        import torch
+
+        with torch.no_grad():
+            for weight, master in zip(self._weights(), self._masters):
+                weight.copy_(master)
 
     def _forward(self, inputs: "torch.Tensor", labels: Optional["torch.Tensor"]) -> Any:
         return self._wrapped(input_ids=inputs, labels=labels)

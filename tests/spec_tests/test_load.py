@@ -167,3 +167,10 @@ def test_spec_error_is_a_value_error_with_source(tmp_path: Path) -> None:
     with pytest.raises(ValueError) as caught:
         load_spec(path)
     assert str(path) in str(caught.value)
+
+
+def test_master_weights_without_bf16_names_the_fix() -> None:
+    found = problems(tiny_spec_dict(training={"max_steps": 10, "precision": "fp16", "master_weights": True}))
+    assert found == {"training": "master_weights goes with precision bf16 (got fp16): set precision: bf16, or drop "
+                                 "master_weights"}
+    assert spec_from_dict(tiny_spec_dict(training={"max_steps": 10, "precision": "bf16", "master_weights": True}))

@@ -59,3 +59,12 @@ def test_resume_with_fp16_restores_the_loss_scaler(train: Train, tmp_path: Path)
     resumed = train(training={"checkpoint_every": 20, "precision": "fp16"},
                     hooks=TrialHooks(resume_from=folders[20]))
     assert resumed.history == full.history
+
+
+def test_resume_with_bf16_master_weights_restores_the_fp32_masters(train: Train, tmp_path: Path) -> None:
+    hooks, folders = _saving_hooks(tmp_path)
+    settings = {"checkpoint_every": 20, "precision": "bf16", "master_weights": True}
+    full = train(training=settings, hooks=hooks)
+    resumed = train(training=settings, hooks=TrialHooks(resume_from=folders[20]))
+    # from the bf16 weights alone the masters would restart rounded, and the run would drift
+    assert resumed.history == full.history
