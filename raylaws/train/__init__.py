@@ -2,7 +2,8 @@
 
 Backends (:class:`Engine`): plain torch (CPU or GPU, autocast bf16/fp16, DDP across workers)
 and DeepSpeed (ZeRO 0-3; imported only when a size uses it). Finetuning trials
-(:func:`finetune_trial`) start from models kept in Hugging Face format (:func:`save_model`). The trial's vocabulary
+(:func:`finetune_trial`) start from models kept in Hugging Face format (:func:`save_model`).
+Several trials of one size can train in one process as one stacked model (:func:`train_stacked`). The trial's vocabulary
 (:class:`~raylaws.trial.Hyperparameters`, :class:`~raylaws.trial.Progress`,
 :class:`~raylaws.trial.Outcome`, ...) lives in :mod:`raylaws.trial`.
 """
@@ -14,12 +15,14 @@ from raylaws.train._finetune import finetune_trial
 from raylaws.train._loop import train_trial
 from raylaws.train._model import build_model, non_embedding_params
 from raylaws.train._pretrained import clean_partial_models, load_classifier, save_model
+from raylaws.train._stacked import Member, train_stacked
 from raylaws.trial import Hyperparameters, Outcome, Progress  # re-exported for the runner's imports
 
 __all__ = [
     "CPU_SWITCH",
     "Engine",
     "Hyperparameters",
+    "Member",
     "Outcome",
     "Progress",
     "TorchEngine",
@@ -30,5 +33,6 @@ __all__ = [
     "load_classifier",
     "non_embedding_params",
     "save_model",
+    "train_stacked",
     "train_trial",
 ]

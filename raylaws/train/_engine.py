@@ -175,11 +175,7 @@ class TorchEngine(Engine):
         return [p for p in self.model.parameters() if p.requires_grad]
 
     def train_step(self, micro_batches: Sequence[MicroBatch]) -> float:
-        import torch
-
-        self.optimizer.zero_grad(set_to_none=True)
-        if self._masters is not None:
-            self.model.zero_grad(set_to_none=True)
+        self.zero_grad()
         single = len(micro_batches) == 1 and self._world == 1
         total: Any = None
         for index, micro in enumerate(micro_batches):
@@ -194,6 +190,21 @@ class TorchEngine(Engine):
             part = loss.detach() if single else loss.detach().float() * micro.weight
             total = part if total is None else total + part
         mean = float(total) if self._world == 1 else _sum_over_workers(float(total), self.device)
+        return self.apply_step(mean)
+
+    def zero_grad(self) -> None:
+        """Clear the gradients before a step's backward passes."""
+        self.optimizer.zero_grad(set_to_none=True)
+        if self._masters is not None:
+            self.model.zero_grad(set_to_none=True)
+
+    def apply_step(self, mean: float) -> float:
+        """After the backward passes of a step whose mean loss is ``mean``: if it is finite,
+        clip the gradients, step the optimizer (or the loss scaler) and the LR schedule; return
+        ``mean``. (:mod:`raylaws.train._stacked` runs the backward passes of several trials at
+        once, then this for each.)"""
+        import torch
+
         if not math.isfinite(mean):
             return mean
         if self.scaler is not None:

@@ -17,7 +17,7 @@ from typing import Optional
 from raylaws.data import TokenData
 from raylaws.ladder import Size
 from raylaws.train import _checkpoint, _distributed
-from raylaws.train._batches import Batches, EvalWindows, split
+from raylaws.train._batches import Batches, EvalWindows, MicroBatch, split
 from raylaws.train._backends import make_engine
 from raylaws.train._engine import Engine
 from raylaws.trial import (Hyperparameters, Outcome, Progress, SaveCheckpoint, Status, StopReason, TrialHooks,
@@ -107,36 +107,49 @@ class _Trial(_checkpoint.Ledger):
             self.generator.set_state(self.restored.generator)
             self.best_weights = self.restored.best_model
         self.last_checkpoint = self.step
+        self.running, self.running_count = 0.0, 0  # training loss summed since the last evaluation
 
     def run(self) -> Outcome:
-        training = self.training
-        running, running_count = 0.0, 0
         while self.step < self.steps:
-            inputs, labels = self.batches.next()
-            micro_batches = split(inputs, labels, rank=self.rank, world=self.world,
-                                  micro_batch_size=self.settings.micro_batch_size, device=self.engine.device)
-            loss = self.engine.train_step(micro_batches)
-            if not math.isfinite(loss):
-                return self._finish(Status.DIVERGED, StopReason.DIVERGED)
-            self.step += 1
-            running += loss
-            running_count += 1
-            if self.step % training.eval_interval and self.step != self.steps:
-                continue
-            eval_loss = self._evaluate()
-            self.history.append((self.step, eval_loss))
-            if not math.isfinite(eval_loss) or eval_loss > training.divergence_factor * self.uniform_loss:
-                return self._finish(Status.DIVERGED, StopReason.DIVERGED)
-            if self.best - eval_loss > training.min_delta or math.isinf(self.best):
-                self.best, self.best_step = eval_loss, self.step
-                self._keep_best_weights()
-            progress = self._progress(eval_loss, running / running_count)
-            running, running_count = 0.0, 0
-            if self._report(progress):
-                return self._finish(Status.PRUNED, StopReason.PRUNED)
-            if training.patience is not None and self.step - self.best_step >= training.patience:
-                return self._finish(Status.COMPLETED, StopReason.PATIENCE)
+            outcome = self.end_step(self.engine.train_step(self.begin_step()))
+            if outcome is not None:
+                return outcome
         return self._finish(Status.COMPLETED, StopReason.BUDGET)
+
+    def begin_step(self) -> list[MicroBatch]:
+        """This worker's micro-batches of the next global batch."""
+        inputs, labels = self.batches.next()
+        return split(inputs, labels, rank=self.rank, world=self.world,
+                     micro_batch_size=self.settings.micro_batch_size, device=self.engine.device)
+
+    def end_step(self, loss: float) -> Optional[Outcome]:
+        """Count the optimizer step that gave ``loss``: evaluate when due, then report, keep the
+        best weights, checkpoint; the trial's :class:`Outcome` once it ends (diverged, pruned,
+        out of patience or of budget), else None."""
+        training = self.training
+        if not math.isfinite(loss):
+            return self._finish(Status.DIVERGED, StopReason.DIVERGED)
+        self.step += 1
+        self.running += loss
+        self.running_count += 1
+        if self.step % training.eval_interval and self.step != self.steps:
+            return None
+        eval_loss = self._evaluate()
+        self.history.append((self.step, eval_loss))
+        if not math.isfinite(eval_loss) or eval_loss > training.divergence_factor * self.uniform_loss:
+            return self._finish(Status.DIVERGED, StopReason.DIVERGED)
+        if self.best - eval_loss > training.min_delta or math.isinf(self.best):
+            self.best, self.best_step = eval_loss, self.step
+            self._keep_best_weights()
+        progress = self._progress(eval_loss, self.running / self.running_count)
+        self.running, self.running_count = 0.0, 0
+        if self._report(progress):
+            return self._finish(Status.PRUNED, StopReason.PRUNED)
+        if training.patience is not None and self.step - self.best_step >= training.patience:
+            return self._finish(Status.COMPLETED, StopReason.PATIENCE)
+        if self.step >= self.steps:
+            return self._finish(Status.COMPLETED, StopReason.BUDGET)
+        return None
 
     def _keep_best_weights(self) -> None:
         if self.keeps_best:

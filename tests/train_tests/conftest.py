@@ -30,6 +30,7 @@ def make_trainer(objective: str = "clm") -> Train:
         return train_trial(size, Hyperparameters(lr, batch_size), data, trial, seed, hooks)
 
     train.size, train.data = size, data  # type: ignore[attr-defined]
+    train.objective, train.seq_len = spec.objective, spec.data.seq_len  # type: ignore[attr-defined]
     return train
 
 
