@@ -6,7 +6,8 @@
    bf16 autocast, torch and (if importable) DeepSpeed. MFU = 6 x all trainable parameters
    (embeddings included) x tokens / seconds / the GPU's dense bf16 peak.
 2. Packing: trials per hour on one GPU with 1, 2, 4, 8 trial processes at once, for the four
-   smallest sizes (each process trains whole trials with ``train_trial``).
+   smallest sizes (each process trains whole trials with ``train_trial``), and with 1, 2, 4, 8
+   trials stacked in one process (``train_stacked``).
 
     PYTHONPATH=$PWD python benchmarks/gpu.py        # prints 'skipped: no GPU' without CUDA
 
@@ -134,6 +135,24 @@ def _pack_worker(tasks: Any, results: Any) -> None:
         results.put(time.perf_counter() - clock)
 
 
+def stacking(sizes: list[int], counts: list[int], steps: int, batch_size: int) -> dict[tuple[int, int], float]:
+    """Trials per hour with ``k`` trials of a size stacked in this one process
+    (:func:`raylaws.train.train_stacked`: one vmapped forward/backward per step)."""
+    from raylaws.train import Member, train_stacked
+    from raylaws.trial import Hyperparameters
+
+    data = synthetic_data(1_000_000)
+    train_stacked(size(1, 32, 4), [Member(Hyperparameters(1e-3, batch_size), 0)] * 2, data, settings(max_steps=5))
+    rates = {}
+    for layers in sizes:
+        for k in counts:
+            members = [Member(Hyperparameters(1e-3 * (1 + i / 10), batch_size), i) for i in range(k)]
+            clock = time.perf_counter()
+            train_stacked(size(layers, 32 * layers, 4), members, data, settings(max_steps=steps))
+            rates[(layers, k)] = k * 3600 / (time.perf_counter() - clock)
+    return rates
+
+
 def packing(sizes: list[int], counts: list[int], steps: int, batch_size: int) -> dict[tuple[int, int], float]:
     """Trials per hour with ``k`` trial processes training at once on one GPU."""
     context = multiprocessing.get_context("spawn")
@@ -205,7 +224,14 @@ def main() -> int:
     for layers in [1, 2, 3, 4]:
         row = [rates[(layers, k)] for k in counts]
         print(f"{f'L{layers}-H{32 * layers}':>10} " + " ".join(f"{r:>13,.0f}" for r in row) + f"   {row[-1] / row[0]:.1f}x")
-    print("goal: tiny sizes >= 4x trials/hour vs 1 per GPU")
+    stacked = stacking([1, 2, 3, 4], counts, args.pack_steps, 64)
+    print("stacking: trials/hour on one GPU, k trials of a size in one process (train_stacked)")
+    print(f"{'size':>10} " + " ".join(f"{k:>7} stack" for k in counts) + "   gain vs 1 process")
+    for layers in [1, 2, 3, 4]:
+        row = [stacked[(layers, k)] for k in counts]
+        print(f"{f'L{layers}-H{32 * layers}':>10} " + " ".join(f"{r:>13,.0f}" for r in row)
+              + f"   {max(row) / rates[(layers, 1)]:.1f}x")
+    print("goal: L1 >= 8x trials/hour of one process per trial")
     return 0
 
 
