@@ -183,8 +183,7 @@ def plan(
 def _print_plan(estimate: Any) -> None:
     from raylaws.plan import LIST_PRICES_READ
 
-    table = Table(title=f"{estimate.name}: pretraining trials, fewest-most (a timed trial runs its whole step budget: "
-                        "patience and pruning only shorten it; a recorded one as long as the sweep's took)")
+    table = Table(title=f"{estimate.name}: pretraining trials (fewest-most)")
     for column in ("size", "N", "timed on", "trial", "trials", "CPU-hours", "GPU-hours"):
         table.add_column(column, justify="left" if column in ("size", "timed on") else "right")
     for size in estimate.sizes:
@@ -192,6 +191,10 @@ def _print_plan(estimate: Any) -> None:
                       _span(list(size.trials), "{}"), _span(list(size.hours(size.cpus_per_trial)), "{:.2f}"),
                       _span(list(size.hours(size.gpus_per_trial)), "{:.2f}"))
     out.print(table)
+    if any(size.trial.source == "timed" for size in estimate.sizes):
+        out.print("note: a timed trial runs its whole step budget (patience and pruning only shorten it), timed alone "
+                  "here: trials that share a node run slower, so for real times plan from a finished sweep",
+                  highlight=False, markup=False)
     for size in estimate.sizes:
         if size.trial.note:
             out.print(f"note: {size.size.name} {size.trial.note}", highlight=False, markup=False)

@@ -30,9 +30,10 @@ class TrialState:
     """Everything a trial needs to continue where it stopped.
 
     ``model``/``optimizer``/``scheduler``/``scaler`` are state dicts of the torch engine (None
-    where the engine writes its own files), ``masters`` its fp32 master weights where it has them; ``generator`` the data-order generator's state;
-    ``best``/``best_step`` the best eval loss so far and its step (``best_model`` the weights
-    there, where the trial keeps its best model); ``history`` the
+    where the engine writes its own files), ``masters`` its fp32 master weights where it has
+    them; ``generator`` the data-order generator's state; ``best``/``best_step`` the best eval
+    loss so far and its step (``best_model`` the weights there, where the trial keeps its best
+    model); ``history`` the
     ``(step, eval_loss)`` of every evaluation; ``wall_seconds`` of training so far.
     """
 

@@ -122,11 +122,13 @@ class _Stack:
             buffers = _stacked([engines[k].model.named_buffers(remove_duplicate=False) for k in stacked])
 
             def one(weights: Any, buffers: Any, inputs: "torch.Tensor", labels: "torch.Tensor") -> "torch.Tensor":
-                return functional_call(self._shape, (weights, buffers), (), {"input_ids": inputs, "labels": labels}).loss
+                batch = {"input_ids": inputs, "labels": labels}
+                return functional_call(self._shape, (weights, buffers), (), batch).loss
 
+            inputs = torch.stack([micro[k].inputs for k in stacked])  # (members, batch, seq_len)
+            labels = torch.stack([micro[k].labels for k in stacked])
             with engines[stacked[0]]._autocast():
-                joint = vmap(one, randomness="different")(weights, buffers, torch.stack([micro[k].inputs for k in stacked]),
-                                                          torch.stack([micro[k].labels for k in stacked]))
+                joint = vmap(one, randomness="different")(weights, buffers, inputs, labels)
             losses.update(zip(stacked, joint.unbind()))
         for k in alone:
             with engines[k]._autocast():
