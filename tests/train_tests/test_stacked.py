@@ -88,3 +88,53 @@ def test_members_of_two_batch_sizes_are_refused() -> None:
 def settings_of(train: Train, **training: Any) -> TrialSettings:
     budget = TrainingSpec(**{"max_steps": 40, "eval_interval": 10, "warmup_steps": 5, **training})
     return TrialSettings(objective=train.objective, seq_len=train.seq_len, training=budget)
+
+
+KILLED_STACK = '''
+import os, signal, sys
+from pathlib import Path
+from raylaws.train import Member, train_stacked
+from raylaws.trial import Hyperparameters, TrialHooks
+from tests.train_tests.conftest import make_trainer
+from tests.train_tests.test_stacked import settings_of
+
+root = Path(sys.argv[1])
+train = make_trainer("clm")
+
+
+def saver(member):
+    def report(progress, save):
+        if save is not None:
+            folder = root / str(member) / f"{progress.step:04d}"
+            folder.mkdir(parents=True)
+            save(str(folder))
+        if member == 1 and progress.step == 30:
+            os.kill(os.getpid(), signal.SIGKILL)  # mid-run, after member 0's and 1's checkpoints at 20 and 30
+        return False
+    return TrialHooks(report=report)
+
+
+members = [Member(Hyperparameters(lr, 8), seed, saver(seed)) for seed, lr in enumerate([1e-2, 3e-3])]
+train_stacked(train.size, members, train.data, settings_of(train, checkpoint_every=10))
+'''
+
+
+def test_a_stack_killed_with_sigkill_resumes_each_member_from_its_checkpoint_to_the_same_run(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    killed = subprocess.run([sys.executable, "-c", KILLED_STACK, str(tmp_path)], cwd=REPO, capture_output=True,
+                            text=True, timeout=300)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    train = make_trainer("clm")
+    trial = settings_of(train, checkpoint_every=10)
+    lrs = [1e-2, 3e-3]
+    latest = {seed: sorted((tmp_path / str(seed)).iterdir())[-1] for seed in (0, 1)}
+    assert [p.name for p in latest.values()] == ["0030", "0030"]  # member 0 reported step 30 before member 1
+    resumed = train_stacked(train.size, [Member(Hyperparameters(lrs[s], 8), s, TrialHooks(resume_from=str(latest[s])))
+                                         for s in (0, 1)], train.data, trial)
+    whole = train_stacked(train.size, [Member(Hyperparameters(lrs[s], 8), s) for s in (0, 1)], train.data, trial)
+    for again, once in zip(resumed, whole):
+        assert again.resumed_from_step == 30 and again.history == once.history  # nothing lost, nothing retrained
