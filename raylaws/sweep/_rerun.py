@@ -80,22 +80,32 @@ def rerun(
 
 def _round_finished(sweep: Sweep, chosen: Any, spec: ExperimentSpec) -> bool:
     """Whether every size of a re-run round has its whole budget recorded (or can go no further:
-    a search that ended with no completed trial)."""
+    a search that ended with no completed trial). A size's search budget is its latest box's in
+    the round (a size-aware search: the round's smallest size searches ``trials_per_size``, the
+    others fewer, a widened box more), else ``trials_per_size``."""
+    from dataclasses import replace
+
     from raylaws import views
-    from raylaws.search import recorded_seed_counts
+    from raylaws.search import journal_boxes, recorded_seed_counts
 
     every = sweep.trials().to_pylist()
     rows = [r for r in every if (r.get("round") or 0) == chosen.number]
     ladder = [size for size in build_ladder(spec) if size.name in chosen.sizes]
+    boxes = journal_boxes(sweep.layout.journal) if sweep.layout.journal.exists() else {}
+    search = {}
+    for size in ladder:
+        rank = sum(other.n_params < size.n_params and other.design == size.design for other in ladder)
+        latest = boxes.get(replace(size, round=chosen.number).key)
+        search[size.name] = latest[-1].trials if latest else spec.search.trials_of(rank)
     # A seeds rule decides the round's seeds against the sweep's other sizes (their latest rounds).
-    seeds = recorded_seed_counts(spec, ladder, rows, {size.name: spec.search.trials_per_size for size in ladder},
-                                 outside=views.latest_rounds([r for r in every if (r.get("round") or 0) != chosen.number]))
+    others = [r for r in every if (r.get("round") or 0) != chosen.number]
+    seeds = recorded_seed_counts(spec, ladder, rows, search, outside=views.latest_rounds(others))
     for size in chosen.sizes:
         mine = [r for r in rows if r["size"] == size and r.get("task") is None]
         searched = [r for r in mine if r["phase"] == "search"]
-        if len(mine) >= spec.search.trials_per_size + seeds.get(size, spec.min_seeds):
+        if len(mine) >= search[size] + seeds.get(size, spec.min_seeds):
             continue
-        if len(searched) >= spec.search.trials_per_size and not any(r["status"] == "completed" for r in searched):
+        if len(searched) >= search[size] and not any(r["status"] == "completed" for r in searched):
             continue
         return False
     return True
