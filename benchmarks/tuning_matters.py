@@ -211,9 +211,11 @@ def train_fixed(spec: Any, sizes: Sequence[Any], arms: dict[str, Any], seeds: di
 def retrained_gap(tuned: Sequence[Run], fixed: Sequence[Run]) -> tuple[int, float]:
     """How many fixed-arm runs repeat a sweep run (size, config, seed) and the largest relative
     difference of their losses (0.0 when the training is deterministic)."""
-    sweep = {(r.size, r.learning_rate, r.batch_size, r.seed): r.loss for r in tuned}
-    pairs = [(sweep[key], r.loss) for r in fixed
-             if (key := (r.size, r.learning_rate, r.batch_size, r.seed)) in sweep]
+    def key(run: Run) -> tuple[str, str, int, int]:  # a learning rate to 12 digits: the sweep stores a
+        return run.size, f"{run.learning_rate:.12g}", run.batch_size, run.seed  # shared one 1 ulp apart
+
+    sweep = {key(r): r.loss for r in tuned}
+    pairs = [(sweep[key(r)], r.loss) for r in fixed if key(r) in sweep]
     gaps = [abs(b - a) / a if a is not None and b is not None else math.inf for a, b in pairs if a != b]
     return len(pairs), max(gaps, default=0.0)
 

@@ -108,6 +108,10 @@ def test_a_retrained_run_is_compared_with_the_sweeps_run_of_the_same_size_config
     moved = [bench.Run("smallest", "L1", 1_000, 1e-2, 32, 1, "completed", tuned[0].eval_loss * 1.01, 700)]
     count, gap = bench.retrained_gap(tuned, moved)
     assert count == 1 and math.isclose(gap, 0.01)
+    # the sweep stores one size's copy of a shared learning rate 1 ulp off the others'
+    ulp = [bench.Run("smallest", r.size, r.n_params, math.nextafter(r.learning_rate, 1.0), r.batch_size, r.seed,
+                     r.status, r.eval_loss, r.steps) for r in tuned[:2]]
+    assert bench.retrained_gap(tuned, ulp) == (2, 0.0)
 
 
 def test_a_folder_that_is_not_a_sweep_is_refused_in_one_line_naming_the_flag(tmp_path: Path) -> None:
