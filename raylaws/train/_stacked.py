@@ -64,6 +64,8 @@ def train_stacked(size: Size, members: Sequence[Member], data: TokenData, settin
     if settings.threads:
         torch.set_num_threads(settings.threads)
     device = _distributed.device_for(size, settings)
+    if device.type == "cuda" and settings.precision == "fp32":
+        torch.set_float32_matmul_precision("high")  # TF32 matmuls, as train_trial
     engines: list[TorchEngine] = []
     try:
         trials = []

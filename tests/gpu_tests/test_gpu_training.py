@@ -1,5 +1,6 @@
-"""Training on a GPU: placement, bf16, fp16 with its loss scaler, DeepSpeed ZeRO-2, and several
-trials sharing one GPU (fractional packing) as separate processes."""
+"""Training on a GPU: placement, bf16 (autocast, and bf16 weights with fp32 masters), stacked
+trials, fp16 with its loss scaler, DeepSpeed ZeRO-2, and several trials sharing one GPU
+(fractional packing) as separate processes."""
 
 from __future__ import annotations
 
@@ -38,6 +39,35 @@ def test_parameters_and_batches_live_on_the_gpu(data: Any, monkeypatch: pytest.M
 
 def test_bf16_autocast_learns(data: Any) -> None:
     assert _learned(train_trial(tiny_size(), HPARAMS, data, settings(training={"precision": "bf16"}), 0), data)
+
+
+def test_bf16_master_weights_learn_with_bf16_weights_and_fp32_masters(data: Any,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, Any] = {}
+    original = TorchEngine.train_step
+
+    def checked(self, micro_batches):
+        seen["weights"] = {p.dtype for p in self.model.parameters()}
+        seen["masters"] = {m.dtype for m in self._masters}
+        return original(self, micro_batches)
+
+    monkeypatch.setattr(TorchEngine, "train_step", checked)
+    master = settings(training={"precision": "bf16", "master_weights": True})
+    outcome = train_trial(tiny_size(), HPARAMS, data, master, 0)
+    assert _learned(outcome, data) and seen == {"weights": {torch.bfloat16}, "masters": {torch.float32}}
+
+
+def test_stacked_members_on_the_gpu_train_as_each_trial_alone(data: Any) -> None:
+    from raylaws.train import Member, train_stacked
+
+    trial = settings(training={"max_steps": 40})
+    members = [Member(Hyperparameters(lr, 32), seed) for seed, lr in enumerate([1e-2, 5e-3, 2e-2])]
+    stacked = train_stacked(tiny_size(), members, data, trial)
+    for member, outcome in zip(members, stacked):
+        alone = train_trial(tiny_size(), member.hparams, data, trial, member.seed)
+        assert [s for s, _ in outcome.history] == [s for s, _ in alone.history]
+        # TF32 matmuls and batched kernels: close, not bit for bit
+        assert all(abs(a - b) <= 1e-2 * b for (_, a), (_, b) in zip(outcome.history, alone.history))
 
 
 def test_fp16_with_loss_scaler_learns(data: Any, monkeypatch: pytest.MonkeyPatch) -> None:
