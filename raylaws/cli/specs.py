@@ -187,14 +187,15 @@ def _print_plan(estimate: Any) -> None:
     for column in ("size", "N", "timed on", "trial", "trials", "CPU-hours", "GPU-hours"):
         table.add_column(column, justify="left" if column in ("size", "timed on") else "right")
     for size in estimate.sizes:
-        table.add_row(size.size.name, f"{size.size.n_params:,}", size.trial.device, _duration(size.trial.seconds),
+        table.add_row(size.size.name, f"{size.size.n_params:,}", size.trial.device,
+                      " - ".join(dict.fromkeys(_duration(s) for s in (size.trial.fastest, size.trial.slowest))),
                       _span(list(size.trials), "{}"), _span(list(size.hours(size.cpus_per_trial)), "{:.2f}"),
                       _span(list(size.hours(size.gpus_per_trial)), "{:.2f}"))
     out.print(table)
     if any(size.trial.source == "timed" for size in estimate.sizes):
-        out.print("note: a timed trial runs its whole step budget (patience and pruning only shorten it), timed alone "
-                  "here: trials that share a node run slower, so for real times plan from a finished sweep",
-                  highlight=False, markup=False)
+        out.print("note: a timed trial runs its whole step budget (patience and pruning only shorten it) at the "
+                  "fastest and the slowest batch size (the search decides the mix); a finished sweep gives real "
+                  "times (raylaws plan SWEEP)", highlight=False, markup=False)
     for size in estimate.sizes:
         if size.trial.note:
             out.print(f"note: {size.size.name} {size.trial.note}", highlight=False, markup=False)

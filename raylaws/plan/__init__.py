@@ -34,7 +34,8 @@ class SizePlan:
 
     Attributes:
         size: the ladder's size (its ``n_params`` is the paper's non-embedding N).
-        trial: one pretraining trial's expected seconds, and where that figure comes from.
+        trial: one pretraining trial's expected seconds (at the fastest and the slowest batch
+            size), and where that figure comes from.
         trials: the size's pretraining trials, fewest and most (search trials, plus the
             extra trials a size-aware box may widen by, plus seed re-runs from ``seeds.min``
             to ``seeds.max``).
@@ -55,8 +56,10 @@ class SizePlan:
         return self.size.resources.gpus * self.size.resources.workers
 
     def hours(self, per_trial: float) -> tuple[float, float]:
-        """``per_trial`` resources (CPUs or GPUs) times the trials' hours, fewest and most."""
-        return tuple(n * self.trial.seconds * per_trial / 3600 for n in self.trials)  # type: ignore[return-value]
+        """``per_trial`` resources (CPUs or GPUs) times the trials' hours: the fewest trials at
+        the fastest batch size, and the most at the slowest."""
+        return (self.trials[0] * self.trial.fastest * per_trial / 3600,
+                self.trials[1] * self.trial.slowest * per_trial / 3600)
 
 
 @dataclass(frozen=True)
@@ -126,8 +129,8 @@ def plan(spec: ExperimentSpec, *, cluster: Optional[Cluster] = None, records: Op
     planned = tuple(SizePlan(size, trial, (work.search + spec.min_seeds, search + spec.max_seeds),
                              spec.finetune_budget_per_size)
                     for size, trial, work, search in zip(sizes, timed, works, most))
-    fewest = [replace(work, seconds=trial.seconds, seeds=spec.min_seeds) for work, trial in zip(works, timed)]
-    longest = [replace(work, seconds=trial.seconds, search=search, seeds=spec.max_seeds)
+    fewest = [replace(work, seconds=trial.fastest, seeds=spec.min_seeds) for work, trial in zip(works, timed)]
+    longest = [replace(work, seconds=trial.slowest, search=search, seeds=spec.max_seeds)
                for work, trial, search in zip(works, timed, most)]
     walls = tuple(wall_seconds(each, cluster, parallel=spec.search.parallel,
                                max_concurrent=spec.resources.max_concurrent_trials) for each in (fewest, longest))

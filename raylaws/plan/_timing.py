@@ -24,7 +24,8 @@ class TrialTime:
 
     Attributes:
         size: the size's name.
-        seconds: training seconds of one trial, the mean over the spec's batch-size choices.
+        fastest, slowest: training seconds of one trial at the spec's fastest and slowest
+            batch-size choice (the search decides the mix); from records, both their mean.
         source: where the figure comes from: ``timed`` (here) or ``sweep`` (its records).
         device: what it was timed on (``cpu, 1 thread``, the GPU's name) or ``as recorded``.
         step_seconds: seconds per optimizer step by batch size (timed only).
@@ -33,7 +34,8 @@ class TrialTime:
     """
 
     size: str
-    seconds: float
+    fastest: float
+    slowest: float
     source: str
     device: str
     step_seconds: tuple[tuple[int, float], ...] = ()
@@ -96,7 +98,7 @@ def time_trial(spec: ExperimentSpec, size: "Size", vocab_size: int, *, steps: in
     trial = [_trial_seconds(spec, b, step, eval_seconds) for b, step in per_step]
     label = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {settings.threads} thread" + (
         "s" if settings.threads > 1 else "")
-    return TrialTime(size.name, statistics.fmean(trial), "timed", label, tuple(per_step), eval_seconds, note)
+    return TrialTime(size.name, min(trial), max(trial), "timed", label, tuple(per_step), eval_seconds, note)
 
 
 def recorded_trial(size: str, rows: Sequence[dict[str, Any]]) -> Optional[TrialTime]:
@@ -108,7 +110,8 @@ def recorded_trial(size: str, rows: Sequence[dict[str, Any]]) -> Optional[TrialT
                and r["steps"] and r.get("wall_seconds")]
     if not seconds:
         return None
-    return TrialTime(size, statistics.fmean(seconds), "sweep", f"as recorded ({len(seconds)} trials)")
+    mean = statistics.fmean(seconds)
+    return TrialTime(size, mean, mean, "sweep", f"as recorded ({len(seconds)} trials)")
 
 
 def _trial_seconds(spec: ExperimentSpec, batch_size: int, step_seconds: float, eval_seconds: float) -> float:

@@ -58,11 +58,13 @@ def test_the_demo_is_timed_here_and_larger_sizes_take_longer() -> None:
     timed: list[str] = []
     estimate = plan(spec, cluster=this_machine(), steps=1, on_size=lambda size: timed.append(size.name))
     assert timed == [s.size.name for s in estimate.sizes] == ["L1-H12", "L2-H24", "L3-H36", "L4-H48"]
-    seconds = [s.trial.seconds for s in estimate.sizes]
+    seconds = [s.trial.fastest for s in estimate.sizes]
     assert seconds[-1] > seconds[0] > 0 and all(s.trial.source == "timed" for s in estimate.sizes)
+    assert all(s.trial.slowest > s.trial.fastest for s in estimate.sizes)  # batch 32 against 16, same steps
     # L1: 8 TPE trials + 2-3 seeds; the others: 4 line-search trials (+ up to 4 when a box widens) + 2-3 seeds
     assert [s.trials for s in estimate.sizes] == [(10, 11), (6, 11), (6, 11), (6, 11)]
-    busy = [sum(n * s.trial.seconds for s in estimate.sizes for n in [s.trials[k]]) for k in (0, 1)]
+    busy = [sum(s.trials[0] * s.trial.fastest for s in estimate.sizes),
+            sum(s.trials[1] * s.trial.slowest for s in estimate.sizes)]
     for k in (0, 1):  # at best every CPU busy; at worst one trial at a time
         assert busy[k] / this_machine().cpus <= estimate.wall_seconds[k] <= busy[k] + 1e-6
     assert estimate.cpu_hours[0] == pytest.approx(busy[0] / 3600) and estimate.gpu_hours == (0.0, 0.0)
@@ -75,7 +77,7 @@ def test_a_sweeps_records_give_each_size_its_mean_trial_seconds() -> None:
             {"size": "L1", "task": None, "phase": "search", "steps": 0, "wall_seconds": 0.0},  # failed at once
             {"size": "L2", "task": None, "phase": "search", "steps": 40, "wall_seconds": 9.0}]
     trial = recorded_trial("L1", rows)
-    assert trial is not None and trial.seconds == 2.0 and trial.device == "as recorded (2 trials)"
+    assert trial is not None and trial.fastest == trial.slowest == 2.0 and trial.device == "as recorded (2 trials)"
     assert recorded_trial("L3", rows) is None
 
 
