@@ -107,33 +107,33 @@ def plan(spec: ExperimentSpec, *, cluster: Optional[Cluster] = None, records: Op
         SpecError: a size's trial fits on no node of the cluster.
     """
     from raylaws.ladder import build_ladder
+    from raylaws.spec import design_spec
 
     cluster = cluster or this_machine()
     sizes = build_ladder(spec)
-    works = _works(spec, sizes)
+    specs = [design_spec(spec, size.design) for size in sizes]
+    works = _works(specs, sizes)
     problems = [SpecProblem("resources", f"a trial of {size.name} asks for {size.resources.describe()} per worker; no "
                                          f"node of {cluster.name} has that ({cluster.describe()})")
                 for size, work in zip(sizes, works) if not fits(work, cluster)]
     if problems:
         raise SpecError(problems, source="plan")
-    vocab = vocab_size(spec)
     timed = []
-    for size in sizes:
+    for size, size_spec in zip(sizes, specs):
         trial = recorded_trial(size.name, records) if records is not None else None
         if trial is None:
             if on_size is not None:
                 on_size(size)
-            trial = time_trial(spec, size, vocab, steps=steps)
+            trial = time_trial(size_spec, size, vocab_size(size_spec), steps=steps)
         timed.append(trial)
-    most = [work.search + _extra(spec, work) for work in works]
-    planned = tuple(SizePlan(size, trial, (work.search + spec.min_seeds, search + spec.max_seeds),
-                             spec.finetune_budget_per_size)
-                    for size, trial, work, search in zip(sizes, timed, works, most))
-    fewest = [replace(work, seconds=trial.fastest, seeds=spec.min_seeds) for work, trial in zip(works, timed)]
-    longest = [replace(work, seconds=trial.slowest, search=search, seeds=spec.max_seeds)
-               for work, trial, search in zip(works, timed, most)]
-    walls = tuple(wall_seconds(each, cluster, parallel=spec.search.parallel,
-                               max_concurrent=spec.resources.max_concurrent_trials) for each in (fewest, longest))
+    most = [work.search + _extra(size_spec, work) for work, size_spec in zip(works, specs)]
+    planned = tuple(SizePlan(size, trial, (work.search + s.min_seeds, search + s.max_seeds), s.finetune_budget_per_size)
+                    for size, trial, work, search, s in zip(sizes, timed, works, most, specs))
+    fewest = [replace(work, seconds=trial.fastest, seeds=s.min_seeds) for work, trial, s in zip(works, timed, specs)]
+    longest = [replace(work, seconds=trial.slowest, search=search, seeds=s.max_seeds)
+               for work, trial, search, s in zip(works, timed, most, specs)]
+    walls = tuple(wall_seconds(each, cluster, max_concurrent=spec.resources.max_concurrent_trials)
+                  for each in (fewest, longest))
     return Plan(spec.name, planned, cluster, walls)  # type: ignore[arg-type]
 
 
@@ -149,18 +149,22 @@ def vocab_size(spec: ExperimentSpec) -> int:
     return load(data)[0].get_vocab_size()
 
 
-def _works(spec: ExperimentSpec, sizes: Sequence["Size"]) -> list[SizeWork]:
-    """Each size's trials with no time yet; a size-aware size waits for the next smaller size
-    of its design."""
+def _works(specs: Sequence[ExperimentSpec], sizes: Sequence["Size"]) -> list[SizeWork]:
+    """Each size's trials with no time yet, in the planner's order: an independent search
+    hands out the largest sizes first; a size-aware one every search (smallest first) before
+    any seeds, each size's search after the next smaller size's, its line search past the
+    bracket (the 4th trial on) one trial at a time."""
     works = []
-    for size in sizes:
+    for size, size_spec in zip(sizes, specs):
         smaller = [i for i, other in enumerate(sizes) if other.design == size.design and other.n_params < size.n_params]
-        rank = len(smaller)
-        waits = smaller and spec.search.strategy == "size_aware"
-        after = max(smaller, key=lambda i: sizes[i].n_params) if waits else None
+        size_aware = size_spec.search.strategy == "size_aware"
+        after = max(smaller, key=lambda i: sizes[i].n_params) if smaller and size_aware else None
+        priority = (float(size.n_params), 1e18 - size.n_params) if size_aware else (-size.n_params, -size.n_params)
         resources = size.resources
-        works.append(SizeWork(search=spec.search.trials_of(rank), seeds=0, seconds=0.0, cpus=float(resources.cpus),
-                              gpus=resources.gpus, workers=resources.workers, after=after))
+        works.append(SizeWork(search=size_spec.search.trials_of(len(smaller)), seeds=0, seconds=0.0,
+                              cpus=float(resources.cpus), gpus=resources.gpus, workers=resources.workers,
+                              parallel=size_spec.search.parallel, after=after,
+                              alone_from=3 if after is not None else None, priority=priority))
     return works
 
 

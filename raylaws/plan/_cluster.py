@@ -70,9 +70,10 @@ class Cluster:
     @property
     def usd_per_hour(self) -> Optional[float]:
         """What every node together costs an hour; None if a node's price is unknown."""
-        prices = [t.usd_per_hour for t in self.node_types if t.count]
-        return None if any(p is None for p in prices) else sum(p * t.count for p, t in zip(prices, self.node_types)
-                                                                   if t.count)
+        used = [t for t in self.node_types if t.count]
+        if any(t.usd_per_hour is None for t in used):
+            return None
+        return sum(t.usd_per_hour * t.count for t in used)  # type: ignore[operator]
 
     def describe(self) -> str:
         return ", ".join(f"{t.count} x {t.name}" + (f" ({t.instance})" if t.instance else "")
@@ -112,6 +113,12 @@ def cluster_from_config(path: Path, *, nodes: Optional[Mapping[str, int]] = None
         raise SpecError([SpecProblem(field, f"not YAML ({reason})")], source="plan") from None
     if isinstance(config, dict) and isinstance(config.get("available_node_types"), dict):
         types = _ray_up_types(config)
+        bare = [t.name for t in types if t.count and not (t.cpus or t.gpus)]
+        if bare:
+            raise SpecError([SpecProblem(field, f"node type {name} gives no resources: add resources: "
+                                                "{CPU: n, GPU: m} (Ray reads them from the instance type; the plan "
+                                                "cannot)")
+                             for name in bare], source="plan")
     elif isinstance(config, dict) and config.get("kind") == "RayCluster":
         types = _kuberay_types(config)
     else:
@@ -131,15 +138,17 @@ def cluster_from_config(path: Path, *, nodes: Optional[Mapping[str, int]] = None
 
 def _ray_up_types(config: dict[str, Any]) -> list[NodeType]:
     """Head first (one node, plus its own workers), then each worker type at its
-    ``max_workers``, the total kept within the config's ``max_workers``."""
+    ``max_workers`` (Ray's default: the config's), the total kept within the config's
+    ``max_workers``."""
     head = config.get("head_node_type")
     budget = int(config.get("max_workers", 2))  # Ray's default
+    per_type = budget
     types: list[NodeType] = []
     ordered = sorted(config["available_node_types"].items(), key=lambda item: item[0] != head)
     for name, node in ordered:
         resources = node.get("resources") or {}
         node_config = node.get("node_config") or {}
-        workers = min(int(node.get("max_workers", 0)), budget)
+        workers = min(int(node.get("max_workers", per_type)), budget)
         budget -= workers
         types.append(NodeType(name, float(resources.get("CPU", 0)), float(resources.get("GPU", 0)),
                               workers + (1 if name == head else 0),

@@ -1,4 +1,4 @@
-"""How long a sweep's trials take on a cluster: list scheduling in the sweep's own order."""
+"""How long a sweep's trials take on a cluster: list scheduling in the planner's order."""
 
 from __future__ import annotations
 
@@ -14,12 +14,15 @@ class SizeWork:
     """The pretraining trials of one size, as the scheduler sees them.
 
     Attributes:
-        search: search trials; at most ``parallel`` of them run at once.
+        search: search trials; at most ``parallel`` of them run at once (``search.parallel``).
         seeds: seed re-runs, which start once every search trial of the size has finished.
         seconds: one trial's training seconds.
         cpus, gpus: what each of its ``workers`` asks of a node.
         after: the index of the size whose search must finish before this one's starts (a
             size-aware search starts from the smaller sizes' optima), or None.
+        alone_from: search trials from this one on run one at a time, each after all earlier
+            ones (a size-aware line search past its bracket), or None.
+        priority: (search, seeds) hand-out rank, lowest first: the planner's order.
     """
 
     search: int
@@ -28,7 +31,10 @@ class SizeWork:
     cpus: float
     gpus: float
     workers: int = 1
+    parallel: int = 4
     after: Optional[int] = None
+    alone_from: Optional[int] = None
+    priority: tuple[float, float] = (0.0, 0.0)
 
 
 def fits(work: SizeWork, cluster: Cluster) -> bool:
@@ -36,11 +42,10 @@ def fits(work: SizeWork, cluster: Cluster) -> bool:
     return _place(work, [[t.cpus, t.gpus] for t in cluster.node_types for _ in range(t.count)]) is not None
 
 
-def wall_seconds(works: Sequence[SizeWork], cluster: Cluster, *, parallel: int,
-                 max_concurrent: Optional[int] = None) -> float:
-    """Seconds from the first trial's start to the last one's end when every trial starts as
-    soon as its size allows it and a node has room for all its workers (sizes in ladder
-    order, a size's search before its seeds; no start-up or scheduling overhead).
+def wall_seconds(works: Sequence[SizeWork], cluster: Cluster, *, max_concurrent: Optional[int] = None) -> float:
+    """Seconds from the first trial's start to the last one's end when a trial starts as soon
+    as its size allows it and a node has room for all its workers, the planner's next trial
+    first (no start-up or scheduling overhead).
 
     Raises:
         ValueError: a size's trial fits on no node of ``cluster`` (check with :func:`fits`).
@@ -55,25 +60,22 @@ def wall_seconds(works: Sequence[SizeWork], cluster: Cluster, *, parallel: int,
     finishing: list[tuple[float, int, int, str, list[tuple[int, float, float]]]] = []  # heap of running trials
     now, started = 0.0, 0
     while True:
-        for index, work in enumerate(works):
-            blocked = work.after is not None and (search_left[work.after] or in_search[work.after])
-            while not blocked and (max_concurrent is None or len(finishing) < max_concurrent):
-                if search_left[index] and in_search[index] < parallel:
-                    phase = "search"
-                elif seeds_left[index] and not search_left[index] and not in_search[index]:
-                    phase = "seed"
-                else:
+        while max_concurrent is None or len(finishing) < max_concurrent:
+            ready = sorted(_ready(works, search_left, seeds_left, in_search))
+            placed = None
+            for _, index, phase in ready:
+                placed = _place(works[index], free)
+                if placed is not None:
                     break
-                placed = _place(work, free)
-                if placed is None:
-                    break
-                if phase == "search":
-                    search_left[index] -= 1
-                    in_search[index] += 1
-                else:
-                    seeds_left[index] -= 1
-                started += 1
-                heapq.heappush(finishing, (now + work.seconds, started, index, phase, placed))
+            if placed is None:
+                break
+            if phase == "search":
+                search_left[index] -= 1
+                in_search[index] += 1
+            else:
+                seeds_left[index] -= 1
+            started += 1
+            heapq.heappush(finishing, (now + works[index].seconds, started, index, phase, placed))
         if not finishing:
             return now
         now, _, index, phase, placed = heapq.heappop(finishing)
@@ -82,6 +84,23 @@ def wall_seconds(works: Sequence[SizeWork], cluster: Cluster, *, parallel: int,
             free[node][1] += gpus
         if phase == "search":
             in_search[index] -= 1
+
+
+def _ready(works: Sequence[SizeWork], search_left: list[int], seeds_left: list[int],
+           in_search: list[int]) -> list[tuple[float, int, str]]:
+    """(priority, size index, phase) of every trial that may start now."""
+    ready = []
+    for index, work in enumerate(works):
+        if work.after is not None and (search_left[work.after] or in_search[work.after]):
+            continue
+        if search_left[index]:
+            asked = work.search - search_left[index]
+            alone = work.alone_from is not None and asked >= work.alone_from
+            if in_search[index] < (1 if alone else work.parallel):
+                ready.append((work.priority[0], index, "search"))
+        elif seeds_left[index] and not in_search[index]:
+            ready.append((work.priority[1], index, "seed"))
+    return ready
 
 
 def _place(work: SizeWork, free: list[list[float]]) -> Optional[list[tuple[int, float, float]]]:

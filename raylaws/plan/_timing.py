@@ -62,7 +62,8 @@ def time_trial(spec: ExperimentSpec, size: "Size", vocab_size: int, *, steps: in
     settings = TrialSettings.for_size(spec, size)
     note = ""
     if settings.device == "cuda" and not torch.cuda.is_available():
-        settings = replace(settings, device="cpu", training=settings.training.model_copy(update={"precision": "fp32"}))
+        settings = replace(settings, device="cpu", training=settings.training.model_copy(update={"precision": "fp32",
+                                                                                          "master_weights": False}))
         note = "asks for a GPU; timed on this machine's CPU (no GPU here): time it on a GPU node, or plan from a sweep"
     if settings.workers > 1 or settings.backend != "torch":
         note = note or f"timed as one worker of {settings.workers} with the torch engine (no gradient exchange)"
@@ -79,7 +80,8 @@ def time_trial(spec: ExperimentSpec, size: "Size", vocab_size: int, *, steps: in
     try:
         torch.manual_seed(0)
         model = build_model(spec.objective, size, vocab_size=vocab_size, seq_len=seq_len,
-                            special_id=0 if spec.objective == "clm" else 1, tie_embeddings=spec.ladder.tie_embeddings)
+                            dropout=spec.training.dropout, special_id=0 if spec.objective == "clm" else 1,
+                            tie_embeddings=spec.ladder.tie_embeddings)
         per_step = []
         engine = None
         for batch_size in spec.search.batch_size:

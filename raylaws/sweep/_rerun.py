@@ -87,16 +87,18 @@ def _round_finished(sweep: Sweep, chosen: Any, spec: ExperimentSpec) -> bool:
 
     from raylaws import views
     from raylaws.search import journal_boxes, recorded_seed_counts
+    from raylaws.spec import with_overrides
 
     every = sweep.trials().to_pylist()
     rows = [r for r in every if (r.get("round") or 0) == chosen.number]
     ladder = [size for size in build_ladder(spec) if size.name in chosen.sizes]
     boxes = journal_boxes(sweep.layout.journal) if sweep.layout.journal.exists() else {}
     search = {}
-    for size in ladder:
+    for size in ladder:  # as the round's planner budgets it: with the round's changes
         rank = sum(other.n_params < size.n_params and other.design == size.design for other in ladder)
         latest = boxes.get(replace(size, round=chosen.number).key)
-        search[size.name] = latest[-1].trials if latest else spec.search.trials_of(rank)
+        size_spec = with_overrides(design_spec(spec, size.design), chosen.sizes[size.name], field=f"{size.name} --set")
+        search[size.name] = latest[-1].trials if latest else size_spec.search.trials_of(rank)
     # A seeds rule decides the round's seeds against the sweep's other sizes (their latest rounds).
     others = [r for r in every if (r.get("round") or 0) != chosen.number]
     seeds = recorded_seed_counts(spec, ladder, rows, search, outside=views.latest_rounds(others))

@@ -133,6 +133,13 @@ def loss_of(outputs: Any, micro: MicroBatch) -> "torch.Tensor":
     return outputs.loss if micro.predicted else outputs.logits.float().sum() * 0.0
 
 
+def lm_loss(model: Any, outputs: Any, labels: "torch.Tensor") -> Any:
+    """``outputs`` of ``model`` (a ``transformers`` LM called without labels) with ``loss``: the
+    model's own loss function (its ``loss_type``), which takes the logits in fp32."""
+    outputs.loss = model.loss_function(logits=outputs.logits, labels=labels, vocab_size=model.config.vocab_size)
+    return outputs
+
+
 class TorchEngine(Engine):
     """Plain torch: the model on ``device``, autocast for bf16/fp16 (with a loss scaler for
     fp16), DDP when the trial has several workers.
@@ -257,10 +264,17 @@ class TorchEngine(Engine):
                 weight.copy_(master)
 
     def _forward(self, inputs: "torch.Tensor", labels: Optional["torch.Tensor"]) -> Any:
-        return self._wrapped(input_ids=inputs, labels=labels)
+        return self._lm(self._wrapped, inputs, labels)
 
     def _eval_forward(self, inputs: "torch.Tensor", labels: "torch.Tensor") -> Any:
-        return self.model(input_ids=inputs, labels=labels)  # not DDP's forward: no collectives
+        return self._lm(self.model, inputs, labels)  # not DDP's forward: no collectives
+
+    def _lm(self, module: Any, inputs: "torch.Tensor", labels: Optional["torch.Tensor"]) -> Any:
+        """The model's outputs with its loss; for bf16 weights the loss is taken in fp32 from
+        the bf16 logits (``BertForMaskedLM`` would take it in bf16)."""
+        if self._masters is None or labels is None:
+            return module(input_ids=inputs, labels=labels)
+        return lm_loss(self.model, module(input_ids=inputs), labels)
 
     def _train_mode(self, training: bool) -> None:
         self.model.train(training)

@@ -11,7 +11,8 @@ pass leaves each member's own gradients on its own weights, and each member's en
 steps as it would alone. A member that ends (budget, patience, pruning, divergence) leaves the
 stack; the others go on. In fp32 on a CPU a member's evaluations equal the trial trained alone
 to float rounding (``tests/train_tests/test_stacked.py``). With dropout the members draw
-their own masks, so they are not the alone run's masks.
+their own masks, so they are not the alone run's masks. A member's ``wall_seconds`` is the
+stack's: the time it took with the others, not alone.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from raylaws.data import TokenData
 from raylaws.ladder import Size
 from raylaws.train import _distributed
 from raylaws.train._batches import MicroBatch
-from raylaws.train._engine import TorchEngine, loss_of
+from raylaws.train._engine import TorchEngine, lm_loss, loss_of
 from raylaws.train._loop import _build, _Trial
 from raylaws.trial import Hyperparameters, Outcome, Status, StopReason, TrialHooks, TrialSettings
 
@@ -123,7 +124,12 @@ class _Stack:
             weights = _stacked([engines[k].model.named_parameters(remove_duplicate=False) for k in stacked])
             buffers = _stacked([engines[k].model.named_buffers(remove_duplicate=False) for k in stacked])
 
+            in_bf16 = engines[stacked[0]]._masters is not None
+
             def one(weights: Any, buffers: Any, inputs: "torch.Tensor", labels: "torch.Tensor") -> "torch.Tensor":
+                if in_bf16:  # the loss in fp32, as the engine takes it (lm_loss)
+                    outputs = functional_call(self._shape, (weights, buffers), (), {"input_ids": inputs})
+                    return lm_loss(self._shape, outputs, labels).loss
                 batch = {"input_ids": inputs, "labels": labels}
                 return functional_call(self._shape, (weights, buffers), (), batch).loss
 

@@ -98,7 +98,8 @@ def test_plan_of_a_sweep_directory_takes_the_recorded_times(tmp_path: Path, monk
     result = CliRunner().invoke(app, ["plan", str(sweep.path), "--cluster", str(cpu_cluster(tmp_path, cpus=4))])
     assert result.exit_code == 0, result.output
     assert "timing" not in result.output and result.output.count("as recorded (5 trials)") == 2
-    # 4 CPUs: L1's 3 search trials and one of L2's, then L2's other 2 and L1's 2 seeds, then L2's seeds
+    # 4 CPUs, the largest size first: L2's 3 search trials and one of L1's, then L2's 2 seeds and L1's
+    # other 2 search trials, then L1's seeds
     assert "wall time:  3.0s" in result.output
 
 
@@ -131,3 +132,40 @@ def cpu_cluster(folder: Path, *, cpus: int) -> Path:
                     f"  head: {{resources: {{CPU: {cpus}}}, max_workers: 0,\n"
                     "         node_config: {InstanceType: m5.2xlarge}}\n")
     return path
+
+
+def test_a_node_type_with_no_nodes_prices_none_of_them_whatever_its_place() -> None:
+    only_8x = cluster_from_config(CLUSTER / "aws.yaml", nodes={"gpu_1x": 0, "gpu_8x": 2})
+    assert only_8x.gpus == 16
+    assert only_8x.usd_per_hour == pytest.approx(LIST_PRICES["m5.2xlarge"] + 2 * LIST_PRICES["p4d.24xlarge"])
+
+
+def test_a_ray_up_type_without_max_workers_takes_the_configs_and_one_without_resources_is_named(
+        tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("max_workers: 3\nhead_node_type: head\navailable_node_types:\n"
+                      "  head: {resources: {CPU: 2}, max_workers: 0, node_config: {InstanceType: m5.2xlarge}}\n"
+                      "  gpu: {resources: {CPU: 8, GPU: 1}, node_config: {InstanceType: g5.2xlarge}}\n")
+    assert [(t.name, t.count) for t in cluster_from_config(config).node_types] == [("head", 1), ("gpu", 3)]
+    config.write_text(config.read_text().replace("resources: {CPU: 8, GPU: 1}, ", ""))
+    with pytest.raises(SpecError, match="node type gpu gives no resources: add resources"):
+        cluster_from_config(config)
+
+
+def test_each_design_is_planned_with_its_own_settings() -> None:
+    from raylaws.ladder import build_ladder
+    from raylaws.plan import _works
+    from raylaws.spec import design_spec, spec_from_dict
+
+    spec = spec_from_dict(tiny_spec_dict(search={"parallel": 2}, designs=[
+        {"name": "base"}, {"name": "aware", "set": {"search.strategy": "size_aware", "search.parallel": 3}}]))
+    sizes = build_ladder(spec)
+    works = {size.name: work for size, work in zip(sizes, _works([design_spec(spec, s.design) for s in sizes], sizes))}
+    assert works["base.L2-H16"].parallel == 2 and works["base.L2-H16"].after is None
+    # size-aware: the larger size waits for the smaller, steps past its bracket alone, searches before any seeds
+    aware = works["aware.L2-H16"]
+    assert aware.parallel == 3 and aware.alone_from == 3 and sizes[aware.after].name == "aware.L1-H8"
+    assert works["aware.L1-H8"].priority[0] < aware.priority[0] < min(w.priority[1] for w in works.values()
+                                                                      if w.after is not None)
+    # independent: the largest size first
+    assert works["base.L2-H16"].priority < works["base.L1-H8"].priority

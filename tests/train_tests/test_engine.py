@@ -58,3 +58,31 @@ def test_fp16_step_with_inf_gradient_is_skipped_not_diverged(train: Train, monke
     monkeypatch.setattr(TorchEngine, "train_step", poisoned)
     outcome = train(training={"precision": "fp16", "max_steps": 20})
     assert seen.get("skipped") and outcome.status is Status.COMPLETED and outcome.steps == 20
+
+
+@pytest.mark.parametrize("objective", ["clm", "mlm"])
+def test_bf16_master_weights_take_the_loss_in_fp32(objective: str) -> None:
+    """BertForMaskedLM takes its loss in the logits' dtype; with bf16 weights the engine takes it
+    in fp32 from the bf16 logits, as GPT-2's loss does."""
+    import torch
+
+    from raylaws.spec import TrainingSpec
+    from raylaws.train import TorchEngine
+    from raylaws.train._model import build_model
+    from raylaws.trial import Hyperparameters, TrialSettings
+    from tests.train_tests.conftest import make_trainer
+
+    train = make_trainer(objective)
+    training = TrainingSpec(max_steps=10, precision="bf16", master_weights=True)
+    settings = TrialSettings(objective=objective, seq_len=train.seq_len, training=training)
+    model = build_model(objective, train.size, vocab_size=train.data.vocab_size, seq_len=train.seq_len)
+    engine = TorchEngine(model, Hyperparameters(1e-3, 4), settings, 10, torch.device("cpu"), 1)
+    inputs = torch.randint(3, train.data.vocab_size, (4, train.seq_len))
+    labels = inputs.clone() if objective == "clm" else torch.where(torch.rand(inputs.shape) < 0.15, inputs, -100)
+    outputs = engine._forward(inputs, labels)
+    assert next(engine.model.parameters()).dtype == torch.bfloat16 and outputs.logits.dtype == torch.bfloat16
+    assert outputs.loss.dtype == torch.float32
+    expected = torch.nn.functional.cross_entropy(
+        (outputs.logits[:, :-1] if objective == "clm" else outputs.logits).float().flatten(0, 1),
+        (labels[:, 1:] if objective == "clm" else labels).flatten())
+    assert torch.allclose(outputs.loss, expected)

@@ -75,7 +75,8 @@ def test_a_members_checkpoint_resumes_alone_to_the_same_run(tmp_path: Path) -> N
     # and a stack resumes a member from a checkpoint an alone run wrote
     again = train_stacked(train.size, [members[0], Member(members[1].hparams, 1, TrialHooks(resume_from=folders[20]))],
                           train.data, trial)
-    assert_same_run(again[1], stacked[1]) and assert_same_run(again[0], stacked[0])
+    assert_same_run(again[1], stacked[1])
+    assert_same_run(again[0], stacked[0])
 
 
 def test_members_of_two_batch_sizes_are_refused() -> None:
