@@ -126,7 +126,7 @@ def plan(spec: ExperimentSpec, *, cluster: Optional[Cluster] = None, records: Op
                 on_size(size)
             trial = time_trial(size_spec, size, vocab_size(size_spec), steps=steps)
         timed.append(trial)
-    most = [work.search + _extra(size_spec, work) for work, size_spec in zip(works, specs)]
+    most = [work.search + _extra(size_spec) for work, size_spec in zip(works, specs)]
     planned = tuple(SizePlan(size, trial, (work.search + s.min_seeds, search + s.max_seeds), s.finetune_budget_per_size)
                     for size, trial, work, search, s in zip(sizes, timed, works, most, specs))
     fewest = [replace(work, seconds=trial.fastest, seeds=s.min_seeds) for work, trial, s in zip(works, timed, specs)]
@@ -152,26 +152,27 @@ def vocab_size(spec: ExperimentSpec) -> int:
 def _works(specs: Sequence[ExperimentSpec], sizes: Sequence["Size"]) -> list[SizeWork]:
     """Each size's trials with no time yet, in the planner's order: an independent search
     hands out the largest sizes first; a size-aware one every search (smallest first) before
-    any seeds, each size's search after the next smaller size's, its line search past the
-    bracket (the 4th trial on) one trial at a time."""
+    any seeds, each size's search once the next smaller size's first trials and every other
+    smaller size's search have finished, its line search past the bracket (the 4th trial on)
+    one trial at a time."""
     works = []
     for size, size_spec in zip(sizes, specs):
         smaller = [i for i, other in enumerate(sizes) if other.design == size.design and other.n_params < size.n_params]
         size_aware = size_spec.search.strategy == "size_aware"
         after = max(smaller, key=lambda i: sizes[i].n_params) if smaller and size_aware else None
+        after_all = tuple(i for i in smaller if i != after) if size_aware else ()
         priority = (float(size.n_params), 1e18 - size.n_params) if size_aware else (-size.n_params, -size.n_params)
         resources = size.resources
         works.append(SizeWork(search=size_spec.search.trials_of(len(smaller)), seeds=0, seconds=0.0,
                               cpus=float(resources.cpus), gpus=resources.gpus, workers=resources.workers,
-                              parallel=size_spec.search.parallel, after=after,
+                              parallel=size_spec.search.parallel, after=after, after_all=after_all,
                               alone_from=3 if after is not None else None, priority=priority))
     return works
 
 
-def _extra(spec: ExperimentSpec, work: SizeWork) -> int:
-    """Search trials a size-aware box may add by widening (none for the smallest size)."""
-    widens = spec.search.strategy == "size_aware" and work.after is not None
-    return spec.search.size_aware.max_extra_trials if widens else 0
+def _extra(spec: ExperimentSpec) -> int:
+    """Search trials a size-aware box may add by widening (the smallest size's too)."""
+    return spec.search.size_aware.max_extra_trials if spec.search.strategy == "size_aware" else 0
 
 
 def _total(pairs: Any) -> tuple[float, float]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 from raylaws.plan._cluster import Cluster
+from raylaws.search import INFORMED_TRIALS
 
 
 @dataclass(frozen=True)
@@ -18,8 +19,11 @@ class SizeWork:
         seeds: seed re-runs, which start once every search trial of the size has finished.
         seconds: one trial's training seconds.
         cpus, gpus: what each of its ``workers`` asks of a node.
-        after: the index of the size whose search must finish before this one's starts (a
-            size-aware search starts from the smaller sizes' optima), or None.
+        after: the index of the next smaller size whose first ``INFORMED_TRIALS`` search
+            trials must have finished before this one's search starts (a size-aware box opens
+            from the smaller sizes' optima), or None.
+        after_all: the sizes (indices) whose whole search must have finished first: the ones
+            smaller than ``after``.
         alone_from: search trials from this one on run one at a time, each after all earlier
             ones (a size-aware line search past its bracket), or None.
         priority: (search, seeds) hand-out rank, lowest first: the planner's order.
@@ -33,6 +37,7 @@ class SizeWork:
     workers: int = 1
     parallel: int = 4
     after: Optional[int] = None
+    after_all: tuple[int, ...] = ()
     alone_from: Optional[int] = None
     priority: tuple[float, float] = (0.0, 0.0)
 
@@ -91,8 +96,13 @@ def _ready(works: Sequence[SizeWork], search_left: list[int], seeds_left: list[i
     """(priority, size index, phase) of every trial that may start now."""
     ready = []
     for index, work in enumerate(works):
-        if work.after is not None and (search_left[work.after] or in_search[work.after]):
+        if any(search_left[j] or in_search[j] for j in work.after_all):
             continue
+        if work.after is not None:
+            informing = works[work.after]
+            if informing.search - search_left[work.after] - in_search[work.after] < min(INFORMED_TRIALS,
+                                                                                         informing.search):
+                continue
         if search_left[index]:
             asked = work.search - search_left[index]
             alone = work.alone_from is not None and asked >= work.alone_from

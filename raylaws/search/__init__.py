@@ -15,6 +15,7 @@ from raylaws.search._box import SearchBox, journal_boxes, size_budgets
 from raylaws.search._events import Event, EventLog
 from raylaws.search._ids import search_trial_id, study_trial_id
 from raylaws.search._phases import SearchPhase, SeedPhase
+from raylaws.search._predict import INFORMED_TRIALS
 from raylaws.search._plan import SweepPlanner
 from raylaws.search._records import build_record, trial_config
 from raylaws.search._schedule import Schedule
@@ -23,6 +24,7 @@ from raylaws.search._state import SizeState
 from raylaws.search._studies import SizeStudies, journal_trials
 
 __all__ = [
+    "INFORMED_TRIALS",
     "Event",
     "EventLog",
     "Schedule",

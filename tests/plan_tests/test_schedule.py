@@ -60,3 +60,13 @@ def test_a_trial_of_several_workers_needs_room_for_all_of_them_across_nodes() ->
     assert not fits(work, machine(8, 1, count=1))
     with pytest.raises(ValueError, match="fits on no node"):
         wall_seconds([work], machine(8, 1, count=1))
+
+
+def test_a_size_aware_box_opens_once_the_next_smaller_sizes_first_trials_have_finished() -> None:
+    smaller = SizeWork(search=6, seeds=0, seconds=10.0, cpus=1, gpus=0, parallel=2)
+    larger = SizeWork(search=1, seeds=0, seconds=10.0, cpus=1, gpus=0, after=0)
+    # the smaller size's 3rd trial ends at 20 s (two at a time), its 6th at 30 s: the larger runs 20-30
+    assert wall_seconds([smaller, larger], machine(4)) == 30.0
+    # a size two rungs up waits for the smallest size's whole search, and its neighbour's first trial
+    top = SizeWork(search=1, seeds=0, seconds=10.0, cpus=1, gpus=0, after=1, after_all=(0,))
+    assert wall_seconds([smaller, larger, top], machine(4)) == 40.0
