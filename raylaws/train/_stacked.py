@@ -6,7 +6,8 @@ data order), learning rate, schedule, AdamW state, gradient clipping, evaluation
 stopping, pruning, checkpoints and outcome, exactly as :func:`raylaws.train.train_trial` keeps
 them; only the forward and backward passes are shared. At each step the members' weights are
 stacked along a new first dimension and the model runs once under ``torch.func.vmap``
-(``functional_call`` on a weightless copy of the architecture); the summed loss's backward
+(``functional_call`` on a weightless copy of the architecture, with the eager attention, which
+vmap batches: it has no batching rule for the fused kernels); the summed loss's backward
 pass leaves each member's own gradients on its own weights, and each member's engine then
 steps as it would alone. A member that ends (budget, patience, pruning, divergence) leaves the
 stack; the others go on. In fp32 on a CPU a member's evaluations equal the trial trained alone
@@ -108,6 +109,9 @@ class _Stack:
     def __init__(self, model: "torch.nn.Module") -> None:
         self._shape = copy.deepcopy(model).to("meta")
         self._shape.train()
+        # vmap has no batching rule for torch's fused attention kernels (it would loop over the
+        # members); the eager attention is plain matmuls and a softmax, which it batches.
+        self._shape.config._attn_implementation = "eager"
 
     def backward(self, engines: Sequence[TorchEngine], micro: Sequence[MicroBatch]) -> list[float]:
         """Run forward and backward for each engine on its micro-batch; return each mean loss.
