@@ -196,9 +196,12 @@ def _print_plan(estimate: Any) -> None:
         out.print("note: a timed trial runs its whole step budget (patience and pruning only shorten it) at the "
                   "fastest and the slowest batch size (the search decides the mix); a finished sweep gives real "
                   "times (raylaws plan SWEEP)", highlight=False, markup=False)
+    notes: dict[str, list[str]] = {}
     for size in estimate.sizes:
         if size.trial.note:
-            out.print(f"note: {size.size.name} {size.trial.note}", highlight=False, markup=False)
+            notes.setdefault(size.trial.note, []).append(size.size.name)
+    for note, names in notes.items():
+        out.print(f"note: {', '.join(names)} {note}", highlight=False, markup=False)
     lines = [("cluster", f"{estimate.cluster.name}: {estimate.cluster.describe()}"),
              ("trials", _span(list(estimate.trials), "{}")),
              ("CPU-hours", _span(list(estimate.cpu_hours), "{:.2f}")),

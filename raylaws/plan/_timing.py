@@ -64,9 +64,12 @@ def time_trial(spec: ExperimentSpec, size: "Size", vocab_size: int, *, steps: in
     if settings.device == "cuda" and not torch.cuda.is_available():
         settings = replace(settings, device="cpu", training=settings.training.model_copy(update={"precision": "fp32",
                                                                                           "master_weights": False}))
-        note = "asks for a GPU; timed on this machine's CPU (no GPU here): time it on a GPU node, or plan from a sweep"
+        note = "ask for a GPU: timed on this machine's CPU (no GPU here); time them on a GPU node, or plan from a sweep"
     if settings.workers > 1 or settings.backend != "torch":
-        note = note or f"timed as one worker of {settings.workers} with the torch engine (no gradient exchange)"
+        uses = " and ".join(([f"{settings.workers} workers"] if settings.workers > 1 else [])
+                            + (["DeepSpeed"] if settings.backend != "torch" else []))
+        note = note or (f"use {uses}: timed as one worker with its share of the batch and the torch engine (no "
+                        "gradient exchange)")
     settings = replace(settings, backend="torch", workers=1)
     device = torch.device("cuda", 0) if settings.device == "cuda" else torch.device("cpu")
     threads = torch.get_num_threads()

@@ -169,3 +169,16 @@ def test_each_design_is_planned_with_its_own_settings() -> None:
                                                                       if w.after is not None)
     # independent: the largest size first
     assert works["base.L2-H16"].priority < works["base.L1-H8"].priority
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the CPU fallback of a GPU size")
+def test_gpu_sizes_timed_on_a_machine_without_one_say_so_in_one_line(tmp_path: Path) -> None:
+    spec = tmp_path / "gpu.yaml"
+    spec.write_text(yaml.safe_dump(tiny_spec_dict(resources={"cpus_per_trial": 1, "gpus_per_trial": 0.5})))
+    result = CliRunner().invoke(app, ["plan", str(spec), "--steps", "1", "--cluster", str(CLUSTER / "aws.yaml")])
+    assert result.exit_code == 0, result.output
+    assert ("note: L1-H8, L2-H16 ask for a GPU: timed on this machine's CPU (no GPU here); time them on a GPU node, "
+            "or plan from a sweep") in result.output
+    estimate = plan(raylaws.spec.load_spec(spec), cluster=cluster_from_config(CLUSTER / "aws.yaml"), steps=1)
+    hours = estimate.sizes[0].hours(estimate.sizes[0].gpus_per_trial)  # half a GPU per trial
+    assert estimate.gpu_hours[0] > 0 and hours[0] == pytest.approx(0.5 * estimate.sizes[0].hours(1.0)[0])
