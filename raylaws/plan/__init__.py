@@ -113,8 +113,9 @@ def plan(spec: ExperimentSpec, *, cluster: Optional[Cluster] = None, records: Op
     sizes = build_ladder(spec)
     specs = [design_spec(spec, size.design) for size in sizes]
     works = _works(specs, sizes)
+    hint = "; plan for a cluster with --cluster CONFIG" if cluster.name == "this machine" else ""
     problems = [SpecProblem("resources", f"a trial of {size.name} asks for {size.resources.describe()} per worker; no "
-                                         f"node of {cluster.name} has that ({cluster.describe()})")
+                                         f"node of {cluster.name} has that ({cluster.describe()}){hint}")
                 for size, work in zip(sizes, works) if not fits(work, cluster)]
     if problems:
         raise SpecError(problems, source="plan")
