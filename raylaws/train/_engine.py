@@ -63,6 +63,16 @@ class Engine(abc.ABC):
         self._train_mode(True)
         return total, weight
 
+    def kept_weights(self) -> dict[str, Any]:
+        """The weights a trial keeps of its best evaluation (its kept model): the model's state
+        dict, at full precision where the engine holds one."""
+        return self.model.state_dict()
+
+    def kept_model(self, weights: dict[str, Any]) -> "torch.nn.Module":
+        """The model with ``weights`` (from :meth:`kept_weights`) loaded, once training is over."""
+        self.model.load_state_dict(weights)
+        return self.model
+
     def state_dicts(self) -> dict[str, Any]:
         return {}
 
@@ -252,6 +262,20 @@ class TorchEngine(Engine):
         self.scheduler.load_state_dict(states["scheduler"])
         if self.scaler is not None and states.get("scaler") is not None:
             self.scaler.load_state_dict(states["scaler"])
+
+    def kept_weights(self) -> dict[str, Any]:
+        """With bf16 weights, their fp32 masters (a kept model is fp32, for finetuning)."""
+        state = self.model.state_dict()
+        if self._masters is None:
+            return state
+        master_of = {weight.data_ptr(): master for weight, master in zip(self._weights(), self._masters)}
+        return {name: master_of.get(value.data_ptr(), value).float() if value.is_floating_point() else value
+                for name, value in state.items()}
+
+    def kept_model(self, weights: dict[str, Any]) -> "torch.nn.Module":
+        if self._masters is not None:
+            self.model.float()  # training is over: fp32 weights to load the masters into
+        return super().kept_model(weights)
 
     def _copy_masters_down(self) -> None:
         """The bf16 weights from their just-stepped fp32 masters (round to nearest)."""

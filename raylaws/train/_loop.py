@@ -154,14 +154,13 @@ class _Trial(_checkpoint.Ledger):
     def _keep_best_weights(self) -> None:
         if self.keeps_best:
             self.best_weights = {name: value.detach().to("cpu", copy=True)
-                                 for name, value in self.engine.model.state_dict().items()}
+                                 for name, value in self.engine.kept_weights().items()}
 
     def _save_best_model(self) -> None:
         """Hand the model, at its best evaluation's weights, to ``hooks.save_best``."""
         if not self.keeps_best or self.best_weights is None or self.hooks.save_best is None:
             return
-        self.engine.model.load_state_dict(self.best_weights)  # training is over: the engine's weights may go
-        self.hooks.save_best(self.engine.model)
+        self.hooks.save_best(self.engine.kept_model(self.best_weights))  # training is over: its weights may go
 
     def _evaluate(self) -> float:
         total, weight = self.engine.evaluate(self.eval_windows.batches)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 
@@ -86,3 +87,17 @@ def test_bf16_master_weights_train_as_autocast_does_within_half_a_percent(train:
     for (_, a), (_, m) in zip(autocast.history, master.history):
         assert abs(m - a) / a < 0.005, (autocast.history, master.history)
     assert master.history != autocast.history  # the weights really are bf16
+
+
+def test_a_bf16_master_weights_trial_keeps_its_best_model_in_fp32_from_the_masters(train: Train) -> None:
+    import torch
+
+    kept: list[Any] = []
+    outcome = train(training={"precision": "bf16", "master_weights": True},
+                    hooks=TrialHooks(save_best=lambda model: kept.append({k: v.clone() for k, v in
+                                                                          model.state_dict().items()})))
+    assert outcome.status is Status.COMPLETED and len(kept) == 1
+    weights = [v for v in kept[0].values() if v.is_floating_point()]
+    assert all(v.dtype == torch.float32 for v in weights)
+    # the fp32 masters, not the bf16 weights widened: some values are not bf16 numbers
+    assert any(not torch.equal(v, v.to(torch.bfloat16).float()) for v in weights)
