@@ -168,7 +168,10 @@ def plan(
     if (counts or rates) and cluster is None:
         bad.append(SpecProblem("--nodes/--price", "go with --cluster (this machine has no node types or price)"))
     if bad:
-        _guarded(lambda: (_ for _ in ()).throw(SpecError(bad, source="command line")))
+        def refuse() -> None:
+            raise SpecError(bad, source="command line")
+
+        _guarded(refuse)
     where = (_guarded(lambda: raylaws.plan.cluster_from_config(cluster, nodes=counts, prices=rates)) if cluster
              else raylaws.plan.this_machine())
 

@@ -120,12 +120,16 @@ def plan(spec: ExperimentSpec, *, cluster: Optional[Cluster] = None, records: Op
     if problems:
         raise SpecError(problems, source="plan")
     timed = []
+    vocabularies: dict[str, int] = {}  # a given tokenizer is loaded once, not per size
     for size, size_spec in zip(sizes, specs):
         trial = recorded_trial(size.name, records) if records is not None else None
         if trial is None:
             if on_size is not None:
                 on_size(size)
-            trial = time_trial(size_spec, size, vocab_size(size_spec), steps=steps)
+            data = size_spec.data.model_dump_json()
+            if data not in vocabularies:
+                vocabularies[data] = vocab_size(size_spec)
+            trial = time_trial(size_spec, size, vocabularies[data], steps=steps)
         timed.append(trial)
     most = [work.search + _extra(size_spec) for work, size_spec in zip(works, specs)]
     planned = tuple(SizePlan(size, trial, (work.search + s.min_seeds, search + s.max_seeds), s.finetune_budget_per_size)

@@ -143,13 +143,6 @@ def loss_of(outputs: Any, micro: MicroBatch) -> "torch.Tensor":
     return outputs.loss if micro.predicted else outputs.logits.float().sum() * 0.0
 
 
-def lm_loss(model: Any, outputs: Any, labels: "torch.Tensor") -> Any:
-    """``outputs`` of ``model`` (a ``transformers`` LM called without labels) with ``loss``: the
-    model's own loss function (its ``loss_type``), which takes the logits in fp32."""
-    outputs.loss = model.loss_function(logits=outputs.logits, labels=labels, vocab_size=model.config.vocab_size)
-    return outputs
-
-
 class TorchEngine(Engine):
     """Plain torch: the model on ``device``, autocast for bf16/fp16 (with a loss scaler for
     fp16), DDP when the trial has several workers.
@@ -175,8 +168,7 @@ class TorchEngine(Engine):
             self._dtype = None  # the weights are bf16 already: no autocast
         else:
             self.model = model.to(device)
-        self.optimizer = adamw(self._masters if self._masters is not None else self.model.parameters(), hparams,
-                               settings.training, device)
+        self.optimizer = adamw(self._stepped(), hparams, settings.training, device)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_schedule(settings.training, steps))
         self.scaler = torch.amp.GradScaler(device.type) if settings.precision == "fp16" else None
         self._wrapped = self.model
@@ -190,6 +182,10 @@ class TorchEngine(Engine):
 
     def _weights(self) -> list["torch.Tensor"]:
         return [p for p in self.model.parameters() if p.requires_grad]
+
+    def _stepped(self) -> Any:
+        """The tensors the optimizer steps and the clip bounds: the fp32 masters, or the weights."""
+        return self._masters if self._masters is not None else self.model.parameters()
 
     def train_step(self, micro_batches: Sequence[MicroBatch]) -> float:
         self.zero_grad()
@@ -230,8 +226,7 @@ class TorchEngine(Engine):
             for weight, master in zip(self._weights(), self._masters):
                 master.grad = None if weight.grad is None else weight.grad.float()
         if self._grad_clip is not None:
-            clipped = self._masters if self._masters is not None else self.model.parameters()
-            torch.nn.utils.clip_grad_norm_(clipped, self._grad_clip)
+            torch.nn.utils.clip_grad_norm_(self._stepped(), self._grad_clip)
         if self.scaler is None:
             self.optimizer.step()
             self.scheduler.step()
@@ -294,11 +289,15 @@ class TorchEngine(Engine):
         return self._lm(self.model, inputs, labels)  # not DDP's forward: no collectives
 
     def _lm(self, module: Any, inputs: "torch.Tensor", labels: Optional["torch.Tensor"]) -> Any:
-        """The model's outputs with its loss; for bf16 weights the loss is taken in fp32 from
-        the bf16 logits (``BertForMaskedLM`` would take it in bf16)."""
+        """``module``'s outputs (the model, DDP's wrapper, or a stack's functional call) with
+        its loss; for bf16 weights the loss is the model's own loss function (its ``loss_type``)
+        on the logits in fp32 (``BertForMaskedLM`` would take it in bf16)."""
         if self._masters is None or labels is None:
             return module(input_ids=inputs, labels=labels)
-        return lm_loss(self.model, module(input_ids=inputs), labels)
+        outputs = module(input_ids=inputs)
+        outputs.loss = self.model.loss_function(logits=outputs.logits, labels=labels,
+                                                vocab_size=self.model.config.vocab_size)
+        return outputs
 
     def _train_mode(self, training: bool) -> None:
         self.model.train(training)

@@ -48,13 +48,7 @@ def train_trial(size: Size, hparams: Hyperparameters, data: TokenData, settings:
     Raises:
         RuntimeError: the size asks for GPUs and torch sees none.
     """
-    import torch
-
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
-    device = _distributed.device_for(size, settings)
-    if device.type == "cuda" and settings.precision == "fp32":
-        torch.set_float32_matmul_precision("high")  # TF32 matmuls
+    device = trial_device(size, settings)
     if settings.backend == "deepspeed":
         _distributed.ensure_process_group()
     engine: Optional[Engine] = None
@@ -64,6 +58,19 @@ def train_trial(size: Size, hparams: Hyperparameters, data: TokenData, settings:
     finally:
         if engine is not None:
             engine.close()
+
+
+def trial_device(size: Size, settings: TrialSettings) -> "torch.device":
+    """The device a trial of ``size`` trains on, with this process's torch set for it: the
+    trial's threads, and TF32 matmuls for fp32 on a GPU."""
+    import torch
+
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    device = _distributed.device_for(size, settings)
+    if device.type == "cuda" and settings.precision == "fp32":
+        torch.set_float32_matmul_precision("high")  # TF32 matmuls
+    return device
 
 
 def _build(size: Size, hparams: Hyperparameters, data: TokenData, settings: TrialSettings, seed: int,

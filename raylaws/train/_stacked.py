@@ -24,10 +24,9 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from raylaws.data import TokenData
 from raylaws.ladder import Size
-from raylaws.train import _distributed
 from raylaws.train._batches import MicroBatch
-from raylaws.train._engine import TorchEngine, lm_loss, loss_of
-from raylaws.train._loop import _build, _Trial
+from raylaws.train._engine import TorchEngine, loss_of
+from raylaws.train._loop import _build, _Trial, trial_device
 from raylaws.trial import Hyperparameters, Outcome, Status, StopReason, TrialHooks, TrialSettings
 
 if TYPE_CHECKING:
@@ -60,14 +59,8 @@ def train_stacked(size: Size, members: Sequence[Member], data: TokenData, settin
         ValueError: no members, members of several batch sizes, or settings that cannot stack
             (several workers, DeepSpeed, micro-batches).
     """
-    import torch
-
     _check(members, settings)
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
-    device = _distributed.device_for(size, settings)
-    if device.type == "cuda" and settings.precision == "fp32":
-        torch.set_float32_matmul_precision("high")  # TF32 matmuls, as train_trial
+    device = trial_device(size, settings)
     engines: list[TorchEngine] = []
     try:
         trials = []
@@ -128,18 +121,17 @@ class _Stack:
             weights = _stacked([engines[k].model.named_parameters(remove_duplicate=False) for k in stacked])
             buffers = _stacked([engines[k].model.named_buffers(remove_duplicate=False) for k in stacked])
 
-            in_bf16 = engines[stacked[0]]._masters is not None
+            first = engines[stacked[0]]
 
             def one(weights: Any, buffers: Any, inputs: "torch.Tensor", labels: "torch.Tensor") -> "torch.Tensor":
-                if in_bf16:  # the loss in fp32, as the engine takes it (lm_loss)
-                    outputs = functional_call(self._shape, (weights, buffers), (), {"input_ids": inputs})
-                    return lm_loss(self._shape, outputs, labels).loss
-                batch = {"input_ids": inputs, "labels": labels}
-                return functional_call(self._shape, (weights, buffers), (), batch).loss
+                def model(**batch: Any) -> Any:
+                    return functional_call(self._shape, (weights, buffers), (), batch)
+
+                return first._lm(model, inputs, labels).loss  # the loss as the engine takes it
 
             inputs = torch.stack([micro[k].inputs for k in stacked])  # (members, batch, seq_len)
             labels = torch.stack([micro[k].labels for k in stacked])
-            with engines[stacked[0]]._autocast():
+            with first._autocast():
                 joint = vmap(one, randomness="different")(weights, buffers, inputs, labels)
             losses.update(zip(stacked, joint.unbind()))
         for k in alone:
