@@ -12,7 +12,7 @@ Two counts, never mixed up:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Optional
+from typing import Optional, Sequence
 
 from raylaws.spec import ExperimentSpec, ResourcesSpec
 from raylaws.trial import BackendName, Objective
@@ -86,6 +86,16 @@ class Size:
     def flops(self, tokens: int) -> float:
         """Training compute C = 6 * N * D, with N the paper's non-embedding count."""
         return 6.0 * self.n_params * tokens
+
+
+def smaller_sizes(size: Size, sizes: Sequence[Size]) -> list[Size]:
+    """The sizes of ``sizes`` smaller than ``size`` (by N) in its design and re-run round,
+    smallest first: those that predict it in a size-aware search; their count is its rank,
+    which sets its search budget (``search.trials_of``)."""
+    group = (getattr(size, "design", None), getattr(size, "round", 0))
+    return sorted((other for other in sizes if other.n_params < size.n_params
+                   and (getattr(other, "design", None), getattr(other, "round", 0)) == group),
+                  key=lambda other: other.n_params)
 
 
 def size_key(name: str, round: Optional[int]) -> str:

@@ -160,11 +160,14 @@ def _works(specs: Sequence[ExperimentSpec], sizes: Sequence["Size"]) -> list[Siz
     any seeds, each size's search once the next smaller size's first trials and every other
     smaller size's search have finished, its line search past the bracket (the 4th trial on)
     one trial at a time."""
+    from raylaws.ladder import smaller_sizes
+
+    position = {size.key: index for index, size in enumerate(sizes)}
     works = []
     for size, size_spec in zip(sizes, specs):
-        smaller = [i for i, other in enumerate(sizes) if other.design == size.design and other.n_params < size.n_params]
+        smaller = [position[other.key] for other in smaller_sizes(size, sizes)]
         size_aware = size_spec.search.strategy == "size_aware"
-        after = max(smaller, key=lambda i: sizes[i].n_params) if smaller and size_aware else None
+        after = smaller[-1] if smaller and size_aware else None  # the next smaller size
         after_all = tuple(i for i in smaller if i != after) if size_aware else ()
         priority = (float(size.n_params), 1e18 - size.n_params) if size_aware else (-size.n_params, -size.n_params)
         resources = size.resources

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
+from raylaws.ladder import smaller_sizes
 from raylaws.search._seeds import recorded_seed_counts
 from raylaws.spec import ExperimentSpec
 from raylaws.trial import Hyperparameters
@@ -74,10 +75,8 @@ def size_budgets(spec: ExperimentSpec, sizes: Sequence[Any], boxes: dict[str, li
     plus its seed re-runs (a ``seeds`` rule's as ``rows``, each size's latest round of records,
     decide them: :func:`raylaws.search._seeds.recorded_seed_counts`; without rows its first
     ``seeds.min``). ``sizes``: the ladder's :class:`raylaws.ladder.Size` values."""
-    ranks = {size.name: sum(other.n_params < size.n_params and getattr(other, "design", None) == getattr(size, "design", None)
-                            for other in sizes) for size in sizes}  # rank within the size's design
-    search = {size.name: boxes[size.name][-1].trials if boxes.get(size.name) else spec.search.trials_of(ranks[size.name])
-              for size in sizes}
+    search = {size.name: boxes[size.name][-1].trials if boxes.get(size.name)
+              else spec.search.trials_of(len(smaller_sizes(size, sizes))) for size in sizes}
     seeds = recorded_seed_counts(spec, sizes, rows, search) if rows is not None else {}
     return {size.name: search[size.name] + seeds.get(size.name, spec.min_seeds) for size in sizes}
 

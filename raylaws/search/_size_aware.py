@@ -56,6 +56,7 @@ import logging
 from dataclasses import replace
 from typing import Optional
 
+from raylaws.ladder import smaller_sizes
 from raylaws.search._box import (BOXES_ATTR, EDGE_FRACTION, SearchBox, edge_of, journal_boxes, size_budgets,
                                  widened)
 from raylaws.search._ids import search_trial_id
@@ -87,11 +88,8 @@ class SizeAwareSearchPhase(SearchPhase):
     def __init__(self, spec: ExperimentSpec, studies: SizeStudies) -> None:
         super().__init__(spec, studies)
         # Sizes predict each other within their design and re-run round only.
-        ordered = sorted(studies.sizes, key=lambda s: s.n_params)
-        group = {size.key: (size.design, size.round) for size in ordered}
-        self._smaller = {size.key: [s for s in ordered if s.n_params < size.n_params and group[s.key] == group[size.key]]
-                         for size in ordered}
-        self._rank = {size.key: len(self._smaller[size.key]) for size in ordered}
+        self._smaller = {size.key: smaller_sizes(size, studies.sizes) for size in studies.sizes}
+        self._rank = {key: len(smaller) for key, smaller in self._smaller.items()}
         self._checked: set[tuple[str, int]] = set()  # (size, budget) whose edges were looked at
 
     def budget_of(self, state: SizeState) -> int:

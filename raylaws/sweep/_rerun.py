@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Union
 
 from raylaws.errors import SweepError
-from raylaws.ladder import build_ladder
+from raylaws.ladder import build_ladder, smaller_sizes
 from raylaws.spec import ExperimentSpec, design_spec
 from raylaws.sweep._read import Sweep, open
 from raylaws.sweep._run import run_local, run
@@ -95,7 +95,7 @@ def _round_finished(sweep: Sweep, chosen: Any, spec: ExperimentSpec) -> bool:
     boxes = journal_boxes(sweep.layout.journal) if sweep.layout.journal.exists() else {}
     search = {}
     for size in ladder:  # as the round's planner budgets it: with the round's changes
-        rank = sum(other.n_params < size.n_params and other.design == size.design for other in ladder)
+        rank = len(smaller_sizes(size, ladder))
         latest = boxes.get(replace(size, round=chosen.number).key)
         size_spec = with_overrides(design_spec(spec, size.design), chosen.sizes[size.name], field=f"{size.name} --set")
         search[size.name] = latest[-1].trials if latest else size_spec.search.trials_of(rank)
