@@ -1,4 +1,5 @@
-"""The per-size Optuna studies: one study per size in one journal. The only user of Optuna.
+"""The per-size Optuna studies: one study per size in one journal. With :mod:`raylaws.search._samplers`
+(their samplers), the only user of Optuna.
 
 A size is only ever compared with trials of its own size: each study has its own sampler
 (seeded ``sampler_seed + index`` of the size) and its own pruner.
@@ -29,7 +30,6 @@ a trial is pruned, or not, on every run of the sweep alike.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import logging
 import math
@@ -43,6 +43,8 @@ from optuna.trial import TrialState
 
 from raylaws.ladder import Size
 from raylaws.search._box import SearchBox
+from raylaws.search._samplers import (SAMPLER_STATE_ATTR, dump_rng_state, load_rng_state, make_sampler,
+                                       sampler_rngs)
 from raylaws.spec import ExperimentSpec, PruningSpec
 from raylaws.trial import Hyperparameters, Status
 
@@ -108,13 +110,10 @@ class SizeStudies:
         return self._specs[key.partition("/")[0]]
 
     def _sampler(self, index: int, key: str, trials: Optional[int] = None) -> optuna.samplers.BaseSampler:
-        search = self._spec_for(key).search
-        seed = search.sampler_seed + index  # one reproducible stream per study
-        if search.sampler == "random":
-            return optuna.samplers.RandomSampler(seed=seed)
-        trials = search.trials_per_size if trials is None else trials
-        startup = min(10, max(3, trials // 3))  # Optuna's default of 10 exceeds small budgets
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, constant_liar=True, multivariate=True)
+        own = self._spec_for(key)
+        return make_sampler(own.search, own.finetune if "/" in key else None,
+                            own.search.sampler_seed + index,  # one reproducible stream per study
+                            own.search.trials_per_size if trials is None else trials)
 
     def _continue_sampler(self, size: str) -> None:
         """Restore the size's sampler streams from its latest asked trial (a resumed sweep)."""
@@ -123,10 +122,10 @@ class SizeStudies:
             return  # a new study: the seeded streams as they are
         latest = max(trials, key=lambda t: t.number)
         state = latest.system_attrs.get(SAMPLER_STATE_ATTR)
-        rngs = _sampler_rngs(self._studies[size].sampler)
+        rngs = sampler_rngs(self._studies[size].sampler)
         if state is not None and len(state) == len(rngs):
             for rng, saved in zip(rngs, state):
-                rng.set_state(_load_rng_state(saved))
+                rng.set_state(load_rng_state(saved))
             return
         digest = hashlib.sha256(f"{self._spec_for(size).search.sampler_seed}/{self._index[size]}/{len(trials)}".encode())
         for offset, rng in enumerate(rngs):
@@ -232,7 +231,7 @@ class SizeStudies:
     def _ask(self, size: str, space: dict[str, BaseDistribution]) -> tuple[int, Hyperparameters]:
         trial = self._studies[size].ask(space)
         study = self._studies[size]
-        state = [_dump_rng_state(rng) for rng in _sampler_rngs(study.sampler)]
+        state = [dump_rng_state(rng) for rng in sampler_rngs(study.sampler)]
         trial.storage.set_trial_system_attr(trial._trial_id, SAMPLER_STATE_ATTR, state)
         self._warn_if_repeated(size, trial)
         return self._hold(size, trial)
@@ -370,31 +369,6 @@ def journal_trials(journal: Path) -> dict[str, list[optuna.trial.FrozenTrial]]:
 def study_key(study_name: str) -> str:
     """The key of a study named ``<sweep>/<key>``: a size, or ``<size>/<task>``."""
     return study_name.partition("/")[2] or study_name
-
-
-SAMPLER_STATE_ATTR = "raylaws:sampler_state"  # trial system attribute: the streams' state after its ask
-
-
-def _sampler_rngs(sampler: optuna.samplers.BaseSampler) -> list[np.random.RandomState]:
-    """The random streams of a sampler, in a fixed order: TPE's own and its startup sampler's."""
-    if isinstance(sampler, optuna.samplers.TPESampler):
-        return [sampler._rng.rng, sampler._random_sampler._rng.rng]
-    if isinstance(sampler, optuna.samplers.RandomSampler):
-        return [sampler._rng.rng]
-    raise TypeError(f"no known random streams in {type(sampler).__name__}")
-
-
-def _dump_rng_state(rng: np.random.RandomState) -> dict[str, object]:
-    """A ``RandomState``'s state as JSON (the journal's format): the MT19937 key as base64."""
-    kind, key, pos, has_gauss, cached = rng.get_state(legacy=True)
-    return {"kind": kind, "key": base64.b64encode(np.asarray(key, dtype="<u4").tobytes()).decode(), "pos": int(pos),
-            "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}
-
-
-def _load_rng_state(saved: dict[str, object]) -> tuple[object, ...]:
-    key = np.frombuffer(base64.b64decode(str(saved["key"])), dtype="<u4").astype(np.uint32)
-    return (saved["kind"], key, int(saved["pos"]), int(saved["has_gauss"]),  # type: ignore[call-overload]
-            float(saved["cached_gaussian"]))  # type: ignore[arg-type]
 
 
 __all__ = ["SAMPLER_STATE_ATTR", "SizeStudies", "halving_prunes", "journal_trials", "study_key"]

@@ -32,7 +32,7 @@ def spec_hash(spec: ExperimentSpec) -> str:
 LATER_FIELDS: tuple[str, ...] = ("ladder.activation", "search.strategy", "search.size_aware", "finetune", "designs",
                                  "data.tokenizer.sample_bytes", "data.tokens", "data.txt_split",
                                  "data.max_document_bytes", "data.shard_bytes", "data.workers", "data.cache",
-                                 "search.parallel", "training.master_weights")
+                                 "search.parallel", "training.master_weights", "finetune.grid")
 
 
 def _field_default(path: list[str]) -> tuple[bool, Any]:

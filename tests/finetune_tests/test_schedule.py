@@ -4,6 +4,7 @@ when a size's tasks start, which model they start from, budgets, records, resume
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Any
 
@@ -154,3 +155,50 @@ def test_with_a_seeds_rule_tasks_wait_for_the_last_seed_and_start_from_the_media
     assert seeds == [("L1-H8", 1), ("L1-H8", 2), ("L1-H8", 3), ("L2-H16", 1), ("L2-H16", 2)]
     assert tasks and all("L1-H8.seed3" in recorded for _, recorded in tasks), "a task started before the last seed"
     assert {plan.base_model for plan, _ in tasks if plan.size == "L1-H8"} == {"models/L1-H8.seed3"}  # 4.1
+
+
+def finish_task_search(planner: SweepPlanner, size: str, losses: dict[int, float], order: int = 1) -> list[TrialPlan]:
+    """Pretrain ``size``, then finish its finetuning searches (in ``order`` of study number: 1
+    ascending, -1 descending) with a loss by study number; the search plans, in study order."""
+    searched: list[TrialPlan] = []
+    plans = [p for p in pretrain(planner, size, {1: 4.3, 2: 4.1, 3: 4.2}) if p.task is not None]
+    while plans := [p for p in plans if p.phase is Phase.FINETUNE_SEARCH]:
+        for plan in sorted(plans, key=lambda p: order * p.study_number):
+            planner.complete(plan.trial_id, final(losses[plan.study_number]))
+        searched += plans
+        plans = [p for p in drain(planner) if p.task is not None]
+    return sorted(searched, key=lambda p: (p.task, p.study_number))
+
+
+def test_a_grid_search_takes_each_rate_of_the_box_with_each_epochs_choice_whatever_finishes_first(
+        tmp_path: Path) -> None:
+    grid = {"tasks": [{"name": "stdlib-docstring"}], "grid": True, "trials_per_task": 6, "epochs": [1, 3],
+            "learning_rate": {"low": 1e-4, "high": 1.6e-3}}
+    losses = {0: 0.5, 1: 0.4, 2: 0.3, 3: 0.35, 4: 0.45, 5: 0.6}
+    ascending = finish_task_search(make_planner(tmp_path / "a", **grid), "L1-H8", losses)
+    descending = finish_task_search(make_planner(tmp_path / "d", **grid), "L1-H8", losses, order=-1)
+    points = [(p.hparams.learning_rate, p.hparams.epochs) for p in ascending]
+    assert points == [(p.hparams.learning_rate, p.hparams.epochs) for p in descending]
+    assert [e for _, e in points] == [1, 3] * 3
+    rates = [r for r, _ in points[::2]]
+    assert rates[0] == 1e-4 and math.isclose(rates[1], 4e-4) and math.isclose(rates[2], 1.6e-3), \
+        "three rates, evenly spaced in log, both ends of the box"
+
+
+def test_a_grid_search_resumed_after_a_kill_asks_the_same_points(tmp_path: Path) -> None:
+    grid = {"tasks": [{"name": "stdlib-docstring"}], "grid": True, "trials_per_task": 4, "epochs": [1]}
+    whole = finish_task_search(make_planner(tmp_path / "whole", **grid), "L1-H8", {0: 0.3, 1: 0.2, 2: 0.4, 3: 0.5})
+    killed = make_planner(tmp_path / "killed", **grid)
+    first = [p for p in pretrain(killed, "L1-H8", {1: 4.3, 2: 4.1, 3: 4.2}) if p.task is not None]
+    killed.complete(first[0].trial_id, final(0.3))  # the driver dies with the others running
+    resumed = make_planner(tmp_path / "killed", **grid)
+    again = [p for p in drain(resumed) if p.task is not None]
+    while searching := [p for p in again if p.phase is Phase.FINETUNE_SEARCH]:
+        for plan in searching:
+            resumed.complete(plan.trial_id, final({0: 0.3, 1: 0.2, 2: 0.4, 3: 0.5}[plan.study_number]))
+        again = [p for p in drain(resumed) if p.task is not None]
+    rows = [r for r in store.read_trials(SweepLayout.at(tmp_path / "killed").trials).to_pylist()
+            if r["phase"] == "finetune_search"]
+    assert sorted((r["trial_id"], r["learning_rate"]) for r in rows) == \
+        [(p.trial_id, p.hparams.learning_rate) for p in whole]
+    assert {p.hparams.learning_rate for p in again if p.phase is Phase.FINETUNE_SEED} == {whole[1].hparams.learning_rate}
