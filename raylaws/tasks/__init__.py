@@ -5,7 +5,7 @@ texts, read from local files (:mod:`raylaws.tasks._files`: GLUE-style ``.tsv``/`
 ``.jsonl``, ``train``/``dev`` folders, ``datasets`` folders, ``hub:<name>``), split
 deterministically and tokenized with the sweep's own tokenizer.
 
-Three built-in tasks need no data at all; they are cut from this Python's standard-library
+Four built-in tasks need no data at all; they are cut from this Python's standard-library
 packages (folders), which the ``stdlib`` pretraining corpus (the top-level ``.py`` files)
 does not contain:
 
@@ -24,6 +24,9 @@ does not contain:
   evaluation examples per identifier (2,560, balanced, chance 1/64); see
   :mod:`raylaws.tasks._identifiers`. Close to the pretraining objective, with enough examples
   for its error to track the model's quality.
+* ``stdlib-next-identifier``: the same, asked the way a causal model reads: which of 64
+  identifiers comes next, the snippet being the code up to it (the same rules, counts and
+  splits; its own 64 identifiers).
 
 All are deterministic: candidates are ordered by the SHA-256 of their text and taken in that
 order, the first ones of each class held out for evaluation; the same Python gives the same

@@ -34,6 +34,7 @@ _BUILTINS = {
     "stdlib-family": _Builtin(TaskCounts(700 * len(_stdlib.FAMILIES), 100 * len(_stdlib.FAMILIES)), _family),
     "stdlib-docstring": _Builtin(TaskCounts(400 * 2, 100 * 2), _docstring),
     "stdlib-identifier": _Builtin(_identifiers.COUNTS, _identifiers.identifier_task),
+    "stdlib-next-identifier": _Builtin(_identifiers.COUNTS, lambda: _identifiers.identifier_task(cut=True)),
 }
 
 
@@ -45,7 +46,8 @@ def builtin_task(name: str) -> Splits:
 
 def builtin_counts(name: str) -> TaskCounts:
     """The examples of a built-in task, known without building it: ``stdlib-family`` 5,600 /
-    800, ``stdlib-docstring`` 800 / 200, ``stdlib-identifier`` 20,480 / 2,560."""
+    800, ``stdlib-docstring`` 800 / 200, ``stdlib-identifier`` and ``stdlib-next-identifier``
+    20,480 / 2,560."""
     return _builtin(name).counts
 
 

@@ -22,6 +22,13 @@ files) does not contain:
   :data:`TRAIN_EXAMPLES`: each class gives all of its windows or a common cap, whichever is
   fewer, so no class dominates (``self`` alone has more windows than the cap many times over).
 
+``stdlib-next-identifier`` (``cut``) asks the same of the way a causal model reads: its window
+is the source *up to* the occurrence (the spaces before it kept, nothing after it on its line),
+with no placeholder, and the identifier must still appear nowhere in it; the rest (context
+lines, lengths, classes from its own windows, splits, counts) is the same. Its classes are
+less even than ``stdlib-identifier``'s (fewer windows end at a rare identifier), so the
+round-robin's common cap is higher.
+
 The same Python gives the same examples on every machine; another version gives the same
 counts (the build fails, naming the shortfall, where a library is too small for them).
 """
@@ -51,9 +58,10 @@ _EXCLUDED = frozenset({"test", "encodings", "pydoc_data", "__phello__"})
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def identifier_task() -> tuple[list[Example], list[Example]]:
-    """The ``(train, eval)`` examples, each split in SHA-256 order (see the module docstring)."""
-    by_class = _classes(_windows())
+def identifier_task(*, cut: bool = False) -> tuple[list[Example], list[Example]]:
+    """The ``(train, eval)`` examples, each split in SHA-256 order (see the module docstring);
+    ``cut``: ``stdlib-next-identifier``'s, each window ending where its identifier begins."""
+    by_class = _classes(_windows(cut))
     train: list[Example] = []
     held_out: list[Example] = []
     rest: dict[str, list[str]] = {}
@@ -76,15 +84,16 @@ def packages() -> list[str]:
                   if (path / "__init__.py").is_file() and path.name not in _EXCLUDED)
 
 
-def window(lines: list[str], row: int, start: int, end: int) -> Optional[str]:
+def window(lines: list[str], row: int, start: int, end: int, *, cut: bool = False) -> Optional[str]:
     """The window of the occurrence at ``lines[row - 1][start:end]``, or None if not kept (see
-    the module docstring; the test of the identifier elsewhere is the caller's)."""
+    the module docstring; the test of the identifier elsewhere is the caller's). ``cut``: the
+    window is the source up to the occurrence (the spaces before it kept), with no placeholder."""
     line = lines[row - 1]
-    masked = line[:start] + PLACEHOLDER + line[end:].rstrip()
-    if PLACEHOLDER in line or len(masked.strip()) > MAX_CHARS:
+    masked = line[:start] if cut else line[:start] + PLACEHOLDER + line[end:].rstrip()
+    if (PLACEHOLDER in line and not cut) or len(masked.strip()) > MAX_CHARS:
         return None
     kept = [masked]
-    text = masked.strip()
+    text = masked.lstrip() if cut else masked.strip()
     # Lines above are added while the window fits; its length only grows with each one (the
     # common indentation can only shrink), so this keeps the longest run that fits.
     for above in lines[max(0, row - 1 - CONTEXT_LINES):row - 1][::-1]:
@@ -96,12 +105,12 @@ def window(lines: list[str], row: int, start: int, end: int) -> Optional[str]:
         if len(candidate) > MAX_CHARS:
             break
         kept, text = block, candidate
-    return text if len(text) >= MIN_CHARS and text.count(PLACEHOLDER) == 1 else None
+    return text if len(text) >= MIN_CHARS and (cut or text.count(PLACEHOLDER) == 1) else None
 
 
-@lru_cache(maxsize=1)  # a few seconds; the tests and a run ask once per process
-def _windows() -> dict[str, frozenset[str]]:
-    """Every kept window, by identifier."""
+@lru_cache(maxsize=2)  # a few seconds; the tests and a run ask once per process and form
+def _windows(cut: bool) -> dict[str, frozenset[str]]:
+    """Every kept window, by identifier (``cut``: ending at the identifier)."""
     found: dict[str, set[str]] = defaultdict(set)
     for package in packages():
         for path in package_files(package):
@@ -115,7 +124,7 @@ def _windows() -> dict[str, frozenset[str]]:
             for name, (row, start), end in names:
                 if keyword.iskeyword(name) or keyword.issoftkeyword(name):
                     continue
-                text = window(lines, row, start, end)
+                text = window(lines, row, start, end, cut=cut)
                 if text is not None and name not in _WORD.findall(text):
                     found[name].add(text)
     return {name: frozenset(texts) for name, texts in found.items()}

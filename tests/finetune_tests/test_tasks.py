@@ -73,15 +73,49 @@ def test_an_identifier_window_masks_the_occurrence_under_up_to_two_lines_above_i
     assert _identifiers.window(long, 2, 4, 9) == "? = compute(first, second)", "a line above that does not fit is left out"
 
 
-def test_the_identifier_examples_do_not_depend_on_the_process() -> None:
+@pytest.mark.parametrize("task", ["stdlib-identifier", "stdlib-next-identifier"])
+def test_the_identifier_examples_do_not_depend_on_the_process(task: str) -> None:
     def fingerprint(examples: tuple[list, list]) -> str:
         return hashlib.sha256(json.dumps(examples).encode()).hexdigest()
 
     code = ("import hashlib, json; from raylaws.tasks import builtin_task; "
-            "print(hashlib.sha256(json.dumps(builtin_task('stdlib-identifier')).encode()).hexdigest())")
+            f"print(hashlib.sha256(json.dumps(builtin_task({task!r})).encode()).hexdigest())")
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO,
                            env={**os.environ, "PYTHONHASHSEED": "12345"})  # another order of every set
-    assert other.stdout.strip() == fingerprint(builtin_task("stdlib-identifier"))
+    assert other.stdout.strip() == fingerprint(builtin_task(task))
+
+
+def test_the_next_identifier_task_has_its_documented_counts_and_a_balanced_evaluation_split() -> None:
+    train, held_out = builtin_task("stdlib-next-identifier")
+    assert builtin_counts("stdlib-next-identifier") == TaskCounts(len(train), len(held_out)) == TaskCounts(20_480, 2_560)
+    assert set(Counter(label for _, _, label in held_out).values()) == {40}, "40 per identifier"
+    per_class = Counter(label for _, _, label in train)
+    assert set(per_class) == {label for _, _, label in held_out} and len(per_class) == 64
+    assert min(per_class.values()) >= 100 and max(per_class.values()) <= 0.04 * len(train), "no identifier dominates"
+    assert not {t for t, _, _ in train} & {t for t, _, _ in held_out}, "no text in both splits"
+    assert [digest(e) for e in train] == sorted(digest(e) for e in train), "listed in SHA-256 order"
+    assert {label for _, _, label in held_out} != {label for _, _, label in builtin_task("stdlib-identifier")[1]}, \
+        "its own 64 identifiers: those with the most windows that end where they begin"
+
+
+def test_every_next_identifier_example_is_the_code_before_its_identifier_which_it_never_holds() -> None:
+    train, held_out = builtin_task("stdlib-next-identifier")
+    for text, pair, label in train + held_out:
+        assert pair is None and label.isidentifier() and not keyword.iskeyword(label)
+        assert 16 <= len(text) and len(text.rstrip(" ")) <= 64 and text.count("\n") <= 2 and text.strip()
+        assert label not in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text), "the identifier is nowhere else: no copying"
+        assert not re.search(r"[A-Za-z0-9_]\Z", text), "the text ends where an identifier begins, not inside a word"
+
+
+def test_a_next_identifier_window_is_the_source_up_to_the_occurrence_under_up_to_two_lines_above_it() -> None:
+    lines = ["x = 1", "", "def size(items):", "    if items:", "        return len(items)", "    s = '?'  # len"]
+    assert _identifiers.window(lines, 5, 15, 18, cut=True) == "def size(items):\n    if items:\n        return "
+    assert _identifiers.window(lines, 4, 7, 12, cut=True) == "def size(items):\n    if ", "a blank line ends it"
+    assert _identifiers.window(lines, 6, 15, 18, cut=True) == "if items:\n    return len(items)\ns = '?'  # ", \
+        "a ? is text like any other here; at most 2 lines above"
+    assert _identifiers.window(["    foo(1)"], 1, 4, 7, cut=True) is None, "nothing before it: under 16 characters"
+    assert _identifiers.window(["class Parser:", "    name"], 2, 4, 8, cut=True) == "class Parser:\n    ", \
+        "an identifier that begins its line: the lines above and its indentation"
 
 
 def test_the_spec_accepts_every_builtin_task_by_name_and_lists_them_for_an_unknown_one() -> None:
