@@ -54,10 +54,10 @@ class FinetuneSpec(_Frozen):
     ``evals_per_epoch``). With ``grid: true`` the study is the paper's grid instead: its
     trials take ``trials_per_task / len(epochs)`` learning rates evenly spaced in log from
     ``learning_rate.low`` to ``high`` (both ends included), each with every ``epochs`` choice,
-    the same configs on every run whatever finishes first. Then ``seeds`` re-runs of the study's best config. Every run starts
-    from the seed-phase checkpoint of the size whose pretraining eval loss is the median of
-    its seeds (``start_from: median``; the lower middle for an even count) or from seed 1
-    (``start_from: seed1``).
+    the same configs on every run whatever finishes first. Then ``seeds`` re-runs of the
+    study's best config. Every run starts from the seed-phase checkpoint of the size whose
+    pretraining eval loss is the median of its seeds (``start_from: median``; the lower middle
+    for an even count) or from seed 1 (``start_from: seed1``).
     """
 
     tasks: list[TaskSpec] = Field(min_length=1)

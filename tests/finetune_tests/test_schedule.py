@@ -201,4 +201,5 @@ def test_a_grid_search_resumed_after_a_kill_asks_the_same_points(tmp_path: Path)
             if r["phase"] == "finetune_search"]
     assert sorted((r["trial_id"], r["learning_rate"]) for r in rows) == \
         [(p.trial_id, p.hparams.learning_rate) for p in whole]
-    assert {p.hparams.learning_rate for p in again if p.phase is Phase.FINETUNE_SEED} == {whole[1].hparams.learning_rate}
+    seeds = {p.hparams.learning_rate for p in again if p.phase is Phase.FINETUNE_SEED}
+    assert seeds == {whole[1].hparams.learning_rate}

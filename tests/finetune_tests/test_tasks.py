@@ -87,7 +87,8 @@ def test_the_identifier_examples_do_not_depend_on_the_process(task: str) -> None
 
 def test_the_next_identifier_task_has_its_documented_counts_and_a_balanced_evaluation_split() -> None:
     train, held_out = builtin_task("stdlib-next-identifier")
-    assert builtin_counts("stdlib-next-identifier") == TaskCounts(len(train), len(held_out)) == TaskCounts(20_480, 2_560)
+    counts = builtin_counts("stdlib-next-identifier")
+    assert counts == TaskCounts(len(train), len(held_out)) == TaskCounts(20_480, 2_560)
     assert set(Counter(label for _, _, label in held_out).values()) == {40}, "40 per identifier"
     per_class = Counter(label for _, _, label in train)
     assert set(per_class) == {label for _, _, label in held_out} and len(per_class) == 64
